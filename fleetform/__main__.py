@@ -1,0 +1,3 @@
+from fleetform.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Address plan: non-overlapping, stable CIDRs for every cluster.
+
+The supernet is cut into equal slots (``/cluster_prefix``); a cluster owns one slot:
+
+    slot /P:  pods  = first half           (/P+1)
+              nodes = third quarter         (/P+2), cut into 8 zone subnets (/P+5):
+                      private subnet of zone k = part k, public = part 4+k
+              services = first 1/16 of the last quarter (/P+4); the rest is reserved
+
+A cluster's slot is its explicit ``network.index`` or, by default, a hash of its name.
+Neither depends on any other cluster, so adding, removing or reordering clusters
+never moves anyone's addresses. Two clusters landing on the same slot is an error
+that names both and suggests free indexes — never a silent shift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from typing import Literal
+
+from .errors import Problem
+from .spec import ClusterSpec, FleetSpec
+
+MAX_ZONES = 4
+
+
+@dataclass(frozen=True)
+class Addresses:
+    slot: int | None
+    source: Literal["index", "auto", "explicit"]
+    node_cidr: str
+    pod_cidr: str
+    service_cidr: str
+
+
+def slot_count(supernet: str, prefix: int) -> int:
+    net = ipaddress.ip_network(supernet)
+    return 1 << (prefix - net.prefixlen) if prefix >= net.prefixlen else 0
+
+
+def slot_network(supernet: str, prefix: int, index: int) -> IPv4Network:
+    net = ipaddress.IPv4Network(supernet)
+    size = 1 << (32 - prefix)
+    return IPv4Network((int(net.network_address) + index * size, prefix))
+
+
+def carve(slot: IPv4Network) -> tuple[str, str, str]:
+    """(pod, node, service) CIDRs of a slot."""
+    p = slot.prefixlen
+    halves = list(slot.subnets(new_prefix=p + 1))
+    quarters = list(slot.subnets(new_prefix=p + 2))
+    last_quarter = quarters[3]
+    service = next(last_quarter.subnets(new_prefix=p + 4))
+    return str(halves[0]), str(quarters[2]), str(service)
+
+
+def zone_subnets(node_cidr: str, zone_count: int) -> list[tuple[str, str]]:
+    """(private, public) subnet per zone, carved from the node CIDR."""
+    net = IPv4Network(node_cidr)
+    parts = list(net.subnets(new_prefix=net.prefixlen + 3))
+    return [(str(parts[k]), str(parts[MAX_ZONES + k])) for k in range(zone_count)]
+
+
+def auto_slot(key: str, slots: int) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % slots
+
+
+def _explicit(c: ClusterSpec) -> bool:
+    n = c.network
+    return n.node_cidr is not None and n.pod_cidr is not None and n.service_cidr is not None
+
+
+def allocate(
+    spec: FleetSpec, extra: dict[str, ClusterSpec] | None = None
+) -> tuple[dict[str, Addresses], list[Problem]]:
+    """Addresses for every cluster (keyed by cluster name, plus any ``extra`` keys such
+    as migration targets), and the problems that prevent a safe allocation."""
+    from .load import origins
+
+    where = origins(spec)
+    problems: list[Problem] = []
+    supernet, prefix = spec.network.supernet, spec.network.cluster_prefix
+    slots = slot_count(supernet, prefix)
+    if slots == 0:
+        return {}, [where.fleet_loc("network", "cluster_prefix").problem(
+            f"/{prefix} slots do not fit in the supernet {supernet}")]
+
+    entries: dict[str, ClusterSpec] = {c.name: c for c in spec.clusters}
+    entries.update(extra or {})
+
+    def loc(key: str, *path: str | int) -> object:
+        cluster = key.split("@")[0]
+        return where.cluster_loc(cluster, *path)
+
+    # 1. slot per cluster
+    owners: dict[int, list[str]] = {}
+    chosen: dict[str, tuple[int | None, Literal["index", "auto", "explicit"]]] = {}
+    for key, c in entries.items():
+        if c.network.index is not None and "@" not in key:
+            if c.network.index >= slots:
+                problems.append(where.cluster_loc(key, "network", "index").problem(
+                    f"index {c.network.index} is outside the supernet {supernet} "
+                    f"({slots} slots of /{prefix}: 0..{slots - 1})"))
+                continue
+            chosen[key] = (c.network.index, "index")
+        elif _explicit(c) and "@" not in key:
+            chosen[key] = (None, "explicit")
+            continue
+        else:
+            chosen[key] = (auto_slot(key, slots), "auto")
+        owners.setdefault(chosen[key][0] or 0, []).append(key)
+
+    needing = sum(1 for s, _ in chosen.values() if s is not None)
+    if needing > slots:
+        problems.append(where.fleet_loc("network", "supernet").problem(
+            f"address space exhausted: {needing} clusters need a /{prefix} slot but {supernet} "
+            f"has only {slots}; use a larger supernet or a longer cluster_prefix"))
+        return {}, problems
+
+    used = {s for s, _ in chosen.values() if s is not None}
+    free = [i for i in range(slots) if i not in used][:5]
+    for slot, keys in sorted(owners.items()):
+        if len(keys) > 1:
+            how = ", ".join(
+                f"{k!r} ({'network.index' if chosen[k][1] == 'index' else 'hash of its name'})" for k in keys)
+            first = keys[1] if chosen[keys[1]][1] == "auto" else keys[0]
+            problems.append(where.cluster_loc(first.split("@")[0], "network", "index").problem(
+                f"address slot {slot} is claimed by {how}; set network.index on one of them "
+                f"to a free slot (free: {', '.join(map(str, free))})"))
+
+    # 2. CIDRs: explicit values win, the rest come from the slot.
+    result: dict[str, Addresses] = {}
+    for key, (slot, source) in chosen.items():
+        c = entries[key]
+        pod = node = svc = None
+        if slot is not None:
+            pod, node, svc = carve(slot_network(supernet, prefix, slot))
+        explicit = "@" not in key
+        result[key] = Addresses(
+            slot=slot,
+            source=source,
+            node_cidr=(c.network.node_cidr if explicit and c.network.node_cidr else node) or "",
+            pod_cidr=(c.network.pod_cidr if explicit and c.network.pod_cidr else pod) or "",
+            service_cidr=(c.network.service_cidr if explicit and c.network.service_cidr else svc) or "",
+        )
+
+    # 3. Disjointness: inside a cluster all three; across clusters nodes and pods.
+    for key, a in result.items():
+        name = key.split("@")[0]
+        nets = {"node_cidr": a.node_cidr, "pod_cidr": a.pod_cidr, "service_cidr": a.service_cidr}
+        keys = list(nets)
+        for i, x in enumerate(keys):
+            for y in keys[i + 1:]:
+                if IPv4Network(nets[x]).overlaps(IPv4Network(nets[y])):
+                    problems.append(where.cluster_loc(name, "network", y).problem(
+                        f"{nets[y]} overlaps this cluster's {x.replace('_', ' ')} {nets[x]}"))
+        if IPv4Network(a.node_cidr).prefixlen > 24:
+            problems.append(where.cluster_loc(name, "network", "node_cidr").problem(
+                f"{a.node_cidr} is too small: a node CIDR needs at least a /24 (8 zone subnets)"))
+    items = sorted(result.items())
+    for i, (ka, a) in enumerate(items):
+        for kb, b in items[i + 1:]:
+            for fa in ("node_cidr", "pod_cidr"):
+                for fb in ("node_cidr", "pod_cidr"):
+                    na, nb = IPv4Network(getattr(a, fa)), IPv4Network(getattr(b, fb))
+                    if na.overlaps(nb) and not (a.slot is not None and a.slot == b.slot):
+                        problems.append(where.cluster_loc(kb.split("@")[0], "network", fb).problem(
+                            f"{nb} overlaps the {fa.replace('_', ' ')} {na} of cluster {ka!r}"))
+    return result, problems

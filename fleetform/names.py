@@ -1,0 +1,62 @@
+"""The one place resource names are made.
+
+Names derive only from stable keys (fleet, cluster, cloud, region, plane, zone,
+member, pool), never from list positions or cloud ids, so URNs survive reordering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+
+def incarnation(cluster: str, cloud: str, region: str) -> str:
+    """A cluster as it runs in one place. A native cluster and a migrated one that has
+    landed in the same place get the same key, hence the same URNs."""
+    return f"{cluster}-{cloud}-{region}"
+
+
+def etcd_member(index: int) -> str:
+    return f"etcd-{index}"
+
+
+def control_plane_replica(index: int) -> str:
+    return f"cp-{index}"
+
+
+def child(parent: str, *parts: str | int) -> str:
+    """Pulumi resource name of a child: derived from its parent's name."""
+    return "-".join([parent, *(str(p) for p in parts)])
+
+
+def physical(*parts: str, limit: int = 63) -> str:
+    """A cloud-side name: lowercase [a-z0-9-], at most ``limit`` characters.
+
+    Too-long names keep their readable start and end in a short hash of the whole,
+    so two long names never collide after truncation.
+    """
+    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    name = re.sub(r"-{2,}", "-", name)
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:7]
+    return f"{name[: limit - 8].rstrip('-')}-{digest}"
+
+
+def cluster_domain(cluster: str, fleet_domain: str) -> str:
+    """Private DNS zone of a cluster (each incarnation's network carries its own copy)."""
+    return f"{cluster}.{fleet_domain}"
+
+
+def etcd_dns(member: str, cluster: str, fleet_domain: str) -> str:
+    return f"{member}.{cluster_domain(cluster, fleet_domain)}"
+
+
+def api_dns(cluster: str, fleet_domain: str) -> str:
+    """The cluster's logical API name: follows the active incarnation."""
+    return f"api.{cluster_domain(cluster, fleet_domain)}"
+
+
+def incarnation_api_dns(cluster: str, cloud: str, region: str, fleet_domain: str) -> str:
+    """The API name of one incarnation (stays put during a migration)."""
+    return f"api-{cloud}-{region}.{cluster_domain(cluster, fleet_domain)}"

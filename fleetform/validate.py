@@ -1,0 +1,86 @@
+"""Fleet-wide rules that a single model cannot express. Every problem is located."""
+
+from __future__ import annotations
+
+from .errors import Problem
+from .ipam import MAX_ZONES, allocate
+from .load import did_you_mean, origins
+from .regions import is_region, matches_any, regions, zones
+from .spec import ETCD_MEMBER_COUNTS, FleetSpec
+from .versions import resolve_kubernetes_version
+
+_CLOUD_NAMES = {"aws": "AWS", "gcp": "GCP"}
+
+
+def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
+    """Rules across fields and clusters (names are already unique). ``complete``: every
+    cluster validated, so fleet-wide address allocation can be checked too."""
+    where = origins(spec)
+    problems: list[Problem] = []
+    for c in spec.clusters:
+        at = lambda *p, _n=c.name: where.cluster_loc(_n, *p)  # noqa: E731
+
+        if not is_region(c.cloud, c.region):
+            problems.append(at("region").problem(
+                f"{c.region!r} is not a supported {_CLOUD_NAMES[c.cloud]} region"
+                f"{did_you_mean(c.region, regions(c.cloud))}"))
+        else:
+            known = zones(c.cloud, c.region)
+            for j, z in enumerate(c.zones or ()):
+                if z not in known:
+                    problems.append(at("zones", j).problem(
+                        f"{z!r} is not a zone of {c.region} (zones: {', '.join(known)})"))
+            if c.zones is not None:
+                if not c.zones:
+                    problems.append(at("zones").problem("an explicit zone list cannot be empty"))
+                if len(set(c.zones)) != len(c.zones):
+                    problems.append(at("zones").problem("zones are listed more than once"))
+                if len(c.zones) > MAX_ZONES:
+                    problems.append(at("zones").problem(f"at most {MAX_ZONES} zones per cluster"))
+            for tag_i, tag in enumerate(c.compliance):
+                rule = spec.compliance.get(tag)
+                if rule is None:
+                    problems.append(at("compliance", tag_i).problem(
+                        f"unknown compliance rule {tag!r}{did_you_mean(tag, list(spec.compliance))}"))
+                elif not matches_any(c.region, rule.regions):
+                    problems.append(at("region").problem(
+                        f"{c.region!r} is not allowed by compliance rule {tag!r} "
+                        f"(regions: {', '.join(rule.regions)})"))
+
+        if c.etcd.members not in ETCD_MEMBER_COUNTS:
+            problems.append(at("etcd", "members").problem(
+                f"{c.etcd.members} is not one of {', '.join(map(str, ETCD_MEMBER_COUNTS))} "
+                "(an odd count keeps a quorum)"))
+        try:
+            resolve_kubernetes_version(c.kubernetes_version)
+        except ValueError as exc:
+            problems.append(at("kubernetes_version").problem(str(exc)))
+
+        if not c.workers:
+            problems.append(at("workers").problem("a cluster needs at least one worker pool"))
+        pool_names: dict[str, int] = {}
+        for j, pool in enumerate(c.workers):
+            if pool.name in pool_names:
+                problems.append(at("workers", j, "name").problem(
+                    f"duplicate worker pool {pool.name!r} (also workers[{pool_names[pool.name]}])"))
+            pool_names.setdefault(pool.name, j)
+            if pool.min > pool.max:
+                problems.append(at("workers", j, "min").problem(
+                    f"min {pool.min} is greater than max {pool.max}"))
+            if pool.size is None and pool.machine_type is None:
+                problems.append(at("workers", j).problem("give either size or machine_type"))
+            if pool.size is not None and pool.machine_type is not None:
+                problems.append(at("workers", j, "machine_type").problem(
+                    "give either size or machine_type, not both"))
+
+        if c.api.public and not c.api.allowed_cidrs:
+            problems.append(at("api", "public").problem(
+                "a public API endpoint needs api.allowed_cidrs (who may reach it)"))
+        if c.cloud == "gcp" and not spec.clouds.gcp.project:
+            problems.append(where.fleet_loc("clouds", "gcp", "project").problem(
+                f"required: cluster {c.name!r} runs on GCP"))
+
+    if complete and not problems:
+        _, ipam_problems = allocate(spec)
+        problems += ipam_problems
+    return problems

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the real tools the integration tests use, only when missing (idempotent).
+#   etcd, etcdctl  - Debian etcd-server / etcd-client (a real etcd cluster on 127.0.0.1)
+#   cloud-init     - `cloud-init schema` on every rendered user-data
+#   kubectl        - generated kubeconfigs (Debian kubernetes-client when none is present)
+set -euo pipefail
+
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-system-tools: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "install-system-tools: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends keeps cloud-init from pulling in network managers;
+# policy-rc.d stops the package's own etcd service from starting on this host.
+[ -e /usr/sbin/policy-rc.d ] && had_policy=1 || had_policy=0
+[ "$had_policy" = 1 ] || printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+$SUDO chmod +x /usr/sbin/policy-rc.d
+[ "$had_policy" = 1 ] || trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
