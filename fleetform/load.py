@@ -329,6 +329,10 @@ def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
         clouds=doc.clouds,
         network=doc.network,
         compliance=doc.compliance,
+        identity=doc.identity,
+        tenants=doc.tenants,
+        workload_identities=doc.workload_identities,
+        mesh=doc.mesh,
         clusters=tuple(clusters),
     )
     result._origins = Origins(fleet, origins)

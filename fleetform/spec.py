@@ -178,6 +178,10 @@ class FleetDoc(Model):
     clouds: CloudsSpec = Field(default_factory=CloudsSpec)
     network: FleetNetworkSpec = Field(default_factory=FleetNetworkSpec)
     compliance: dict[str, ComplianceRule] = Field(default_factory=dict)
+    identity: IdentitySpec = Field(default_factory=lambda: IdentitySpec())
+    tenants: tuple[TenantSpec, ...] = ()
+    workload_identities: tuple[WorkloadIdentitySpec, ...] = ()
+    mesh: MeshSpec = Field(default_factory=lambda: MeshSpec())
     defaults: dict[str, Any] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     clusters: tuple[dict[str, Any], ...] = ()
@@ -193,6 +197,10 @@ class FleetSpec(Model):
     clouds: CloudsSpec
     network: FleetNetworkSpec
     compliance: dict[str, ComplianceRule]
+    identity: IdentitySpec
+    tenants: tuple[TenantSpec, ...]
+    workload_identities: tuple[WorkloadIdentitySpec, ...]
+    mesh: MeshSpec
     clusters: tuple[ClusterSpec, ...]
 
     # Where each cluster's values came from (file + path), for plan-time errors.
@@ -203,3 +211,11 @@ class FleetSpec(Model):
             if c.name == name:
                 return c
         raise KeyError(name)
+
+
+# Fleet-level sections owned by their own modules (imported last: they build on Model).
+from .spec_identity import IdentitySpec, TenantSpec, WorkloadIdentitySpec  # noqa: E402
+from .spec_mesh import MeshSpec  # noqa: E402
+
+FleetDoc.model_rebuild()
+FleetSpec.model_rebuild()

@@ -1,0 +1,23 @@
+"""The fleetform Pulumi program: load -> plan -> components -> exports."""
+
+from pathlib import Path
+
+import pulumi
+
+from components.fleet import Fleet
+from fleetform.load import load_config
+from components.exports import export_fleet
+from fleetform.plan import plan_fleet
+
+config = pulumi.Config("fleetform")
+stack = pulumi.get_stack()
+spec = load_config(
+    config.require_object("fleet"),
+    config.get("base"),
+    stack=stack,
+    label=f"stacks/Pulumi.{stack}.yaml",
+    stacks_dir=Path(__file__).parent / "stacks",
+)
+plan = plan_fleet(spec)
+fleet = Fleet(plan.fleet, plan)
+export_fleet(plan, fleet)

@@ -1,0 +1,1 @@
+"""Pulumi components: the only code that creates resources."""

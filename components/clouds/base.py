@@ -1,0 +1,236 @@
+"""The cloud adapter contract: what planes may ask of a cloud, in cloud-neutral terms.
+
+One adapter per cluster incarnation, bound to its (cloud, region) and owning one
+explicit provider. Every method creates resources as children of the ``parent`` it is
+given (a plane component), with names derived from the ``name`` it is given, and
+returns a small handle of Outputs. Planes never import a cloud SDK.
+
+Keep it narrow: when a plane needs something new, add it here for both clouds.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+
+from fleetform.bootstrap.inputs import SecretStore
+from fleetform.firewall import FirewallRule, Role
+from fleetform.plan import ClusterPlan, FleetPlan, PoolPlan
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    """Everything an adapter needs to know about the incarnation it serves."""
+
+    fleet: FleetPlan
+    plan: ClusterPlan
+    # Component that owns the adapter's provider (the Cluster).
+    owner: pulumi.Resource
+
+
+# ---------------------------------------------------------------- handles
+
+
+@dataclass(frozen=True)
+class NetworkHandle:
+    id: pulumi.Output[str]  # VPC id / network self-link
+    # zone -> private subnet id (GCP: the one regional subnetwork for every zone)
+    private_subnets: Mapping[str, pulumi.Output[str]]
+    public_subnets: Mapping[str, pulumi.Output[str]]
+
+
+@dataclass(frozen=True)
+class DnsZoneHandle:
+    id: pulumi.Output[str]
+    name: str  # e.g. "eu-core.fleet.acme.example"
+
+
+@dataclass(frozen=True)
+class MachineIdentity:
+    role: Role
+    # AWS: IAM role ARN; GCP: service-account email. Used in grants.
+    principal: pulumi.Output[str]
+    # AWS: instance profile name; GCP: service-account email (what a machine attaches).
+    attachable: pulumi.Output[str]
+    # Resources a grant must wait for (e.g. the instance profile).
+    resources: Sequence[pulumi.Resource] = ()
+
+
+@dataclass(frozen=True)
+class FirewallHandle:
+    # AWS: security-group id per role; GCP: the service account is the target, so
+    # this maps role -> service-account email. Machines attach what they get here.
+    by_role: Mapping[str, pulumi.Output[str]]
+    resources: Sequence[pulumi.Resource] = ()
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A secret a machine fetches at boot with its own identity."""
+
+    key: str  # stable logical key, e.g. "etcd-0-server-key"
+    secret_id: pulumi.Output[str]  # AWS: secret ARN; GCP: secret id (name)
+    resources: Sequence[pulumi.Resource] = ()
+
+
+@dataclass(frozen=True)
+class DiskHandle:
+    id: pulumi.Output[str]
+    # The device path the guest sees (AWS: /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…;
+    # GCP: /dev/disk/by-id/google-<device name>).
+    device_path: pulumi.Output[str]
+    resource: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class MachineHandle:
+    id: pulumi.Output[str]
+    private_ip: pulumi.Output[str]
+    resource: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class MachineGroupHandle:
+    id: pulumi.Output[str]
+    resources: Sequence[pulumi.Resource]
+
+
+@dataclass(frozen=True)
+class LoadBalancerHandle:
+    # AWS: NLB DNS name; GCP: forwarding-rule IP address.
+    address: pulumi.Output[str]
+    kind: Literal["dns", "ip"]
+    resources: Sequence[pulumi.Resource]
+    # AWS: (hosted zone id of the LB) for alias records.
+    zone_id: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
+class BucketHandle:
+    name: pulumi.Output[str]
+    url: pulumi.Output[str]  # s3://… or gs://…
+    resources: Sequence[pulumi.Resource]
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class MachineRequest:
+    """One fixed machine (an etcd member or a control-plane replica)."""
+
+    name: str  # Pulumi resource name (stable key)
+    role: Role
+    zone: str
+    machine_type: str
+    user_data: pulumi.Output[str]
+    identity: MachineIdentity
+    firewall: FirewallHandle
+    network: NetworkHandle
+    private_ip: str | None = None
+    data_disk: DiskHandle | None = None
+    # Rolling safety: False -> user-data changes are ignored (no restart); True ->
+    # a changed user-data replaces the machine (delete before replace, so the fixed IP
+    # and the data disk move to the new one).
+    roll: bool = True
+    protect: bool = False
+    depends_on: Sequence[pulumi.Resource] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class CloudAdapter(abc.ABC):
+    """One per cluster incarnation. Implementations: aws.AwsAdapter, gcp.GcpAdapter."""
+
+    cloud: Literal["aws", "gcp"]
+
+    def __init__(self, ctx: ClusterContext) -> None:
+        self.ctx = ctx
+
+    # -- facts (no resources)
+    @property
+    @abc.abstractmethod
+    def provider(self) -> pulumi.ProviderResource:
+        """The explicit provider every resource of this incarnation uses."""
+
+    @property
+    @abc.abstractmethod
+    def secret_store(self) -> SecretStore:
+        """How bootstrap documents fetch secrets on this cloud."""
+
+    def opts(self, parent: pulumi.Resource, **kw: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kw)  # type: ignore[arg-type]
+
+    def tags(self, plane: str, **extra: str) -> dict[str, str]:
+        """Labels on everything: fleet, cluster, plane (+ the fleet's defaults)."""
+        t = {k: v for k, v in self.ctx.fleet.aws_default_tags} if self.cloud == "aws" else {}
+        t.update({"fleet": self.ctx.fleet.fleet, "cluster": self.ctx.plan.name, "plane": plane,
+                  "incarnation": self.ctx.plan.key})
+        t.update(extra)
+        return t
+
+    # -- resources
+    @abc.abstractmethod
+    def network(self, name: str, parent: pulumi.Resource) -> NetworkHandle:
+        """VPC/network from the plan's node CIDR, a private (and on AWS public) subnet
+        per planned zone, egress NAT per the plan's ``nat`` setting."""
+
+    @abc.abstractmethod
+    def dns_zone(self, name: str, network: NetworkHandle, parent: pulumi.Resource) -> DnsZoneHandle:
+        """The cluster's private zone (plan.dns_zone) visible inside its network."""
+
+    @abc.abstractmethod
+    def dns_record(self, name: str, zone: DnsZoneHandle, fqdn: str,
+                   target: MachineHandle | LoadBalancerHandle, parent: pulumi.Resource) -> pulumi.Resource:
+        """An A record (or alias) for a machine's private IP or a load balancer."""
+
+    @abc.abstractmethod
+    def public_dns_record(self, name: str, fqdn: str, target: LoadBalancerHandle,
+                          parent: pulumi.Resource) -> pulumi.Resource:
+        """A record in the fleet domain's existing public zone (looked up by name)."""
+
+    @abc.abstractmethod
+    def identity(self, name: str, role: Role, parent: pulumi.Resource) -> MachineIdentity:
+        """A machine identity for a plane with no permissions yet; grants come from
+        ``secret`` and ``bucket`` readers/writers (least privilege)."""
+
+    @abc.abstractmethod
+    def firewall(self, name: str, rules: Sequence[FirewallRule], network: NetworkHandle,
+                 identities: Mapping[str, MachineIdentity], parent: pulumi.Resource) -> FirewallHandle:
+        """Exactly ``rules`` (plan data) and nothing more; egress open."""
+
+    @abc.abstractmethod
+    def secret(self, name: str, key: str, value: pulumi.Output[str],
+               readers: Sequence[MachineIdentity], parent: pulumi.Resource) -> SecretRef:
+        """Store ``value`` (a secret Output) and let only ``readers`` read it."""
+
+    @abc.abstractmethod
+    def data_disk(self, name: str, zone: str, size_gb: int, protect: bool,
+                  parent: pulumi.Resource) -> DiskHandle:
+        """An encrypted data disk in ``zone`` (etcd data), protected unless decommissioning."""
+
+    @abc.abstractmethod
+    def machine(self, req: MachineRequest, parent: pulumi.Resource) -> MachineHandle:
+        """One machine: hardened image (Ubuntu 24.04 LTS), encrypted root disk,
+        metadata service locked down, ``identity`` attached, ``data_disk`` attached."""
+
+    @abc.abstractmethod
+    def machine_group(self, name: str, pool: PoolPlan, role: Role, user_data: pulumi.Output[str],
+                      identity: MachineIdentity, firewall: FirewallHandle, network: NetworkHandle,
+                      parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> MachineGroupHandle:
+        """Autoscaled workers for one pool across its zones, min/max from the plan."""
+
+    @abc.abstractmethod
+    def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle],
+                      network: NetworkHandle, firewall: FirewallHandle, public: bool,
+                      parent: pulumi.Resource) -> LoadBalancerHandle:
+        """A TCP load balancer on ``port`` in front of ``targets`` with health checks
+        (internal unless ``public``; who may connect is the firewall's job)."""
+
+    @abc.abstractmethod
+    def bucket(self, name: str, writers: Sequence[MachineIdentity], readers: Sequence[MachineIdentity],
+               parent: pulumi.Resource, retention_days: int | None = None) -> BucketHandle:
+        """Private, encrypted object storage (etcd snapshots, identity documents)."""

@@ -1,0 +1,101 @@
+"""The control plane: API server replicas across zones behind a TCP load balancer,
+kubeadm with external etcd, pre-issued certificates, secrets fetched at boot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+
+from fleetform import names
+from fleetform.bootstrap import control_plane as cp_doc
+from fleetform.firewall import API_PORT
+from fleetform.nodes import control_plane_node
+from fleetform.pki import incarnation_leaves
+
+from .clouds.base import LoadBalancerHandle, MachineHandle, MachineRequest, SecretRef
+from .etcd import EtcdDataPlane, PlaneArgs
+from .identity import issue
+from .secrets import resources_of, store
+
+
+class ControlPlane(pulumi.ComponentResource):
+    replicas: dict[str, MachineHandle]
+    load_balancer: LoadBalancerHandle
+    bootstrap_token: SecretRef
+
+    def __init__(self, name: str, args: PlaneArgs, etcd: EtcdDataPlane,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetform:index:ControlPlane", name, None, opts)
+        plan, adapter, net, ident = args.plan, args.adapter, args.network, args.identity
+        me, workers = net.identities["control_plane"], net.identities["worker"]
+        etcd_client_spec = next(s for s in incarnation_leaves(args.fleet.fleet, plan) if s.key == "apiserver-etcd-client")
+        etcd_client = issue(names.child(name, etcd_client_spec.key), etcd_client_spec, ident.cas["etcd-ca"], self)
+
+        # Bootstrap token "[a-z0-9]{6}.[a-z0-9]{16}" (kubeadm's format) and a 32-byte
+        # secretbox key for encrypting Secrets at rest.
+        token_id = random.RandomString(names.child(name, "token-id"), length=6, upper=False, special=False,
+                                       opts=pulumi.ResourceOptions(parent=self))
+        token_secret = random.RandomPassword(names.child(name, "token-secret"), length=16, upper=False,
+                                             special=False, opts=pulumi.ResourceOptions(parent=self))
+        enc_key = random.RandomBytes(names.child(name, "encryption-key"), length=32,
+                                     opts=pulumi.ResourceOptions(parent=self))
+        token = pulumi.Output.concat(token_id.result, ".", token_secret.result)
+
+        refs: dict[str, SecretRef] = {
+            "kubernetes-ca-key": store(adapter, self, name, "kubernetes-ca-key", ident.cas["kubernetes-ca"].key_pem, [me]),
+            "front-proxy-ca-key": store(adapter, self, name, "front-proxy-ca-key", ident.cas["front-proxy-ca"].key_pem, [me]),
+            "service-account-key": store(adapter, self, name, "service-account-key", ident.sa_key_pem, [me]),
+            "apiserver-etcd-client-key": store(adapter, self, name, "apiserver-etcd-client-key", etcd_client.key_pem, [me]),
+            "encryption-key": store(adapter, self, name, "encryption-key", enc_key.base64, [me]),
+            "bootstrap-token": store(adapter, self, name, "bootstrap-token", token, [me, workers]),
+        }
+        self.bootstrap_token = refs["bootstrap-token"]
+        store_info = adapter.secret_store
+        pems = {
+            "kubernetes-ca": ident.cas["kubernetes-ca"].cert_pem,
+            "front-proxy-ca": ident.cas["front-proxy-ca"].cert_pem,
+            "etcd-ca": ident.cas["etcd-ca"].cert_pem,
+            "apiserver-etcd-client": etcd_client.cert_pem,
+            "service-account-public": ident.sa_public_pem,
+        }
+        secret_ids = {k: v.secret_id for k, v in refs.items()}
+
+        self.replicas = {}
+        for index, replica in enumerate(plan.control_plane.replicas):
+            def render(a: dict[str, Any], i: int = index) -> str:
+                return cp_doc.render(control_plane_node(
+                    plan, i, store_info,
+                    pem={k: a[k] for k in pems}, secret={k: a[f"secret:{k}"] for k in secret_ids}))
+
+            user_data = pulumi.Output.all(**pems, **{f"secret:{k}": v for k, v in secret_ids.items()}).apply(render)
+            self.replicas[replica.name] = adapter.machine(MachineRequest(
+                name=names.child(name, replica.name),
+                role="control_plane",
+                zone=replica.zone,
+                machine_type=plan.control_plane.machine_type,
+                user_data=user_data,
+                identity=me,
+                firewall=net.firewall,
+                network=net.handle,
+                # Stateless replicas take a changed configuration by replacement.
+                roll=True,
+                depends_on=[*resources_of(list(refs.values())), *(m.resource for m in etcd.members.values())],
+                tags={"replica": replica.name},
+            ), parent=self)
+
+        self.load_balancer = adapter.load_balancer(
+            names.child(name, "api"), API_PORT, list(self.replicas.values()), net.handle, net.firewall,
+            plan.api.public, self)
+        adapter.dns_record(names.child(name, "api-dns"), net.zone, plan.api.dns, self.load_balancer, self)
+        adapter.dns_record(names.child(name, "api-incarnation-dns"), net.zone, plan.api.incarnation_dns,
+                           self.load_balancer, self)
+        if plan.api.public:
+            adapter.public_dns_record(names.child(name, "api-public-dns"), plan.api.dns, self.load_balancer, self)
+            adapter.public_dns_record(names.child(name, "api-incarnation-public-dns"), plan.api.incarnation_dns,
+                                      self.load_balancer, self)
+        self.register_outputs({
+            "endpoint": f"https://{plan.api.dns}:{API_PORT}",
+            "load_balancer": self.load_balancer.address,
+        })

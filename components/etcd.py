@@ -1,0 +1,92 @@
+"""The dedicated etcd data plane: one machine per member, fixed address, protected
+data disk, DNS name, TLS for clients and peers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from fleetform import names
+from fleetform.bootstrap import etcd as etcd_doc
+from fleetform.nodes import etcd_node
+from fleetform.pki import incarnation_leaves
+from fleetform.plan import ClusterPlan, FleetPlan
+
+from .clouds.base import CloudAdapter, MachineHandle, MachineRequest
+from .identity import ClusterIdentity, IssuedCert, issue
+from .network import Network
+from .secrets import resources_of, store
+
+
+@dataclass(frozen=True)
+class PlaneArgs:
+    fleet: FleetPlan
+    plan: ClusterPlan
+    adapter: CloudAdapter
+    network: Network
+    identity: ClusterIdentity
+
+
+class EtcdDataPlane(pulumi.ComponentResource):
+    members: dict[str, MachineHandle]
+
+    def __init__(self, name: str, args: PlaneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetform:index:EtcdDataPlane", name, None, opts)
+        plan, adapter, net = args.plan, args.adapter, args.network
+        etcd_ca = args.identity.cas["etcd-ca"]
+        identity = net.identities["etcd"]
+        store_info = adapter.secret_store
+        certs: dict[str, IssuedCert] = {
+            spec.key: issue(names.child(name, spec.key), spec, etcd_ca, self)
+            for spec in incarnation_leaves(args.fleet.fleet, plan)
+            if spec.key.startswith("etcd-")
+        }
+        self.members = {}
+        for m in plan.etcd.members:
+            refs = [
+                store(adapter, self, name, f"{m.name}-{kind}-key", certs[f"{m.name}-{kind}"].key_pem, [identity])
+                for kind in ("server", "peer")
+            ]
+            # Stateful: protected until the cluster is decommissioned (two-step removal).
+            disk = adapter.data_disk(names.child(name, m.name, "data"), m.zone, plan.etcd.disk_gb,
+                                     protect=not plan.decommission, parent=self)
+
+            def render(a: dict[str, Any], member: str = m.name) -> str:
+                return etcd_doc.render(etcd_node(
+                    plan, member, store_info, a["device"],
+                    pem={"etcd-ca": a["ca"], f"{member}-server": a["server"], f"{member}-peer": a["peer"]},
+                    secret={f"{member}-server-key": a["server_key"], f"{member}-peer-key": a["peer_key"]},
+                ))
+
+            user_data = pulumi.Output.all(
+                ca=etcd_ca.cert_pem,
+                server=certs[f"{m.name}-server"].cert_pem,
+                peer=certs[f"{m.name}-peer"].cert_pem,
+                server_key=refs[0].secret_id,
+                peer_key=refs[1].secret_id,
+                device=disk.device_path,
+            ).apply(render)
+            machine = adapter.machine(MachineRequest(
+                name=names.child(name, m.name),
+                role="etcd",
+                zone=m.zone,
+                machine_type=plan.etcd.machine_type,
+                user_data=user_data,
+                identity=identity,
+                firewall=net.firewall,
+                network=net.handle,
+                private_ip=m.ip,
+                data_disk=disk,
+                # Rolling safety: only members listed in etcd.roll take a changed
+                # configuration in this `pulumi up`; the rest keep running untouched.
+                roll=m.name in plan.etcd.roll,
+                depends_on=resources_of(refs),
+                tags={"etcd-member": m.name},
+            ), parent=self)
+            adapter.dns_record(names.child(name, m.name, "dns"), net.zone, m.dns, machine, self)
+            self.members[m.name] = machine
+        self.register_outputs({
+            "members": {k: v.private_ip for k, v in self.members.items()},
+        })
