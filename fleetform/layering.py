@@ -69,13 +69,21 @@ def merge(base: Node, over: Node) -> Node:
         and _is_named_list(base)
         and _is_named_list(over)
     ):
-        items: dict[str, Node] = {}
-        for item in base.value:
-            items[_name_of(item) or ""] = item
+        # Each override item merges into the first base item of its name; duplicates
+        # stay separate items so validation reports them instead of silently fusing.
+        items = list(base.value)
+        index: dict[str | None, int] = {}
+        for pos, item in enumerate(items):
+            index.setdefault(_name_of(item), pos)
+        merged: set[int] = set()
         for item in over.value:
-            name = _name_of(item) or ""
-            items[name] = merge(items[name], item) if name in items else item
-        return Node(list(items.values()), over.loc)
+            pos = index.get(_name_of(item))
+            if pos is not None and pos not in merged:
+                items[pos] = merge(items[pos], item)
+                merged.add(pos)
+            else:
+                items.append(item)
+        return Node(items, over.loc)
     return over
 
 

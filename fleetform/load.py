@@ -26,7 +26,9 @@ CONFIG_NAMESPACE = "fleetform"
 FLEET_KEY = "fleetform:fleet"
 BASE_KEY = "fleetform:base"
 # Top-level keys Pulumi itself writes into stack files.
-PULUMI_STACK_KEYS = frozenset({"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"})
+PULUMI_STACK_KEYS = frozenset(
+    {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
+)
 
 
 # ---------------------------------------------------------------- YAML
@@ -36,13 +38,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that rejects duplicate keys instead of silently keeping the last."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
+    loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys first
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+                None,
+                None,
+                f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep)
@@ -161,7 +169,11 @@ def error_message(err: Any, model: type[BaseModel]) -> str:
         expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
         return f"{value!r} is not one of {', '.join(expected)}"
     if kind in _TYPE_WORDS:
-        hint = " (remove the quotes)" if isinstance(value, str) and kind.split("_")[0] in ("int", "bool", "float") else ""
+        hint = (
+            " (remove the quotes)"
+            if isinstance(value, str) and kind.split("_")[0] in ("int", "bool", "float")
+            else ""
+        )
         return f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}{hint}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
@@ -171,7 +183,9 @@ def error_message(err: Any, model: type[BaseModel]) -> str:
     return f"{msg[0].lower()}{msg[1:]}, got {_describe(value)}"
 
 
-def _validate(model: type[BaseModel], node: Node, *, partial: bool = False) -> tuple[Any, list[Problem]]:
+def _validate(
+    model: type[BaseModel], node: Node, *, partial: bool = False
+) -> tuple[Any, list[Problem]]:
     """Validate ``node`` with ``model``; problems are located through the node tree."""
     plain = to_plain(node)
     try:
@@ -204,25 +218,35 @@ def load_stack_file(path: Path, *, label: str | None = None) -> FleetSpec:
     label = label or str(path)
     doc = read_yaml(path, label)
     root = Loc(label, "")
-    problems = _expect_mapping(doc, root.child("config") if doc is None else Loc(label, "-"), "a Pulumi stack file")
+    problems = _expect_mapping(
+        doc, root.child("config") if doc is None else Loc(label, "-"), "a Pulumi stack file"
+    )
     if problems:
         raise FleetError(problems)
     for key in doc:
         if key not in PULUMI_STACK_KEYS:
-            problems.append(Loc(label, str(key)).problem(
-                f"unknown top-level key{did_you_mean(str(key), sorted(PULUMI_STACK_KEYS))}; "
-                "the fleet lives under config: fleetform:fleet"))
+            problems.append(
+                Loc(label, str(key)).problem(
+                    f"unknown top-level key{did_you_mean(str(key), sorted(PULUMI_STACK_KEYS))}; "
+                    "the fleet lives under config: fleetform:fleet"
+                )
+            )
     config = doc.get("config")
     if config is None:
-        problems.append(Loc(label, "config").problem(f"required: a config block with {FLEET_KEY!r}"))
+        problems.append(
+            Loc(label, "config").problem(f"required: a config block with {FLEET_KEY!r}")
+        )
         raise FleetError(problems)
     problems += _expect_mapping(config, Loc(label, "config"), "the config block")
     if problems:
         raise FleetError(problems)
     for key in config:
         if str(key).startswith(f"{CONFIG_NAMESPACE}:") and key not in (FLEET_KEY, BASE_KEY):
-            problems.append(Loc(label, f"config.{key}").problem(
-                f"unknown fleetform setting{did_you_mean(str(key), [FLEET_KEY, BASE_KEY])}"))
+            problems.append(
+                Loc(label, f"config.{key}").problem(
+                    f"unknown fleetform setting{did_you_mean(str(key), [FLEET_KEY, BASE_KEY])}"
+                )
+            )
     if FLEET_KEY not in config:
         problems.append(Loc(label, f"config.{FLEET_KEY}").problem("required: the fleet definition"))
     if problems:
@@ -241,19 +265,34 @@ def load_config(fleet: Any, base: Any, *, stack: str, label: str, stacks_dir: Pa
     layers: list[Node] = []
     problems: list[Problem] = []
     if base is not None:
-        if not isinstance(base, str) or not base or Path(base).is_absolute() or ".." in Path(base).parts:
-            raise FleetError([Loc(label, f"config.{BASE_KEY}").problem(
-                "expected a file name relative to stacks/, like 'fleet.yaml'")])
+        if (
+            not isinstance(base, str)
+            or not base
+            or Path(base).is_absolute()
+            or ".." in Path(base).parts
+        ):
+            raise FleetError(
+                [
+                    Loc(label, f"config.{BASE_KEY}").problem(
+                        "expected a file name relative to stacks/, like 'fleet.yaml'"
+                    )
+                ]
+            )
         base_label = str(Path(label).parent / base)
         base_doc = read_yaml(stacks_dir / base, base_label)
         problems += _expect_mapping(base_doc, Loc(base_label, "-"), "a base file")
         if not problems:
             for key in base_doc:
                 if key != "fleet":
-                    problems.append(Loc(base_label, str(key)).problem(
-                        f"unknown top-level key{did_you_mean(str(key), ['fleet'])}; a base file holds one key, 'fleet'"))
+                    problems.append(
+                        Loc(base_label, str(key)).problem(
+                            f"unknown top-level key{did_you_mean(str(key), ['fleet'])}; a base file holds one key, 'fleet'"
+                        )
+                    )
             if "fleet" in base_doc:
-                problems += _expect_mapping(base_doc["fleet"], Loc(base_label, "fleet"), "the fleet")
+                problems += _expect_mapping(
+                    base_doc["fleet"], Loc(base_label, "fleet"), "the fleet"
+                )
                 if not problems:
                     layers.append(to_node(base_doc["fleet"], Loc(base_label, "fleet")))
     problems += _expect_mapping(fleet, Loc(label, "fleet"), "the fleet")
@@ -263,64 +302,146 @@ def load_config(fleet: Any, base: Any, *, stack: str, label: str, stacks_dir: Pa
     return build_spec(merge_all(layers), stack=stack)
 
 
+def _prune(plain: Any, loc: tuple[str | int, ...]) -> bool:
+    """Remove the value at ``loc`` from plain data (so the rest can still be checked)."""
+    if not loc:
+        return False
+    parent = plain
+    for key in loc[:-1]:
+        try:
+            parent = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if isinstance(parent, dict) and loc[-1] in parent:
+        del parent[loc[-1]]
+        return True
+    return False
+
+
+def _best_effort(model: type[BaseModel], node: Node) -> Any:
+    """The model built from ``node`` without the values it rejects (None if a required
+    key is missing): used only to run the remaining rules, so one mistake does not
+    hide the others."""
+    plain = _thaw(to_plain(node))
+    for _ in range(8):
+        try:
+            return model.model_validate(_freeze(plain))
+        except ValidationError as exc:
+            if not any(
+                _prune(plain, tuple(e["loc"])) for e in exc.errors() if e["type"] != "missing"
+            ):
+                return None
+    return None
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
 def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
     from .validate import check_fleet
 
     doc, problems = _validate(FleetDoc, fleet)
+    header_ok = doc is not None
     if doc is None:
-        # Structure is broken; still report problems inside cluster settings we can reach.
-        raise FleetError(problems)
-    assert isinstance(doc, FleetDoc)
+        doc = _best_effort(FleetDoc, fleet)
     fleet_map: dict[str, Node] = fleet.value
     defaults = fleet_map.get("defaults", Node({}, fleet.loc.child("defaults")))
-    profiles: dict[str, Node] = fleet_map["profiles"].value if "profiles" in fleet_map else {}
+    profiles_node = fleet_map.get("profiles")
+    profiles: dict[str, Node] = (
+        profiles_node.value
+        if profiles_node is not None and isinstance(profiles_node.value, dict)
+        else {}
+    )
+    blocks = [b for b in [defaults, *profiles.values()] if isinstance(b.value, dict)]
 
     # Settings blocks are checked on their own so that a mistake is reported once,
     # where it is written, even in a profile no cluster uses yet.
-    for block in [defaults, *profiles.values()]:
+    for block in blocks:
         for key in block.value:
             if key in CLUSTER_ONLY_KEYS:
-                problems.append(block.value[key].loc.problem(f"{key!r} can only be set on a cluster"))
+                problems.append(
+                    block.value[key].loc.problem(f"{key!r} can only be set on a cluster")
+                )
         _, block_problems = _validate(ClusterSpec, block, partial=True)
         problems += block_problems
 
     clusters: list[ClusterSpec] = []
     origins: dict[str, Node] = {}
-    cluster_nodes: list[Node] = fleet_map["clusters"].value if "clusters" in fleet_map else []
-    if not cluster_nodes:
-        problems.append(fleet.loc.child("clusters").problem("the fleet has no clusters; add at least one"))
+    schema_ok = True
+    clusters_node = fleet_map.get("clusters")
+    cluster_nodes: list[Node] = (
+        clusters_node.value
+        if clusters_node is not None and isinstance(clusters_node.value, list)
+        else []
+    )
+    if not cluster_nodes and (clusters_node is None or isinstance(clusters_node.value, list)):
+        problems.append(
+            fleet.loc.child("clusters").problem("the fleet has no clusters; add at least one")
+        )
     seen_names: dict[str, int] = {}
     for i, node in enumerate(cluster_nodes):
         name_node = node.value.get("name") if isinstance(node.value, dict) else None
         if name_node is not None and isinstance(name_node.value, str):
             if name_node.value in seen_names:
-                problems.append(name_node.loc.problem(
-                    f"duplicate cluster name {name_node.value!r} (also fleet.clusters[{seen_names[name_node.value]}])"))
+                problems.append(
+                    name_node.loc.problem(
+                        f"duplicate cluster name {name_node.value!r} (also fleet.clusters[{seen_names[name_node.value]}])"
+                    )
+                )
                 continue
             seen_names[name_node.value] = i
         if not isinstance(node.value, dict):
-            problems.append(node.loc.problem(f"expected a cluster (a mapping), got {_describe(to_plain(node))}"))
+            problems.append(
+                node.loc.problem(f"expected a cluster (a mapping), got {_describe(to_plain(node))}")
+            )
+            schema_ok = False
             continue
-        layers = [defaults]
+        layers = [defaults] if isinstance(defaults.value, dict) else []
         listed = node.value.get("profiles")
         if listed is not None and isinstance(listed.value, list):
             for item in listed.value:
+                if not isinstance(item.value, str):
+                    continue  # reported by the model: profiles is a list of names
                 if item.value in profiles:
-                    layers.append(profiles[item.value])
+                    if isinstance(profiles[item.value].value, dict):
+                        layers.append(profiles[item.value])
                 else:
-                    problems.append(item.loc.problem(
-                        f"unknown profile {item.value!r}{did_you_mean(str(item.value), list(profiles))}"
-                        + ("" if profiles else "; the fleet defines no profiles")))
+                    problems.append(
+                        item.loc.problem(
+                            f"unknown profile {item.value!r}{did_you_mean(str(item.value), list(profiles))}"
+                            + ("" if profiles else "; the fleet defines no profiles")
+                        )
+                    )
         layers.append(node)
         merged = merge_all(layers)
         # The cluster's own location wins for the cluster as a whole (missing keys).
         merged = Node(merged.value, node.loc)
         spec, cluster_problems = _validate(ClusterSpec, merged)
+        if spec is None:
+            schema_ok = False
+            # Keep checking what is valid so every mistake shows in one run.
+            spec = _best_effort(ClusterSpec, merged)
         problems += cluster_problems
         if spec is not None:
             clusters.append(spec)
             origins[spec.name] = merged
 
+    if doc is None:
+        raise FleetError(sorted(set(problems), key=_problem_order))
+    assert isinstance(doc, FleetDoc)
     result = FleetSpec(
         api_version=doc.api_version,
         name=doc.name,
@@ -336,18 +457,19 @@ def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
         clusters=tuple(clusters),
     )
     result._origins = Origins(fleet, origins)
-    # Fleet-wide rules run on every cluster that validated; address allocation only
-    # when all did (it needs the whole fleet).
-    problems += check_fleet(result, complete=not problems)
+    # Fleet-wide rules run on every cluster we could read; address allocation only when
+    # the whole fleet is valid (it needs every cluster).
+    problems += check_fleet(result, complete=header_ok and schema_ok and not problems)
     if problems:
         raise FleetError(sorted(set(problems), key=_problem_order))
     return result
 
 
-def _problem_order(p: Problem) -> tuple[str, list[tuple[int, int | str]]]:
-    # Natural order: clusters[2] before clusters[10].
+def _problem_order(p: Problem) -> tuple[str, list[tuple[int, int | str]], str]:
+    # Natural order (clusters[2] before clusters[10]); the message breaks ties so the
+    # same input always prints the same lines in the same order.
     parts = re.split(r"(\d+)", p.path)
-    return p.file, [(1, int(x)) if x.isdigit() else (0, x) for x in parts]
+    return p.file, [(1, int(x)) if x.isdigit() else (0, x) for x in parts], p.message
 
 
 class Origins:
@@ -368,8 +490,13 @@ def origins(spec: FleetSpec) -> Origins:
     o = spec._origins
     if o is None:  # built in code (tests, benchmarks): synthesize locations
         node = to_node(spec.model_dump(mode="json"), Loc("<fleet>", "fleet"))
-        o = Origins(node, {c.name: to_node(c.model_dump(mode="json"), Loc("<fleet>", f"fleet.clusters[{i}]"))
-                           for i, c in enumerate(spec.clusters)})
+        o = Origins(
+            node,
+            {
+                c.name: to_node(c.model_dump(mode="json"), Loc("<fleet>", f"fleet.clusters[{i}]"))
+                for i, c in enumerate(spec.clusters)
+            },
+        )
         spec._origins = o
     assert isinstance(o, Origins)
     return o

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
 
+from .cni_spec import CalicoOptions, CiliumOptions, FlannelOptions
 from .sizes import Size
 
 API_VERSION = "fleetform/v1"
@@ -73,6 +74,19 @@ class Model(BaseModel):
 
 class CniSpec(Model):
     plugin: CniPlugin = "cilium"
+    # Options of the chosen plugin (models in cni_spec.py). Options written for another
+    # plugin are an error (validate_cni.py), so a typo in `plugin` never goes unnoticed.
+    cilium: CiliumOptions | None = None
+    calico: CalicoOptions | None = None
+    flannel: FlannelOptions | None = None
+
+    @property
+    def cilium_options(self) -> CiliumOptions:
+        return self.cilium or CiliumOptions()
+
+    @property
+    def calico_options(self) -> CalicoOptions:
+        return self.calico or CalicoOptions()
 
 
 class EtcdSpec(Model):
@@ -162,7 +176,8 @@ class CloudsSpec(Model):
 class FleetNetworkSpec(Model):
     supernet: Cidr = "10.0.0.0/8"
     # Each cluster gets one /cluster_prefix slot of the supernet (pods, nodes, services).
-    cluster_prefix: int = Field(default=16, ge=8, le=24)
+    # At most /22: the node CIDR (a quarter of the slot) must hold 8 zone subnets.
+    cluster_prefix: int = Field(default=16, ge=8, le=22)
 
 
 class ComplianceRule(Model):

@@ -3,6 +3,8 @@
 #   etcd, etcdctl  - Debian etcd-server / etcd-client (a real etcd cluster on 127.0.0.1)
 #   cloud-init     - `cloud-init schema` on every rendered user-data
 #   kubectl        - generated kubeconfigs (Debian kubernetes-client when none is present)
+#   shellcheck     - every rendered boot script
+#   openssl, curl  - certificate and boot-script checks
 set -euo pipefail
 
 missing=()
@@ -10,6 +12,9 @@ command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,0 +1,112 @@
+"""Deterministic YAML and the ``#cloud-config`` document shared by every role.
+
+Documents use only standard cloud-init modules that cloud-init 22.4's schema knows
+(``write_files``, ``package_update``, ``packages``, ``runcmd``). All boot logic runs
+from ONE ``runcmd`` entry, a bash script with ``set -euo pipefail``: cloud-init runs
+``runcmd`` lines as a plain ``sh`` script that carries on after a failing line, which
+would let a node start etcd or kubeadm without its secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+HEADER = "#cloud-config\n"
+LIB_DIR = "/usr/local/lib/fleetform"
+BOOTSTRAP_SCRIPT = f"{LIB_DIR}/bootstrap.sh"
+# The EC2 limit on user data, before base64. Use ``gzip_user_data`` above it.
+AWS_USER_DATA_LIMIT = 16384
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings as literal blocks (readable scripts)."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def _canonical(value: Any) -> Any:
+    """Mappings with ``apiVersion``/``kind`` first and the other keys sorted, recursively.
+
+    Mapping order is never semantic in these files; list order is, so lists are kept.
+    """
+    if isinstance(value, Mapping):
+        head = [k for k in ("apiVersion", "kind") if k in value]
+        rest = sorted(k for k in value if k not in head)
+        return {k: _canonical(value[k]) for k in [*head, *rest]}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def dump_yaml(value: Any) -> str:
+    """One YAML document, deterministic (canonical key order, literal multi-line strings)."""
+    return yaml.dump(
+        _canonical(value), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000
+    )
+
+
+def dump_yaml_documents(values: Iterable[Any]) -> str:
+    """A multi-document YAML stream (``---`` separated), e.g. for ``kubeadm --config``."""
+    return "---\n".join(dump_yaml(v) for v in values)
+
+
+@dataclass(frozen=True)
+class File:
+    """A ``write_files`` entry: public content only (secrets are fetched at boot)."""
+
+    path: str
+    content: str
+    permissions: str = "0644"
+    owner: str = "root:root"
+
+
+def render_cloud_config(
+    files: Sequence[File],
+    bootstrap_script: str,
+    packages: Sequence[str] = (),
+) -> str:
+    """The ``#cloud-config`` text: files, packages, and the bootstrap script run once."""
+    paths = [f.path for f in files]
+    if len(set(paths)) != len(paths) or BOOTSTRAP_SCRIPT in paths:
+        raise ValueError(f"duplicate file paths in cloud-config: {sorted(paths)}")
+    if "PRIVATE KEY" in bootstrap_script or any("PRIVATE KEY" in f.content for f in files):
+        raise ValueError(
+            "a private key reached the user-data; fetch it from the secret store instead"
+        )
+    entries = [*files, File(BOOTSTRAP_SCRIPT, bootstrap_script, "0700")]
+    doc: dict[str, Any] = {
+        "write_files": [
+            {"path": f.path, "content": f.content, "owner": f.owner, "permissions": f.permissions}
+            for f in sorted(entries, key=lambda f: f.path)
+        ],
+        "runcmd": [["/bin/bash", BOOTSTRAP_SCRIPT]],
+    }
+    if packages:
+        doc["package_update"] = True
+        doc["packages"] = sorted(set(packages))
+    return HEADER + yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000
+    )
+
+
+def gzip_user_data(text: str) -> bytes:
+    """Gzip a document (cloud-init detects gzip); reproducible (mtime 0)."""
+    return gzip.compress(text.encode(), compresslevel=9, mtime=0)
+
+
+def user_data_base64(text: str) -> str:
+    """Base64 of the gzipped document, for ``aws.ec2.Instance(user_data_base64=...)``."""
+    return base64.b64encode(gzip_user_data(text)).decode()

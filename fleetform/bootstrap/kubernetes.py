@@ -1,0 +1,240 @@
+"""User-data of Kubernetes nodes: control-plane replicas and workers (Ubuntu 24.04)."""
+
+from __future__ import annotations
+
+import shlex
+
+from fleetform.bootstrap.document import File, dump_yaml, dump_yaml_documents, render_cloud_config
+from fleetform.bootstrap.inputs import ControlPlaneInputs, SecretFile, WorkerInputs
+from fleetform.bootstrap.kubeadm import (
+    API_PORT,
+    AUDIT_LOG_DIR,
+    AUDIT_POLICY,
+    AUTHN_CONFIG,
+    ENCRYPTION_CONFIG,
+    ENCRYPTION_DIR,
+    ETCD_CA,
+    ETCD_CLIENT_CERT,
+    ETCD_CLIENT_KEY,
+    PKI_DIR,
+    audit_policy,
+    authentication_config,
+    encryption_config_template,
+    kubeadm_control_plane_documents,
+    worker_join_configuration,
+)
+from fleetform.bootstrap.shell import library_files, script_prelude, secret_fetch_commands
+
+STATE_DIR = "/etc/kubernetes/fleetform"
+KUBEADM_TEMPLATE = f"{STATE_DIR}/kubeadm.yaml.tmpl"
+KUBEADM_CONFIG = f"{STATE_DIR}/kubeadm.yaml"
+ENCRYPTION_TEMPLATE = f"{STATE_DIR}/encryption-config.yaml.tmpl"
+# Workers can't keep the CA at pki/ca.crt: `kubeadm join` refuses to overwrite it.
+WORKER_CA = f"{STATE_DIR}/cluster-ca.crt"
+# Raw secrets that only feed templates live on tmpfs and are deleted once used.
+RUN_SECRETS = "/run/fleetform/secrets"
+BOOTSTRAP_TOKEN_FILE = f"{RUN_SECRETS}/bootstrap-token"
+SECRETBOX_KEY_FILE = f"{RUN_SECRETS}/secretbox-key"
+
+MODULES_FILE = "/etc/modules-load.d/kubernetes.conf"
+SYSCTL_FILE = "/etc/sysctl.d/90-kubernetes.conf"
+APT_KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+APT_SOURCE = "/etc/apt/sources.list.d/kubernetes.list"
+
+BASE_PACKAGES = ("containerd", "curl", "gpg")
+
+
+def k8s_apt_repo(version: str) -> str:
+    """pkgs.k8s.io has one repository per minor version."""
+    major, minor, _ = version.split(".")
+    return f"https://pkgs.k8s.io/core:/stable:/v{major}.{minor}/deb/"
+
+
+def _node_files() -> list[File]:
+    return [
+        File(MODULES_FILE, "overlay\nbr_netfilter\n"),
+        File(
+            SYSCTL_FILE,
+            "net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward = 1\n",
+        ),
+    ]
+
+
+def node_prep_lines(version: str, packages: tuple[str, ...]) -> list[str]:
+    """Kernel settings, containerd, and the pinned Kubernetes packages."""
+    repo = k8s_apt_repo(version)
+    pinned = " ".join(shlex.quote(f"{p}={version}-*") for p in packages)
+    return [
+        "# Kernel modules and sysctls for pod networking (files written by cloud-init).",
+        "modprobe overlay",
+        "modprobe br_netfilter",
+        "sysctl --system >/dev/null",
+        "swapoff -a",
+        "",
+        "# containerd from Ubuntu, with the systemd cgroup driver the kubelet uses.",
+        "mkdir -p /etc/containerd",
+        "containerd config default >/etc/containerd/config.toml",
+        "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
+        "grep -q 'SystemdCgroup = true' /etc/containerd/config.toml"
+        ' || ff_fail "could not enable the systemd cgroup driver in containerd"',
+        "systemctl enable containerd",
+        "systemctl restart containerd",
+        "",
+        f"# {', '.join(packages)} pinned to {version} from pkgs.k8s.io. The source is added here,",
+        "# not by cloud-init, because apt can't use it before its key exists.",
+        "install -d -m 0755 /etc/apt/keyrings",
+        "install -d -m 0700 /run/fleetform",
+        f'ff_retry "download the Kubernetes apt key" curl -fsSL --max-time 60 -o /run/fleetform/k8s-release.key {shlex.quote(repo + "Release.key")}',
+        f"gpg --batch --yes --dearmor -o {APT_KEYRING} /run/fleetform/k8s-release.key",
+        f"echo {shlex.quote(f'deb [signed-by={APT_KEYRING}] {repo} /')} >{APT_SOURCE}",
+        'ff_retry "apt-get update" apt-get update -q',
+        f'ff_retry "install Kubernetes {version} packages" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q {pinned}',
+        f"apt-mark hold {' '.join(packages)}",
+        "systemctl enable kubelet",
+    ]
+
+
+def _wait_for_api(endpoint: str, ca_path: str) -> str:
+    url = f"https://{endpoint}:{API_PORT}/readyz"
+    # /readyz is one of the paths anonymous requests may reach (authentication config).
+    return f'ff_wait "API server {url}" 3600 curl -fsS --max-time 5 --cacert {ca_path} -o /dev/null {shlex.quote(url)}'
+
+
+def control_plane_secret_files(inputs: ControlPlaneInputs) -> list[SecretFile]:
+    pki = inputs.pki
+    return [
+        SecretFile(pki.ca_key_secret, f"{PKI_DIR}/ca.key"),
+        SecretFile(pki.front_proxy_ca_key_secret, f"{PKI_DIR}/front-proxy-ca.key"),
+        SecretFile(pki.sa_private_key_secret, f"{PKI_DIR}/sa.key"),
+        SecretFile(pki.apiserver_etcd_client_key_secret, ETCD_CLIENT_KEY),
+        SecretFile(inputs.bootstrap_token_secret, BOOTSTRAP_TOKEN_FILE),
+        SecretFile(inputs.encryption_key_secret, SECRETBOX_KEY_FILE),
+        *inputs.extra_secrets,
+    ]
+
+
+def control_plane_files(inputs: ControlPlaneInputs) -> list[File]:
+    pki = inputs.pki
+    return [
+        *library_files(inputs.secret_store),
+        *_node_files(),
+        File(f"{PKI_DIR}/ca.crt", pki.ca_cert_pem),
+        File(f"{PKI_DIR}/front-proxy-ca.crt", pki.front_proxy_ca_cert_pem),
+        File(f"{PKI_DIR}/sa.pub", pki.sa_public_key_pem),
+        File(ETCD_CA, pki.etcd_ca_cert_pem),
+        File(ETCD_CLIENT_CERT, pki.apiserver_etcd_client_cert_pem),
+        File(AUDIT_POLICY, dump_yaml(audit_policy())),
+        File(AUTHN_CONFIG, dump_yaml(authentication_config(inputs))),
+        File(ENCRYPTION_TEMPLATE, dump_yaml(encryption_config_template()), "0600"),
+        File(
+            KUBEADM_TEMPLATE, dump_yaml_documents(kubeadm_control_plane_documents(inputs)), "0600"
+        ),
+    ]
+
+
+def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
+    endpoints = " ".join(shlex.quote(f"https://{h}:2379") for h in inputs.etcd_endpoints)
+    name = f"control-plane replica {inputs.replica} of cluster {inputs.cluster_name}"
+    lines = [
+        script_prelude(f"bootstrap of {name}"),
+        f'ff_log "{name}: bootstrap starting"',
+        "ff_cloud_prepare",
+        f"install -d -m 0700 {RUN_SECRETS}",
+        "",
+        "# CA keys, service-account key, etcd client key, bootstrap token and encryption key",
+        "# come from the secret store, with this machine's identity, before anything uses them.",
+        *secret_fetch_commands(control_plane_secret_files(inputs)),
+        "",
+        *node_prep_lines(inputs.kubernetes_version, ("kubelet", "kubeadm", "kubectl")),
+        "",
+        "# Fill the secrets into the encryption config and the kubeadm config, then drop the raw copies.",
+        f"install -d -m 0700 {ENCRYPTION_DIR} {AUDIT_LOG_DIR}",
+        f"ff_render_template {ENCRYPTION_TEMPLATE} {ENCRYPTION_CONFIG} 0600 secretbox-key={SECRETBOX_KEY_FILE}",
+        f"ff_render_template {KUBEADM_TEMPLATE} {KUBEADM_CONFIG} 0600 bootstrap-token={BOOTSTRAP_TOKEN_FILE}",
+        f"rm -f {BOOTSTRAP_TOKEN_FILE} {SECRETBOX_KEY_FILE}",
+        "",
+        "# The API server can't start without etcd, and kubeadm's preflight asks every",
+        "# external endpoint for its version: wait until each member reports healthy.",
+        "etcd_all_healthy() {",
+        "  local ep",
+        f"  for ep in {endpoints}; do",
+        f'    if [[ "$(curl -fsS --max-time 5 --cacert {ETCD_CA} --cert {ETCD_CLIENT_CERT} --key {ETCD_CLIENT_KEY} "$ep/health" 2>/dev/null)" != *\'"health":"true"\'* ]]; then',
+        "      return 1",
+        "    fi",
+        "  done",
+        "}",
+        'ff_wait "etcd members" 3600 etcd_all_healthy',
+        "",
+    ]
+    if inputs.replica == 0:
+        lines += [
+            "# Replica 0 creates the cluster with the pre-issued CAs already in place.",
+            "if [ ! -f /etc/kubernetes/admin.conf ]; then",
+            f"  kubeadm init --config {KUBEADM_CONFIG}",
+            "fi",
+        ]
+    else:
+        lines += [
+            "# Every CA and key is already on disk, so this join needs no --certificate-key.",
+            _wait_for_api(inputs.control_plane_endpoint, f"{PKI_DIR}/ca.crt"),
+            "if [ ! -f /etc/kubernetes/admin.conf ]; then",
+            f"  kubeadm join --config {KUBEADM_CONFIG}",
+            "fi",
+        ]
+    lines += [
+        f"rm -f {KUBEADM_CONFIG}  # it holds the bootstrap token",
+        f'ff_log "{name}: bootstrap done"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_control_plane(inputs: ControlPlaneInputs) -> str:
+    """The ``#cloud-config`` user-data of one control-plane replica."""
+    return render_cloud_config(
+        control_plane_files(inputs), control_plane_bootstrap_script(inputs), packages=BASE_PACKAGES
+    )
+
+
+def worker_secret_files(inputs: WorkerInputs) -> list[SecretFile]:
+    return [SecretFile(inputs.bootstrap_token_secret, BOOTSTRAP_TOKEN_FILE), *inputs.extra_secrets]
+
+
+def worker_files(inputs: WorkerInputs) -> list[File]:
+    return [
+        *library_files(inputs.secret_store),
+        *_node_files(),
+        File(WORKER_CA, inputs.ca_cert_pem),
+        File(KUBEADM_TEMPLATE, dump_yaml(worker_join_configuration(inputs)), "0600"),
+    ]
+
+
+def worker_bootstrap_script(inputs: WorkerInputs) -> str:
+    name = f"worker of cluster {inputs.cluster_name}"
+    lines = [
+        script_prelude(f"bootstrap of a {name}"),
+        f'ff_log "{name}: bootstrap starting"',
+        "ff_cloud_prepare",
+        f"install -d -m 0700 {RUN_SECRETS}",
+        "",
+        "# The bootstrap token comes from the secret store, with this machine's identity.",
+        *secret_fetch_commands(worker_secret_files(inputs)),
+        "",
+        *node_prep_lines(inputs.kubernetes_version, ("kubelet", "kubeadm")),
+        "",
+        f"ff_render_template {KUBEADM_TEMPLATE} {KUBEADM_CONFIG} 0600 bootstrap-token={BOOTSTRAP_TOKEN_FILE}",
+        f"rm -f {BOOTSTRAP_TOKEN_FILE}",
+        _wait_for_api(inputs.control_plane_endpoint, WORKER_CA),
+        "if [ ! -f /etc/kubernetes/kubelet.conf ]; then",
+        f"  kubeadm join --config {KUBEADM_CONFIG}",
+        "fi",
+        f"rm -f {KUBEADM_CONFIG}  # it holds the bootstrap token",
+        f'ff_log "{name}: bootstrap done"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_worker(inputs: WorkerInputs) -> str:
+    """The ``#cloud-config`` user-data of a worker (the same for every node of a pool)."""
+    return render_cloud_config(
+        worker_files(inputs), worker_bootstrap_script(inputs), packages=BASE_PACKAGES
+    )
