@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import FleetError, Loc, Problem
 from .layering import Node, locate, merge, merge_all, to_node, to_plain
-from .spec import CLUSTER_ONLY_KEYS, ClusterSpec, FleetDoc, FleetSpec
+from .spec import API_VERSION, CLUSTER_ONLY_KEYS, ClusterSpec, FleetDoc, FleetSpec
 
 CONFIG_NAMESPACE = "fleetform"
 FLEET_KEY = "fleetform:fleet"
@@ -41,9 +41,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(
     loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
 ) -> dict[Any, Any]:
-    loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys first
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor`: merged keys may be overridden by explicit ones
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -53,6 +54,7 @@ def _construct_mapping(
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
+    loader.flatten_mapping(node)
     return loader.construct_mapping(node, deep)
 
 
@@ -68,7 +70,7 @@ def read_yaml(path: Path, label: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise FleetError([Problem(label, "-", f"cannot read file: {exc}")]) from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
@@ -318,12 +320,16 @@ def _prune(plain: Any, loc: tuple[str | int, ...]) -> bool:
     return False
 
 
-def _best_effort(model: type[BaseModel], node: Node) -> Any:
+def _best_effort(model: type[BaseModel], node: Node, fill: dict[str, Any] | None = None) -> Any:
     """The model built from ``node`` without the values it rejects (None if a required
     key is missing): used only to run the remaining rules, so one mistake does not
     hide the others."""
     plain = _thaw(to_plain(node))
+    if not isinstance(plain, dict):
+        return None
     for _ in range(8):
+        for key, value in (fill or {}).items():
+            plain.setdefault(key, value)
         try:
             return model.model_validate(_freeze(plain))
         except ValidationError as exc:
@@ -351,12 +357,12 @@ def _freeze(value: Any) -> Any:
 
 
 def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
-    from .validate import check_fleet
+    from .validate import check_fleet, settings_rules
 
     doc, problems = _validate(FleetDoc, fleet)
     header_ok = doc is not None
     if doc is None:
-        doc = _best_effort(FleetDoc, fleet)
+        doc = _best_effort(FleetDoc, fleet, {"apiVersion": API_VERSION, "name": "fleet", "domain": "fleet.invalid"})
     fleet_map: dict[str, Node] = fleet.value
     defaults = fleet_map.get("defaults", Node({}, fleet.loc.child("defaults")))
     profiles_node = fleet_map.get("profiles")
@@ -404,10 +410,7 @@ def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
                 continue
             seen_names[name_node.value] = i
         if not isinstance(node.value, dict):
-            problems.append(
-                node.loc.problem(f"expected a cluster (a mapping), got {_describe(to_plain(node))}")
-            )
-            schema_ok = False
+            schema_ok = False  # the fleet model reports "expected a mapping" here
             continue
         layers = [defaults] if isinstance(defaults.value, dict) else []
         listed = node.value.get("profiles")
@@ -433,11 +436,23 @@ def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
         if spec is None:
             schema_ok = False
             # Keep checking what is valid so every mistake shows in one run.
-            spec = _best_effort(ClusterSpec, merged)
+            spec = _best_effort(ClusterSpec, merged, {"name": f"invalid-cluster-{i}"})
         problems += cluster_problems
         if spec is not None:
             clusters.append(spec)
             origins[spec.name] = merged
+
+    # A profile no cluster uses yet still gets the rules that need no cloud or region
+    # (used blocks are checked through the clusters that inherit them).
+    used = {item.value for node in cluster_nodes if isinstance(node.value, dict)
+            for item in (node.value["profiles"].value if "profiles" in node.value
+                         and isinstance(node.value["profiles"].value, list) else [])
+            if isinstance(item.value, str)}
+    for pname, block in profiles.items():
+        if pname not in used and isinstance(block.value, dict):
+            settings = _best_effort(ClusterSpec, block, {"name": "profile", "cloud": "aws", "region": "us-east-1"})
+            if settings is not None:
+                problems += settings_rules(settings, lambda *p, _b=block: locate(_b, p))
 
     if doc is None:
         raise FleetError(sorted(set(problems), key=_problem_order))

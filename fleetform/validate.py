@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from .errors import Problem
+from collections.abc import Callable
+
+from .errors import Loc, Problem
 from .ipam import MAX_ZONES, allocate
 from .load import did_you_mean, origins
 from .regions import is_region, matches_any, regions, zones
-from .spec import ETCD_MEMBER_COUNTS, FleetSpec
+from .spec import ETCD_MEMBER_COUNTS, ClusterSpec, FleetSpec
+from .validate_cni import check_cni
+from .validate_identity import check_identity
 from .versions import resolve_kubernetes_version
 
 _CLOUD_NAMES = {"aws": "AWS", "gcp": "GCP"}
@@ -47,35 +51,7 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
                         f"{c.region!r} is not allowed by compliance rule {tag!r} "
                         f"(regions: {', '.join(rule.regions)})"))
 
-        if c.etcd.members not in ETCD_MEMBER_COUNTS:
-            problems.append(at("etcd", "members").problem(
-                f"{c.etcd.members} is not one of {', '.join(map(str, ETCD_MEMBER_COUNTS))} "
-                "(an odd count keeps a quorum)"))
-        try:
-            resolve_kubernetes_version(c.kubernetes_version)
-        except ValueError as exc:
-            problems.append(at("kubernetes_version").problem(str(exc)))
-
-        if not c.workers:
-            problems.append(at("workers").problem("a cluster needs at least one worker pool"))
-        pool_names: dict[str, int] = {}
-        for j, pool in enumerate(c.workers):
-            if pool.name in pool_names:
-                problems.append(at("workers", j, "name").problem(
-                    f"duplicate worker pool {pool.name!r} (also workers[{pool_names[pool.name]}])"))
-            pool_names.setdefault(pool.name, j)
-            if pool.min > pool.max:
-                problems.append(at("workers", j, "min").problem(
-                    f"min {pool.min} is greater than max {pool.max}"))
-            if pool.size is None and pool.machine_type is None:
-                problems.append(at("workers", j).problem("give either size or machine_type"))
-            if pool.size is not None and pool.machine_type is not None:
-                problems.append(at("workers", j, "machine_type").problem(
-                    "give either size or machine_type, not both"))
-
-        if c.api.public and not c.api.allowed_cidrs:
-            problems.append(at("api", "public").problem(
-                "a public API endpoint needs api.allowed_cidrs (who may reach it)"))
+        problems += settings_rules(c, at)
         if c.cloud == "gcp" and not spec.clouds.gcp.project:
             problems.append(where.fleet_loc("clouds", "gcp", "project").problem(
                 f"required: cluster {c.name!r} runs on GCP"))
@@ -83,4 +59,43 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
     if complete and not problems:
         _, ipam_problems = allocate(spec)
         problems += ipam_problems
+    problems += check_cni(spec, complete=complete)
+    problems += check_identity(spec)
+    return problems
+
+
+def settings_rules(c: ClusterSpec, at: Callable[..., Loc]) -> list[Problem]:
+    """Rules about one block of cluster settings that need no cloud or region: run on
+    every cluster and on every profile and the defaults (even unused ones)."""
+    problems: list[Problem] = []
+    if c.etcd.members not in ETCD_MEMBER_COUNTS:
+        problems.append(at("etcd", "members").problem(
+            f"{c.etcd.members} is not one of {', '.join(map(str, ETCD_MEMBER_COUNTS))} "
+            "(an odd count keeps a quorum)"))
+    try:
+        resolve_kubernetes_version(c.kubernetes_version)
+    except ValueError as exc:
+        problems.append(at("kubernetes_version").problem(str(exc)))
+
+    if not c.workers:
+        problems.append(at("workers").problem("a cluster needs at least one worker pool"))
+    pool_names: dict[str, int] = {}
+    for j, pool in enumerate(c.workers):
+        if pool.name in pool_names:
+            problems.append(at("workers", j, "name").problem(
+                f"duplicate worker pool {pool.name!r} "
+                f"(also {at('workers', pool_names[pool.name]).path.rsplit('.', 1)[-1]})"))
+        pool_names.setdefault(pool.name, j)
+        if pool.min > pool.max:
+            problems.append(at("workers", j, "min").problem(
+                f"min {pool.min} is greater than max {pool.max}"))
+        if pool.size is None and pool.machine_type is None:
+            problems.append(at("workers", j).problem("give either size or machine_type"))
+        if pool.size is not None and pool.machine_type is not None:
+            problems.append(at("workers", j, "machine_type").problem(
+                "give either size or machine_type, not both"))
+
+    if c.api.public and not c.api.allowed_cidrs:
+        problems.append(at("api", "public").problem(
+            "a public API endpoint needs api.allowed_cidrs (who may reach it)"))
     return problems

@@ -1,0 +1,191 @@
+"""The CLI through its real entry point (``python -m fleetform``), as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import BASE, ROOT, stack_text, write_stack
+
+
+def fleetform(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "FLEETFORM_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "fleetform", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def no_traceback(out: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in out.stderr
+    assert "Traceback" not in out.stdout
+
+
+def test_validate_dev_stack() -> None:
+    out = fleetform("validate", "--stack", "dev")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "2 cluster(s) valid in fleet 'acme' (stack 'dev')\n"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_validate_other_example_stacks(stack: str) -> None:
+    out = fleetform("validate", "--stack", stack)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith(f"valid in fleet 'acme' (stack '{stack}')\n")
+    assert out.stderr == ""
+
+
+def test_validate_bad_file_prints_every_problem(tmp_path: Path) -> None:
+    path = write_stack(tmp_path, stack_text("""
+        clusters:
+          - {name: a, cloud: aws, region: eu-west-9, network: {index: 1}}
+          - {name: b, cloud: aws, region: eu-west-1, etcd: {members: 2}, network: {index: 2}}
+          - {name: c, cloud: gcp, region: europe-west1, cni: {plugin: calicoo}, network: {index: 3}}
+    """), name="bad")
+    out = fleetform("validate", "--file", "stacks/Pulumi.bad.yaml", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr.splitlines() == [
+        "stacks/Pulumi.bad.yaml: fleet.clusters[0].region: 'eu-west-9' is not a supported AWS region "
+        "(did you mean 'eu-west-3'?)",
+        "stacks/Pulumi.bad.yaml: fleet.clusters[1].etcd.members: 2 is not one of 1, 3, 5, 7 "
+        "(an odd count keeps a quorum)",
+        "stacks/Pulumi.bad.yaml: fleet.clusters[2].cni.plugin: 'calicoo' is not one of cilium, calico, flannel",
+    ]
+    no_traceback(out)
+    assert path.is_file()
+
+
+def test_validate_file_is_named_as_given(tmp_path: Path) -> None:
+    path = write_stack(tmp_path, stack_text("clusters: []"), name="bad")
+    out = fleetform("validate", "--file", str(path))
+    assert out.returncode == 2
+    assert out.stderr == f"{path}: fleet.clusters: the fleet has no clusters; add at least one\n"
+
+
+def test_validate_yaml_syntax_error(tmp_path: Path) -> None:
+    write_stack(tmp_path, "config:\n  fleetform:fleet: {name: [x\n", name="bad")
+    out = fleetform("validate", "--file", "stacks/Pulumi.bad.yaml", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith("stacks/Pulumi.bad.yaml: line 3, column 1: YAML syntax error: ")
+    no_traceback(out)
+
+
+def test_validate_missing_file(tmp_path: Path) -> None:
+    out = fleetform("validate", "--file", "nope.yaml", cwd=tmp_path)
+    assert (out.returncode, out.stderr) == (2, "nope.yaml: -: file not found\n")
+
+
+def test_unknown_stack_lists_the_known_ones() -> None:
+    out = fleetform("validate", "--stack", "nosuch")
+    assert out.returncode == 2
+    known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    assert {"dev", "staging", "prod"} <= set(known)
+    assert out.stderr == f"stacks/Pulumi.nosuch.yaml: -: no such stack (known: {', '.join(known)})\n"
+    no_traceback(out)
+
+
+def test_stack_is_found_from_a_subdirectory_of_the_project(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: fleetform\nruntime: python\nstackConfigDir: stacks\n")
+    write_stack(tmp_path, stack_text("clusters: [{name: a, cloud: aws, region: eu-west-1, network: {index: 1}}]"),
+                name="qa")
+    sub = tmp_path / "docs"
+    sub.mkdir()
+    out = fleetform("validate", "--stack", "qa", cwd=sub)
+    assert out.returncode == 0, out.stderr
+    out = fleetform("validate", "--stack", "nosuch", cwd=sub)
+    assert out.returncode == 2
+    assert out.stderr.endswith("no such stack (known: qa)\n")
+
+
+def test_plan_prod_json() -> None:
+    out = fleetform("plan", "--stack", "prod", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert (data["fleet"], data["stack"]) == ("acme", "prod")
+    assert len(data["clusters"]) == 6
+    for c in data["clusters"]:
+        assert {"name", "cloud", "region", "kubernetes_version", "cni"} <= set(c)
+        assert {"node_cidr", "pod_cidr", "service_cidr"} <= set(c["network"])
+        assert len(c["etcd"]["zones"]) == c["etcd"]["members"]
+        assert len(c["control_plane"]["zones"]) == c["control_plane"]["replicas"]
+        for pool in c["workers"]:
+            assert {"name", "machine_type", "min", "max", "zones"} <= set(pool)
+
+
+def test_plan_json_is_the_same_on_every_run() -> None:
+    first = fleetform("plan", "--stack", "prod", "--json")
+    env_seed = {**os.environ, "PYTHONHASHSEED": "12345"}
+    second = subprocess.run([sys.executable, "-m", "fleetform", "plan", "--stack", "prod", "--json"],
+                            cwd=ROOT, env=env_seed, capture_output=True, text=True, timeout=600)
+    assert first.stdout == second.stdout
+
+
+def test_plan_focuses_one_cluster() -> None:
+    out = fleetform("plan", "--stack", "prod", "--json", "--cluster", "eu-core")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [c["name"] for c in data["clusters"]] == ["eu-core"]
+    full = json.loads(fleetform("plan", "--stack", "prod", "--json").stdout)
+    assert data["clusters"][0] == next(c for c in full["clusters"] if c["name"] == "eu-core")
+
+
+def test_plan_unknown_cluster() -> None:
+    out = fleetform("plan", "--stack", "prod", "--cluster", "eu-cor")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr == ("--cluster: eu-cor: no such cluster (did you mean 'eu-core'?) "
+                          "(clusters: eu-core, us-core, eu-gke, us-gcp, edge-fra, edge-iad)\n")
+    no_traceback(out)
+
+
+def test_plan_table(tmp_path: Path) -> None:
+    write_stack(tmp_path, stack_text("""
+        clusters: [{name: eu-core, cloud: aws, region: eu-west-1, network: {index: 3}}]
+    """), base_text=BASE, name="t")
+    out = fleetform("plan", "--file", "stacks/Pulumi.t.yaml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "eu-core" in out.stdout
+    assert "10.3.128.0/18 / 10.3.0.0/17 / 10.3.192.0/20" in out.stdout
+    assert "Estimated cost:" in out.stdout
+
+
+def test_plan_invalid_file_exits_2(tmp_path: Path) -> None:
+    write_stack(tmp_path, stack_text("clusters: [{name: a, cloud: aws, region: eu-west-1, etcd: {members: 4}}]"),
+                name="bad")
+    out = fleetform("plan", "--file", "stacks/Pulumi.bad.yaml", "--json", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr == ("stacks/Pulumi.bad.yaml: fleet.clusters[0].etcd.members: 4 is not one of 1, 3, 5, 7 "
+                          "(an odd count keeps a quorum)\n")
+
+
+def test_validate_prints_plan_warnings_on_stderr(tmp_path: Path) -> None:
+    write_stack(tmp_path, stack_text("""
+        clusters: [{name: a, cloud: aws, region: us-west-1, network: {index: 1}}]
+    """), name="w")
+    out = fleetform("validate", "--file", "stacks/Pulumi.w.yaml", cwd=tmp_path)
+    assert out.returncode == 0
+    assert out.stderr == ("warning: cluster 'a': etcd's 3 members sit in 2 zone(s); losing the zone with the "
+                          "most members loses quorum\n")
+
+
+@pytest.mark.parametrize("args", [["validate"], ["plan", "--stack", "dev", "--file", "x.yaml"], []])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    out = fleetform(*args)
+    assert out.returncode == 2
+    assert out.stderr.startswith("usage: fleetform")
+    no_traceback(out)
+
+
+def test_invalid_profile_entry_is_a_user_error(tmp_path: Path) -> None:
+    write_stack(tmp_path, stack_text("""
+        clusters: [{name: a, cloud: aws, region: eu-west-1, profiles: [{edge: 1}], network: {index: 1}}]
+    """), name="bad")
+    out = fleetform("validate", "--file", "stacks/Pulumi.bad.yaml", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == "stacks/Pulumi.bad.yaml: fleet.clusters[0].profiles[0]: expected a string, got a mapping\n"
+    no_traceback(out)
