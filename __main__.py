@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pulumi
 
+from components.exports import export_fleet
 from components.fleet import Fleet
 from fleetform.load import load_config
-from components.exports import export_fleet
 from fleetform.plan import plan_fleet
 
 config = pulumi.Config("fleetform")

@@ -12,6 +12,7 @@ from fleetform.plan import ClusterPlan, FleetPlan
 
 from .clouds import adapter_for
 from .clouds.base import ClusterContext
+from .cni import Cni, CniArgs
 from .control_plane import ControlPlane
 from .etcd import EtcdDataPlane, PlaneArgs
 from .identity import ClusterIdentity
@@ -32,6 +33,11 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("fleetform:index:Cluster", name, None, opts)
         plan = args.plan
         self.plan = plan
+        # Shared identity (issue 5): decide the fleet's identity plan before any plane
+        # renders: control planes read their SSO and service-account issuer from it.
+        from .identity import fleet_identity
+
+        self.identity_plan = fleet_identity(args.fleet)
         self.adapter = adapter_for(ClusterContext(args.fleet, plan, owner=self))
         child = pulumi.ResourceOptions(parent=self)
         self.network = Network(names.child(name, "network"), NetworkArgs(plan, self.adapter), child)
@@ -50,6 +56,9 @@ class Cluster(pulumi.ComponentResource):
             depends_on=[*self.control_plane.load_balancer.resources,
                         *(m.resource for m in self.control_plane.replicas.values())],
             opts=child)
+        # The network plugin (issue 6): Helm releases through self.kube, after its gate.
+        self.cni = Cni(names.child(name, "cni"), CniArgs(args.fleet.fleet, plan, self.kube, args.identity),
+                       opts=child)
         self.register_outputs({
             "endpoint": f"https://{plan.api.dns}:6443",
             "cloud": plan.cloud,

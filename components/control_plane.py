@@ -9,7 +9,7 @@ import pulumi
 import pulumi_random as random
 
 from fleetform import names
-from fleetform.bootstrap import control_plane as cp_doc
+from fleetform.bootstrap import render_control_plane
 from fleetform.firewall import API_PORT
 from fleetform.nodes import control_plane_node
 from fleetform.pki import incarnation_leaves
@@ -65,7 +65,7 @@ class ControlPlane(pulumi.ComponentResource):
         self.replicas = {}
         for index, replica in enumerate(plan.control_plane.replicas):
             def render(a: dict[str, Any], i: int = index) -> str:
-                return cp_doc.render(control_plane_node(
+                return render_control_plane(control_plane_node(
                     plan, i, store_info,
                     pem={k: a[k] for k in pems}, secret={k: a[f"secret:{k}"] for k in secret_ids}))
 

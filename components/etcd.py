@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 
 from fleetform import names
-from fleetform.bootstrap import etcd as etcd_doc
+from fleetform.bootstrap import render_etcd_member
 from fleetform.nodes import etcd_node
 from fleetform.pki import incarnation_leaves
 from fleetform.plan import ClusterPlan, FleetPlan
@@ -54,7 +54,7 @@ class EtcdDataPlane(pulumi.ComponentResource):
                                      protect=not plan.decommission, parent=self)
 
             def render(a: dict[str, Any], member: str = m.name) -> str:
-                return etcd_doc.render(etcd_node(
+                return render_etcd_member(etcd_node(
                     plan, member, store_info, a["device"],
                     pem={"etcd-ca": a["ca"], f"{member}-server": a["server"], f"{member}-peer": a["peer"]},
                     secret={f"{member}-server-key": a["server_key"], f"{member}-peer-key": a["peer_key"]},

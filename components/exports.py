@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
+from fleetform.kubeconfig import fleet_admin_kubeconfig, layout, people_kubeconfig
 from fleetform.plan import FleetPlan
 
 from .fleet import Fleet
@@ -31,3 +34,30 @@ def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
     pulumi.export("clusters", clusters)
     pulumi.export("root_ca", fleet.identity.root.cert_pem)
     pulumi.export("trust_bundle", fleet.identity.trust_bundle())
+    export_identity(plan, fleet)
+
+
+def export_identity(plan: FleetPlan, fleet: Fleet) -> None:
+    """Shared identity: the fleet kubeconfig (people: SSO, one context per cluster and per
+    tenant namespace), the admin kubeconfig (client certificates), federation and grants.
+    Both kubeconfigs are secret outputs (`pulumi stack output --show-secrets kubeconfig`)."""
+    ident = fleet.identity_plan
+    people = layout(ident, plan)
+    cas = {c: fleet.identity.clusters[c].cas["kubernetes-ca"].cert_pem for c in people.clusters}
+    pulumi.export("kubeconfig", pulumi.Output.secret(
+        pulumi.Output.all(**cas).apply(lambda pems: people_kubeconfig(people, pems))))
+    admin = layout(ident, plan, admin=True)
+    creds: dict[str, pulumi.Output[Any]] = {}
+    for c in admin.clusters:
+        cid = fleet.identity.clusters[c]
+        creds[c] = pulumi.Output.all(cid.cas["kubernetes-ca"].cert_pem, cid.admin.cert_pem, cid.admin.key_pem)
+    pulumi.export("admin_kubeconfig", pulumi.Output.secret(pulumi.Output.all(**creds).apply(
+        lambda a: fleet_admin_kubeconfig(admin, {c: (v[0], v[1], v[2]) for c, v in a.items()}))))
+    pulumi.export("identity", {
+        **fleet.federation.summary(),
+        "sso": ident.to_json()["sso"],
+        "admins_group": ident.admins_group,
+        "viewers_group": ident.viewers_group,
+        "tenants": ident.to_json()["tenants"],
+        "cluster_cas": {c: cid.trust_bundle() for c, cid in fleet.identity.clusters.items()},
+    })

@@ -24,4 +24,15 @@ class Fleet(pulumi.ComponentResource):
         self.clusters: dict[str, Cluster] = {}
         for c in plan.clusters:
             self.clusters[c.key] = Cluster(c.key, ClusterArgs(plan, c, self.identity.cluster(c.name)), child)
+        # Shared identity (issue 5): workload identity federation for every cluster's
+        # issuer, and fleet RBAC + tenants on each incarnation (through its own provider).
+        from .federation import Federation
+        from .identity import fleet_identity
+        from .rbac import ClusterAccess
+
+        self.identity_plan = fleet_identity(plan)
+        self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child)
+        self.access = {key: ClusterAccess(names.child(key, "access"), cluster.plan, self.identity_plan, cluster.kube,
+                                          pulumi.ResourceOptions(parent=cluster))
+                       for key, cluster in self.clusters.items()}
         self.register_outputs({"root_ca": self.identity.root.cert_pem})

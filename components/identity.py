@@ -2,21 +2,38 @@
 
 The root is created once per fleet and protected; intermediates belong to the logical
 cluster (not to an incarnation), so a cluster that moves clouds keeps its CAs and
-every credential they issued.
+every credential they issued. Key algorithm and validity come from ``identity.pki``
+(``PkiSettings``); they travel down the chain with every ``IssuedCert``, so leaves the
+planes issue under a cluster CA get the fleet's settings too.
+
+``fleet_identity(plan)`` is the fleet's identity plan (``fleetform.identity_plan``),
+decided once per program run from the stack's own configuration.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_tls as tls
 
-from fleetform import names
-from fleetform.pki import CertSpec, admin_client, cluster_cas, root_ca
-
-KEY_ALGORITHM = "ECDSA"
-ECDSA_CURVE = "P256"
+from fleetform import identity_plan, names
+from fleetform.identity_plan import IdentityPlan
+from fleetform.pki import (
+    DEFAULT_PKI,
+    SA_KEY_RSA_BITS,
+    CertSpec,
+    PkiSettings,
+    admin_client,
+    cluster_cas,
+    resource_key,
+    root_ca,
+)
+from fleetform.plan import FleetPlan
+from fleetform.spec import FleetSpec
 
 
 @dataclass(frozen=True)
@@ -26,21 +43,28 @@ class IssuedCert:
     key_pem: pulumi.Output[str]  # secret
     public_key_pem: pulumi.Output[str]
     resources: tuple[pulumi.Resource, ...]
+    # The fleet's PKI settings: whatever this certificate signs is issued with them.
+    settings: PkiSettings = DEFAULT_PKI
 
 
-def private_key(name: str, parent: pulumi.Resource, *, rsa: bool = False, protect: bool = False) -> tls.PrivateKey:
-    if rsa:
-        return tls.PrivateKey(name, algorithm="RSA", rsa_bits=2048,
-                              opts=pulumi.ResourceOptions(parent=parent, protect=protect))
-    return tls.PrivateKey(name, algorithm=KEY_ALGORITHM, ecdsa_curve=ECDSA_CURVE,
-                          opts=pulumi.ResourceOptions(parent=parent, protect=protect))
+def private_key(name: str, parent: pulumi.Resource, settings: PkiSettings = DEFAULT_PKI, *,
+                rsa_bits: int | None = None, protect: bool = False) -> tls.PrivateKey:
+    """A key with the fleet's algorithm (``rsa_bits``: an RSA key of that size whatever
+    the setting, for the service-account signing key)."""
+    opts = pulumi.ResourceOptions(parent=parent, protect=protect)
+    if rsa_bits is not None or settings.algorithm == "RSA":
+        return tls.PrivateKey(name, algorithm="RSA", rsa_bits=rsa_bits or settings.rsa_bits, opts=opts)
+    return tls.PrivateKey(name, algorithm="ECDSA", ecdsa_curve=settings.ecdsa_curve, opts=opts)
 
 
 def issue(name: str, spec: CertSpec, issuer: IssuedCert | None, parent: pulumi.Resource,
-          *, protect: bool = False) -> IssuedCert:
+          *, protect: bool = False, settings: PkiSettings | None = None) -> IssuedCert:
     """Materialize one CertSpec: a key and a certificate signed by ``issuer`` (or
-    self-signed when ``issuer`` is None)."""
-    key = private_key(names.child(name, "key"), parent, protect=protect)
+    self-signed when ``issuer`` is None). Validity and algorithm: ``settings``, else the
+    issuer's (the fleet's), else the defaults."""
+    settings = settings or (issuer.settings if issuer is not None else DEFAULT_PKI)
+    spec = settings.apply(spec)
+    key = private_key(names.child(name, "key"), parent, settings, protect=protect)
     subject = tls.SelfSignedCertSubjectArgs(common_name=spec.common_name, organization=spec.organization)
     opts = pulumi.ResourceOptions(parent=parent, protect=protect)
     cert: tls.SelfSignedCert | tls.LocallySignedCert
@@ -77,30 +101,40 @@ def issue(name: str, spec: CertSpec, issuer: IssuedCert | None, parent: pulumi.R
             opts=opts,
         )
     return IssuedCert(spec.key, cert.cert_pem, pulumi.Output.secret(key.private_key_pem), key.public_key_pem,
-                      (key, cert))
+                      (key, cert), settings)
 
 
 class ClusterIdentity(pulumi.ComponentResource):
     """One logical cluster's CAs (kubernetes, etcd, front-proxy), its service-account
-    signing key and the admin client certificate."""
+    signing key and the admin client certificate.
+
+    ``identity.pki.rotate.<cluster>: N`` names the CAs' resources ``...-<ca>-gN-...``:
+    `pulumi up` then issues new CAs for this cluster only, re-signs everything under
+    them and deletes the old ones (docs/identity.md, "Rotating one cluster's CAs")."""
 
     def __init__(self, name: str, fleet: str, cluster: str, root: IssuedCert,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetform:index:ClusterIdentity", name, None, opts)
         self.cluster = cluster
         self.root = root
+        settings = root.settings
+        self.generation = settings.generation(cluster)
         self.cas: dict[str, IssuedCert] = {
-            spec.key: issue(names.child(name, spec.key), spec, root, self) for spec in cluster_cas(fleet, cluster)
+            spec.key: issue(names.child(name, resource_key(spec, self.generation)), spec, root, self)
+            for spec in cluster_cas(fleet, cluster, settings)
         }
-        sa = private_key(names.child(name, "service-account-key"), self, rsa=True)
+        # Not rotated with the CAs: a new signing key invalidates every issued token
+        # (rotate it with `pulumi up --replace`, docs/identity.md).
+        sa = private_key(names.child(name, "service-account-key"), self, settings, rsa_bits=SA_KEY_RSA_BITS)
         self.sa_key_pem: pulumi.Output[str] = pulumi.Output.secret(sa.private_key_pem)
         self.sa_public_pem: pulumi.Output[str] = sa.public_key_pem
-        spec = admin_client(fleet, cluster)
+        spec = admin_client(fleet, cluster, settings)
         self.admin = issue(names.child(name, spec.key), spec, self.cas[spec.issuer], self)
         self.register_outputs({
             "kubernetes_ca": self.cas["kubernetes-ca"].cert_pem,
             "etcd_ca": self.cas["etcd-ca"].cert_pem,
             "front_proxy_ca": self.cas["front-proxy-ca"].cert_pem,
+            "service_account_public_key": self.sa_public_pem,
         })
 
     def trust_bundle(self) -> pulumi.Output[str]:
@@ -108,12 +142,21 @@ class ClusterIdentity(pulumi.ComponentResource):
 
 
 class SharedIdentity(pulumi.ComponentResource):
-    """The fleet's one trust root (protected: losing it re-issues every credential)."""
+    """The fleet's one trust root (protected: losing it re-issues every credential).
 
-    def __init__(self, name: str, fleet: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    ``settings``: the fleet's PKI settings (default: ``identity.pki`` of the stack's own
+    configuration, see ``configured_spec``)."""
+
+    def __init__(self, name: str, fleet: str, opts: pulumi.ResourceOptions | None = None, *,
+                 settings: PkiSettings | None = None) -> None:
         super().__init__("fleetform:index:SharedIdentity", name, None, opts)
         self.fleet = fleet
-        self.root = issue(names.child(name, "root-ca"), root_ca(fleet), None, self, protect=True)
+        if settings is None:
+            spec = configured_spec()
+            settings = PkiSettings.from_spec(spec.identity.pki) if spec is not None else DEFAULT_PKI
+        self.settings = settings
+        self.root = issue(names.child(name, "root-ca"), root_ca(fleet, settings), None, self, protect=True,
+                          settings=settings)
         self.clusters: dict[str, ClusterIdentity] = {}
         self.register_outputs({"root_ca": self.root.cert_pem})
 
@@ -130,3 +173,58 @@ class SharedIdentity(pulumi.ComponentResource):
         for cid in self.clusters.values():
             pems.extend(c.cert_pem for c in cid.cas.values())
         return pulumi.Output.all(*pems).apply(lambda ps: "".join(ps))
+
+
+# ------------------------------------------------------------ the identity plan
+
+_SPECS: dict[str, FleetSpec] = {}
+_PLANS: dict[int, tuple[FleetPlan, IdentityPlan]] = {}
+
+
+def configured_spec() -> FleetSpec | None:
+    """The stack's FleetSpec, built from its configuration exactly as ``__main__.py``
+    builds it (``fleetform:fleet`` over the optional ``fleetform:base`` file), or None
+    when the program has no fleet configuration (a test program)."""
+    config = pulumi.Config("fleetform")
+    fleet = config.get_object("fleet")
+    if fleet is None:
+        return None
+    base = config.get("base")
+    stack = pulumi.get_stack()
+    root = Path(pulumi.get_root_directory() or Path.cwd())
+    key = json.dumps([fleet, base, stack, str(root)], sort_keys=True, default=str)
+    if key not in _SPECS:
+        from fleetform.load import load_config
+
+        _SPECS[key] = load_config(fleet, base, stack=stack, label=f"stacks/Pulumi.{stack}.yaml",
+                                  stacks_dir=root / "stacks")
+    return _SPECS[key]
+
+
+def fleet_identity(plan: FleetPlan, spec: FleetSpec | None = None) -> IdentityPlan:
+    """The identity plan of ``plan`` (decided once per plan object) from ``spec``, else
+    from the stack's configuration. It also registers each cluster's authentication
+    settings (SSO, service-account issuer) for its control-plane documents."""
+    cached = _PLANS.get(id(plan))
+    if cached is not None and cached[0] is plan and spec is None:
+        return cached[1]
+    spec = spec or configured_spec()
+    if spec is None:
+        spec = _bare_spec(plan)
+    ident = identity_plan.plan_identity(spec, plan)
+    identity_plan.register(ident, plan)
+    _PLANS[id(plan)] = (plan, ident)
+    return ident
+
+
+def _bare_spec(plan: FleetPlan) -> FleetSpec:
+    """A spec with no identity settings for a plan built in code (tests)."""
+    from fleetform.spec import CloudsSpec, FleetNetworkSpec, GcpCloudSpec, IdentitySpec, MeshSpec
+
+    fields: dict[str, Any] = {
+        "api_version": "fleetform/v1", "name": plan.fleet, "domain": plan.domain, "stack": plan.stack,
+        "clouds": CloudsSpec(gcp=GcpCloudSpec(project=plan.gcp_project)), "network": FleetNetworkSpec(),
+        "compliance": {}, "identity": IdentitySpec(), "tenants": (), "workload_identities": (),
+        "mesh": MeshSpec(), "clusters": (),
+    }
+    return FleetSpec.model_construct(**fields)

@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 
 from fleetform import names
-from fleetform.bootstrap import worker as worker_doc
+from fleetform.bootstrap import render_worker
 from fleetform.nodes import worker_node
 from fleetform.plan import PoolPlan
 
@@ -27,7 +27,7 @@ class WorkerPlane(pulumi.ComponentResource):
         token = control_plane.bootstrap_token
 
         def render(a: dict[str, Any]) -> str:
-            return worker_doc.render(worker_node(plan, pool, store_info, a["ca"], a["token"]))
+            return render_worker(worker_node(plan, pool, store_info, a["ca"], a["token"]))
 
         user_data = pulumi.Output.all(
             ca=args.identity.cas["kubernetes-ca"].cert_pem, token=token.secret_id).apply(render)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import cli_kubeconfig
 from .errors import FleetError
 from .load import load_stack_file
 from .plan import FleetPlan, plan_fleet
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--json", action="store_true", help="machine-readable JSON (docs/cli.md)")
     p.add_argument("--cluster", metavar="NAME", help="only this cluster")
+    cli_kubeconfig.add_parser(sub, _add_source)
     return parser
 
 
@@ -90,7 +92,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"validate": cmd_validate, "plan": cmd_plan}
+COMMANDS = {"validate": cmd_validate, "plan": cmd_plan, "kubeconfig": cli_kubeconfig.cmd_kubeconfig}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -133,14 +133,14 @@ def allocate(
 
     # 2. CIDRs: explicit values win, the rest come from the slot.
     result: dict[str, Addresses] = {}
-    for key, (slot, source) in chosen.items():
+    for key, (cslot, source) in chosen.items():
         c = entries[key]
         pod = node = svc = None
-        if slot is not None:
-            pod, node, svc = carve(slot_network(supernet, prefix, slot))
+        if cslot is not None:
+            pod, node, svc = carve(slot_network(supernet, prefix, cslot))
         explicit = "@" not in key
         result[key] = Addresses(
-            slot=slot,
+            slot=cslot,
             source=source,
             node_cidr=(c.network.node_cidr if explicit and c.network.node_cidr else node) or "",
             pod_cidr=(c.network.pod_cidr if explicit and c.network.pod_cidr else pod) or "",

@@ -1,12 +1,23 @@
-"""Kubeconfig documents (pure): the admin kubeconfig per cluster and the fleet one."""
+"""Kubeconfig documents (pure): the admin kubeconfig per cluster and the fleet ones.
+
+The fleet kubeconfig (stack output ``kubeconfig``; ``fleetform kubeconfig`` offline) has
+one context per cluster and one per tenant namespace (``<cluster>/<tenant>``), people
+signing in through ``kubectl oidc-login``; the admin one (``admin_kubeconfig``) carries
+each cluster's break-glass client certificate.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from .identity_plan import IdentityPlan
+    from .plan import ClusterPlan, FleetPlan
 
 
 def b64(text: str) -> str:
@@ -39,3 +50,162 @@ def admin_kubeconfig(entries: Sequence[AdminAccess], current: str | None = None)
         "current-context": current or (entries[0].context if entries else ""),
     }
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+# ------------------------------------------------------------ the fleet kubeconfig
+
+EXEC_API_VERSION = "client.authentication.k8s.io/v1"
+OIDC_USER = "oidc"
+# Stand-ins for what only `pulumi up` knows (certificates): valid base64, obviously fake.
+PLACEHOLDER_CA = (
+    "-----BEGIN CERTIFICATE-----\n"
+    "PLACEHOLDER: the cluster CA is known after `pulumi up`;\n"
+    "read it from the stack output `kubeconfig`.\n"
+    "-----END CERTIFICATE-----\n"
+)
+PLACEHOLDER_CLIENT_CERT = PLACEHOLDER_CA.replace("cluster CA", "admin client certificate").replace(
+    "`kubeconfig`", "`admin_kubeconfig`"
+)
+PLACEHOLDER_CLIENT_KEY = (
+    "PLACEHOLDER: the admin client key is in the secret stack output `admin_kubeconfig`.\n"
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # cluster entry and context name
+    server: str
+    ca_pem: str
+
+
+@dataclass(frozen=True)
+class NamespaceContext:
+    context: str  # "<cluster>/<tenant>"
+    cluster: str
+    namespace: str
+
+
+# The `kubectl oidc-login` plugin's own binary. Called directly rather than through
+# `kubectl`: a kubectl that contacts the cluster before it runs a plugin (gcloud's version
+# dispatcher does) would run the credential plugin again - which runs kubectl again.
+OIDC_LOGIN_COMMAND = "kubectl-oidc_login"
+
+
+@dataclass(frozen=True)
+class OidcLogin:
+    """``kubectl oidc-login`` (int128/kubelogin) as the exec credential plugin."""
+
+    issuer_url: str
+    client_id: str
+    extra_scopes: tuple[str, ...] = ()
+
+    def user(self) -> dict[str, object]:
+        args = [
+            "get-token",
+            f"--oidc-issuer-url={self.issuer_url}",
+            f"--oidc-client-id={self.client_id}",
+        ]
+        args += [f"--oidc-extra-scope={s}" for s in self.extra_scopes]
+        return {
+            "exec": {
+                "apiVersion": EXEC_API_VERSION,
+                "command": OIDC_LOGIN_COMMAND,
+                "args": args,
+                "interactiveMode": "IfAvailable",
+                "provideClusterInfo": False,
+                "installHint": "Install the kubelogin plugin: `kubectl krew install oidc-login` "
+                "(https://github.com/int128/kubelogin).",
+            }
+        }
+
+
+def fleet_kubeconfig(
+    endpoints: Sequence[Endpoint],
+    namespaces: Sequence[NamespaceContext],
+    login: OidcLogin | None,
+    current: str | None = None,
+) -> str:
+    """People's kubeconfig: one cluster and one context per cluster, one context per
+    tenant namespace; every context signs in through the fleet's SSO."""
+    user = {"user": OIDC_USER} if login is not None else {}
+    contexts = [{"name": e.name, "context": {"cluster": e.name, **user}} for e in endpoints]
+    contexts += [
+        {"name": n.context, "context": {"cluster": n.cluster, "namespace": n.namespace, **user}}
+        for n in namespaces
+    ]
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [
+            {
+                "name": e.name,
+                "cluster": {"server": e.server, "certificate-authority-data": b64(e.ca_pem)},
+            }
+            for e in endpoints
+        ],
+        "users": [{"name": OIDC_USER, "user": login.user()}] if login is not None else [],
+        "contexts": contexts,
+        "current-context": current or (endpoints[0].name if endpoints else ""),
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+# ------------------------------------------------------------ from the plan
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which contexts a fleet kubeconfig has: (context, server, logical cluster) per
+    endpoint, the tenant-namespace contexts, and how people sign in."""
+
+    endpoints: tuple[tuple[str, str, str], ...]
+    namespaces: tuple[NamespaceContext, ...]
+    login: OidcLogin | None
+
+    @property
+    def clusters(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for _, _, c in self.endpoints))
+
+
+def layout(identity: IdentityPlan, plan: FleetPlan, *, admin: bool = False) -> Layout:
+    """People: one context per logical cluster (its logical API name, which follows the
+    active incarnation) and one per ``<cluster>/<tenant>``. Admin: the same clusters,
+    plus one context per incarnation key while a cluster has more than one (migrations)."""
+    endpoints: list[tuple[str, str, str]] = []
+    by_name: dict[str, list[ClusterPlan]] = {}
+    for c in plan.clusters:
+        by_name.setdefault(c.name, []).append(c)
+    for name, incarnations in by_name.items():
+        first = incarnations[0]
+        endpoints.append((name, f"https://{first.api.dns}:{first.api.port}", name))
+        if admin and len(incarnations) > 1:
+            endpoints += [
+                (c.key, f"https://{c.api.incarnation_dns}:{c.api.port}", name) for c in incarnations
+            ]
+    namespaces = tuple(
+        NamespaceContext(f"{c}/{t.name}", c, t.namespace)
+        for c in by_name
+        for t in identity.tenants_on(c)
+    )
+    sso = identity.sso
+    login = OidcLogin(sso.issuer_url, sso.client_id, sso.extra_scopes) if sso is not None else None
+    return Layout(tuple(endpoints), () if admin else namespaces, login)
+
+
+def people_kubeconfig(lay: Layout, ca_pems: Mapping[str, str]) -> str:
+    """``ca_pems``: logical cluster -> its kubernetes CA (missing: a placeholder)."""
+    return fleet_kubeconfig(
+        [Endpoint(ctx, server, ca_pems.get(c, PLACEHOLDER_CA)) for ctx, server, c in lay.endpoints],
+        lay.namespaces,
+        lay.login,
+    )
+
+
+def fleet_admin_kubeconfig(lay: Layout, creds: Mapping[str, tuple[str, str, str]]) -> str:
+    """``creds``: logical cluster -> (CA, admin client certificate, its key); missing:
+    placeholders."""
+    placeholder = (PLACEHOLDER_CA, PLACEHOLDER_CLIENT_CERT, PLACEHOLDER_CLIENT_KEY)
+    return admin_kubeconfig(
+        [AdminAccess(ctx, server, *creds.get(c, placeholder)) for ctx, server, c in lay.endpoints]
+    )

@@ -75,12 +75,12 @@ def merge(base: Node, over: Node) -> Node:
         index: dict[str | None, int] = {}
         for pos, item in enumerate(items):
             index.setdefault(_name_of(item), pos)
-        merged: set[int] = set()
+        taken: set[int] = set()
         for item in over.value:
-            pos = index.get(_name_of(item))
-            if pos is not None and pos not in merged:
-                items[pos] = merge(items[pos], item)
-                merged.add(pos)
+            found = index.get(_name_of(item))
+            if found is not None and found not in taken:
+                items[found] = merge(items[found], item)
+                taken.add(found)
             else:
                 items.append(item)
         return Node(items, over.loc)

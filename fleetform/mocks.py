@@ -7,13 +7,16 @@ the invoke's arguments), never from randomness or the clock, so two runs of the 
 program produce byte-identical results.
 
 Both tables are plain dicts from a Pulumi type token to a function, so other modules
-can add types with the `resource_mock` / `invoke_mock` decorators. Tokens and output
-property names follow the installed SDKs (pulumi-aws 7, pulumi-gcp 9/10, pulumi-tls,
-pulumi-random, pulumi-kubernetes); outputs use Pulumi's wire (camelCase) names.
+can add types with the `resource_mock` / `invoke_mock` decorators; unknown types fall
+back per package (AWS: id + ARN, GCP: name + id + selfLink, Kubernetes: metadata,
+anything else: an id), unknown invokes answer `{}` and are recorded. Tokens and output
+property names follow the installed SDKs (pulumi-aws 7, pulumi-gcp 10, pulumi-tls 5,
+pulumi-random 4, pulumi-kubernetes 4); outputs use Pulumi's wire (camelCase) names.
 
-A resource handler receives a `ResourceCall` and returns `(id, computed)`; the engine
-echoes the inputs under the computed properties. Handlers see plain inputs: secrets
-already unwrapped, resource references as URNs.
+A resource handler receives a `ResourceCall` and returns `(id, computed)`; the inputs
+are echoed under the computed properties. Handlers see plain inputs: secrets already
+unwrapped, resource references as URNs. TLS resources return real, parseable (but
+deterministic, hence never secret) keys and certificates, because programs parse them.
 """
 
 from __future__ import annotations
@@ -964,10 +967,6 @@ def _gcp_compute(
         return rid, out
 
     return handler
-
-
-def _numeric_id(key: str) -> Callable[[ResourceCall, dict[str, Any]], dict[str, Any]]:
-    return lambda c, _out: {key: c.number(19, key)}
 
 
 resource_mock("gcp:compute/network:Network")(

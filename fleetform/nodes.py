@@ -17,6 +17,7 @@ from .bootstrap.inputs import (
     SecretStore,
     WorkerInputs,
 )
+from .identity_plan import cluster_auth
 from .plan import ClusterPlan, PoolPlan
 
 # Published with each etcd release; nodes check the tarball against the release's
@@ -58,7 +59,11 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
                        pem: Mapping[str, str], secret: Mapping[str, str]) -> ControlPlaneInputs:
     """``pem``: kubernetes-ca, front-proxy-ca, etcd-ca, apiserver-etcd-client,
     service-account-public; ``secret``: kubernetes-ca-key, front-proxy-ca-key,
-    service-account-key, apiserver-etcd-client-key, bootstrap-token, encryption-key."""
+    service-account-key, apiserver-etcd-client-key, bootstrap-token, encryption-key.
+
+    Authentication (identity_plan.cluster_auth): the fleet's SSO and the cluster's public
+    service-account issuer, as planned for this cluster by the fleet's identity plan."""
+    auth = cluster_auth(plan)
     return ControlPlaneInputs(
         cluster_name=plan.name,
         replica=replica,
@@ -81,8 +86,10 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
         bootstrap_token_secret=secret["bootstrap-token"],
         encryption_key_secret=secret["encryption-key"],
         secret_store=store,
-        skip_kube_proxy=False,
+        skip_kube_proxy=plan.cni.skips_kube_proxy,  # Cilium kube-proxy replacement
         cert_sans=(plan.api.dns, plan.api.incarnation_dns),
+        oidc=auth.oidc,
+        service_account_issuer=auth.service_account_issuer,
     )
 
 

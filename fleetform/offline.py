@@ -542,11 +542,14 @@ def _owned_by(module: Any, root: str) -> bool:
 def _program_environment(root: Path) -> Iterator[None]:
     """cwd and sys.path as under `pulumi up`; afterwards forget the program's own modules.
 
-    Modules the program imported from its tree for the first time are dropped so the next
-    run re-executes them (no module-level state survives); modules the caller had already
-    imported are kept, so a test's classes stay the ones the program uses.
+    Packages of the program's tree that the caller had not imported are dropped, so the
+    next run re-executes them (no module-level state survives, and another program's
+    same-named module is not picked up). Packages the caller already uses (say `fleetform`
+    or `components` in a test) are kept whole, so the classes the program raises or
+    returns are the caller's.
     """
     before = set(sys.modules)
+    caller_packages = {name.partition(".")[0] for name in before}
     cwd = Path.cwd()
     sys.path.insert(0, str(root))
     os.chdir(root)
@@ -557,7 +560,9 @@ def _program_environment(root: Path) -> Iterator[None]:
         with contextlib.suppress(ValueError):
             sys.path.remove(str(root))
         for name in set(sys.modules) - before:
-            if _owned_by(sys.modules[name], str(root)):
+            if name.partition(".")[0] not in caller_packages and _owned_by(
+                sys.modules[name], str(root)
+            ):
                 del sys.modules[name]
 
 

@@ -18,6 +18,7 @@ from .errors import FleetError, Problem
 from .firewall import FirewallRule, base_rules, datapath_rules
 from .ipam import Addresses, allocate, zone_subnets
 from .load import origins
+from .mesh import plan_mesh
 from .regions import zones as region_zones
 from .sizes import machine_type
 from .spec import ClusterSpec, FleetSpec
@@ -261,7 +262,7 @@ def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: lis
                  tuple(sorted(p.labels.items())))
         for p in c.workers
     )
-    cni = plan_cni(c.cni, c.cloud)
+    cni = plan_cni(c, network.pod_cidr, names.api_dns(c.name, spec.domain), network.slot)
     firewall = tuple(sorted(set(base_rules(c.api.allowed_cidrs) + datapath_rules(cni.ports))))
     nat_count = len(zones) if c.network.nat == "per_zone" else 1
     return ClusterPlan(
@@ -312,6 +313,8 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
                 "deleting its entry in a later `pulumi up` deletes its data")
     if problems:
         raise FleetError(problems)
+    clusters, cni_warnings = plan_mesh(spec, clusters)  # fleet-level CNI: ClusterMesh members
+    warnings += cni_warnings
     return FleetPlan(
         fleet=spec.name,
         stack=spec.stack,

@@ -21,12 +21,22 @@ DEFAULT_MINOR: str = SUPPORTED_MINORS[-1]
 # fetch release assets from build machines to pin a digest here ourselves).
 ETCD_VERSION = "3.6.5"
 
-# CNI Helm charts, pinned (chart version, repository).
-CNI_CHARTS: dict[str, tuple[str, str, str]] = {
-    # plugin: (chart, version, repository)
-    "cilium": ("cilium", "1.18.4", "https://helm.cilium.io/"),
-    "calico": ("tigera-operator", "v3.31.2", "https://docs.tigera.io/calico/charts"),
-    "flannel": ("flannel", "v0.27.4", "https://flannel-io.github.io/flannel/"),
+# CNI Helm charts, pinned: plugin -> charts in install order, each (release, chart,
+# version, repository). Checked 2026-11: Cilium 1.20.2 (1.20 is the stable line since
+# 2026-07-29); Calico 3.32.2, whose CRDs ship as their own chart since 3.32 (installed
+# first); Flannel v0.28.9 (the chart's version follows the flannel release tag).
+CNI_CHARTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "cilium": (("cilium", "cilium", "1.20.2", "https://helm.cilium.io/"),),
+    "calico": (
+        (
+            "calico-crds",
+            "crd.projectcalico.org.v1",
+            "v3.32.2",
+            "https://docs.tigera.io/calico/charts",
+        ),
+        ("calico", "tigera-operator", "v3.32.2", "https://docs.tigera.io/calico/charts"),
+    ),
+    "flannel": (("flannel", "flannel", "v0.28.9", "https://flannel-io.github.io/flannel/"),),
 }
 
 

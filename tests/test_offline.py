@@ -28,6 +28,9 @@ from fleetform.offline import (
     run_program,
 )
 
+# Importing the provider SDKs' deprecated classes warns; not this module's concern.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 TOY = Path(__file__).parent / "fixtures" / "toy_program"
 STACK_URN = "urn:pulumi:dev::toy::pulumi:pulumi:Stack::toy-dev"
 AWS_PROVIDER = "urn:pulumi:dev::toy::pulumi:providers:aws::aws-euw1"
@@ -329,6 +332,35 @@ def test_program_modules_are_reexecuted_each_run(tmp_path: Path) -> None:
     assert "toy_counter" not in sys.modules
 
 
+def test_exceptions_keep_the_callers_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package the caller already imported is the one the program uses, so the caller
+    can catch the program's exceptions by class."""
+    program = write_program(
+        tmp_path / "lib",
+        """
+        import toylib.errors
+        raise toylib.errors.ToyLibError("from the program")
+        """,
+    )
+    (program / "toylib").mkdir()
+    (program / "toylib" / "__init__.py").write_text("")
+    (program / "toylib" / "errors.py").write_text("class ToyLibError(Exception):\n    pass\n")
+    monkeypatch.syspath_prepend(str(program))
+    import toylib  # type: ignore[import-not-found]  # the package, not yet its submodule
+
+    try:
+        for _ in range(2):
+            with pytest.raises(Exception, match="from the program") as info:
+                run_program(program, project="p", stack="s", config={})
+            assert info.value.__class__ is sys.modules["toylib.errors"].ToyLibError
+        assert sys.modules["toylib"] is toylib
+    finally:
+        for name in ("toylib", "toylib.errors"):
+            sys.modules.pop(name, None)
+
+
 def test_structured_config_and_async_entrypoint(tmp_path: Path) -> None:
     program = write_program(
         tmp_path / "config",
@@ -540,10 +572,53 @@ def test_order_is_the_same_in_a_fresh_interpreter(tmp_path: Path) -> None:
     assert json.loads(out) == here
 
 
-def _new(mocks: FleetMocks, typ: str, name: str, **inputs: Any) -> dict[str, Any]:
-    args = pulumi.runtime.MockResourceArgs(typ=typ, name=name, inputs=inputs, custom=True)
-    args.urn = f"urn:pulumi:s::p::{typ}::{name}"  # type: ignore[attr-defined]
+def _new(mocks: FleetMocks, typ: str, logical: str, **inputs: Any) -> dict[str, Any]:
+    args = pulumi.runtime.MockResourceArgs(typ=typ, name=logical, inputs=inputs, custom=True)
+    args.urn = f"urn:pulumi:s::p::{typ}::{logical}"  # type: ignore[attr-defined]
     return mocks.new_resource(args)[1]
+
+
+def test_mock_shapes_follow_the_providers() -> None:
+    mocks = FleetMocks(config={"gcp:project": "acme"})
+    role = _new(mocks, "aws:iam/role:Role", "node", assumeRolePolicy="{}")
+    assert role["arn"] == f"arn:aws:iam::123456789012:role/{role['name']}"
+    assert role["name"].startswith("node-") and len(role["name"]) == len("node-") + 7
+    lb = _new(
+        mocks, "aws:lb/loadBalancer:LoadBalancer", "api", loadBalancerType="network", internal=True
+    )
+    assert lb["dnsName"].startswith("internal-api-") and lb["dnsName"].endswith(
+        ".elb.us-east-1.amazonaws.com"
+    )
+    assert ":loadbalancer/net/api-" in lb["arn"]
+    zone = _new(mocks, "aws:route53/zone:Zone", "z", name="fleet.example.")
+    assert zone["zoneId"].startswith("Z") and len(zone["nameServers"]) == 4
+    sa = _new(mocks, "gcp:serviceaccount/account:Account", "sa", accountId="etcd")
+    assert sa["email"] == "etcd@acme.iam.gserviceaccount.com"
+    subnet = _new(
+        mocks,
+        "gcp:compute/subnetwork:Subnetwork",
+        "s",
+        ipCidrRange="10.9.0.0/24",
+        region="europe-west4",
+    )
+    assert subnet["selfLink"].endswith(
+        f"/projects/acme/regions/europe-west4/subnetworks/{subnet['name']}"
+    )
+    rule = _new(
+        mocks,
+        "gcp:compute/forwardingRule:ForwardingRule",
+        "api",
+        loadBalancingScheme="INTERNAL",
+        subnetwork=subnet["selfLink"],
+        region="europe-west4",
+    )
+    assert ipaddress.ip_address(rule["ipAddress"]) in ipaddress.ip_network("10.9.0.0/24")
+    secret = _new(mocks, "gcp:secretmanager/secret:Secret", "s", secretId="etcd-key")
+    assert secret["name"].startswith("projects/") and secret["name"].endswith("/secrets/etcd-key")
+    password = _new(
+        mocks, "random:index/randomPassword:RandomPassword", "p", length=24, special=False
+    )
+    assert len(password["result"]) == 24 and password["result"].isalnum()
 
 
 def test_tls_mocks_issue_a_real_deterministic_chain() -> None:

@@ -1,0 +1,200 @@
+"""The cluster's network plugin (CNI), installed with Helm through the cluster's own
+Kubernetes provider, behind its API readiness gate (``KubeAccess.opts``).
+
+Everything plan-dependent (charts, namespace, values) comes from ``ClusterPlan.cni``
+(``fleetform/cni.py``, ``fleetform/mesh.py``); this component only adds what cannot be
+planned: the ClusterMesh CA (an intermediate of the fleet root, shared by every member)
+as secret values, and the guard that turns a plugin change on a live cluster into an
+explicit error instead of a silent replacement:
+
+- ``PluginGuard`` remembers the plugin the cluster was built with. Its provider's
+  ``check`` fails when the plan names another plugin, so ``pulumi preview`` / ``pulumi
+  up`` stop before anything changes, with a message that says what to do instead
+  (docs/cni.md, "Changing the plugin").
+- The Helm releases are keyed by plugin (``<cni>-cilium``, ``<cni>-calico``, ...) and
+  protected while the cluster is live: even without the guard, a plugin change could
+  never upgrade one plugin's release into another's or silently uninstall the running
+  one. ``decommission: true`` lifts the protection, as for every stateful resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from fleetform import names
+from fleetform.cni import helm_values
+from fleetform.mesh import MESH_CA_KEY, clustermesh_ca
+from fleetform.plan import ClusterPlan
+
+from .identity import ClusterIdentity, IssuedCert, issue
+from .kube import KubeAccess
+
+# Helm waits for the release's workloads (and, for ClusterMesh, its load balancer).
+RELEASE_TIMEOUT_SECONDS = 900
+RELEASE_MAX_HISTORY = 10
+# Namespaces this component creates (kube-system exists). Flannel's runs privileged
+# pods: its namespace carries the Pod Security label the flannel docs prescribe.
+NAMESPACE_LABELS: dict[str, dict[str, str]] = {
+    "calico": {},
+    "flannel": {"pod-security.kubernetes.io/enforce": "privileged"},
+}
+DOCS = "docs/cni.md#changing-the-plugin"
+
+
+def plugin_change_message(cluster: str, old: str, new: str) -> str:
+    return (f"cluster {cluster!r} runs {old}; switching a live cluster's network plugin to {new} is not "
+            f"supported (every pod would lose its network, and {old}'s state on the nodes stays behind). "
+            f"Keep cni.plugin: {old}, or migrate: add a new cluster with cni.plugin: {new}, move the "
+            f"workloads, then decommission {cluster!r} (see {DOCS})")
+
+
+# ---------------------------------------------------------------- the plugin guard
+
+
+class _PluginGuardProvider(ResourceProvider):
+    """State: the plugin the cluster was built with. ``check`` refuses another one."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        old, new = (_olds or {}).get("plugin"), news.get("plugin")
+        if old and new and old != new:
+            return CheckResult(news, [CheckFailure("plugin", plugin_change_message(news["cluster"], old, new))])
+        return CheckResult(news, [])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['cluster']}/{props['plugin']}",
+                            outs={"cluster": props["cluster"], "plugin": props["plugin"]})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = any(olds.get(k) != news.get(k) for k in ("cluster", "plugin"))
+        return DiffResult(changes=changed)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs={"cluster": news["cluster"], "plugin": news["plugin"]})
+
+
+class PluginGuard(pulumi.dynamic.Resource):
+    plugin: pulumi.Output[str]
+
+    def __init__(self, name: str, cluster: str, plugin: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(_PluginGuardProvider(), name, {"cluster": cluster, "plugin": plugin}, opts)
+
+
+# ---------------------------------------------------------------- the ClusterMesh CA
+
+
+class MeshIdentity(pulumi.ComponentResource):
+    """The fleet's ClusterMesh CA: one intermediate of the fleet root, shared by every
+    mesh member (Cilium needs one CA across the mesh; each member's release signs its
+    ClusterMesh server and client certificates with it)."""
+
+    def __init__(self, name: str, fleet: str, root: IssuedCert, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetform:index:MeshIdentity", name, None, opts)
+        self.ca = issue(names.child(name, MESH_CA_KEY), clustermesh_ca(fleet), root, self)
+        self.register_outputs({"clustermesh_ca": self.ca.cert_pem})
+
+
+# One per fleet root, i.e. per program run (weak: nothing outlives the run).
+_MESH_IDENTITIES: weakref.WeakKeyDictionary[pulumi.Resource, MeshIdentity] = weakref.WeakKeyDictionary()
+
+
+def mesh_identity(fleet: str, identity: ClusterIdentity) -> MeshIdentity:
+    """The fleet's ClusterMesh CA, created by the first member that needs it.
+
+    It hangs at the top of the stack (named after the fleet, ``<fleet>-mesh``), not under
+    a member, so its URN does not depend on which clusters are in the mesh; it uses the
+    fleet's explicit TLS provider, like the rest of the fleet PKI."""
+    anchor = identity.root.resources[-1]
+    found = _MESH_IDENTITIES.get(anchor)
+    if found is None:
+        provider = identity.get_provider("tls:index/privateKey:PrivateKey")
+        opts = pulumi.ResourceOptions(providers=[provider]) if provider is not None else None
+        found = MeshIdentity(names.child(fleet, "mesh"), fleet, identity.root, opts)
+        _MESH_IDENTITIES[anchor] = found
+    return found
+
+
+def _b64(pem: str) -> str:
+    return base64.b64encode(pem.encode()).decode()
+
+
+# ---------------------------------------------------------------- the component
+
+
+@dataclass(frozen=True)
+class CniArgs:
+    fleet: str  # the fleet's name (the ClusterMesh CA's subject)
+    plan: ClusterPlan
+    kube: KubeAccess
+    # The cluster's identity: its root (the fleet root CA) issues the ClusterMesh CA.
+    identity: ClusterIdentity
+
+
+class Cni(pulumi.ComponentResource):
+    guard: PluginGuard
+    namespace: k8s.core.v1.Namespace | None
+    releases: dict[str, k8s.helm.v3.Release]
+
+    def __init__(self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetform:index:Cni", name, None, opts)
+        plan, kube, cni = args.plan, args.kube, args.plan.cni
+        protect = not plan.decommission
+        self.guard = PluginGuard(names.child(name, "plugin"), plan.name, cni.plugin,
+                                 pulumi.ResourceOptions(parent=self, protect=protect))
+        deps: list[pulumi.Resource] = [self.guard]
+
+        self.namespace = None
+        if cni.plugin in NAMESPACE_LABELS:
+            self.namespace = k8s.core.v1.Namespace(
+                names.child(name, cni.namespace),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=cni.namespace,
+                                                    labels=NAMESPACE_LABELS[cni.plugin] or None),
+                opts=kube.opts(self, depends_on=deps, protect=protect))
+            deps.append(self.namespace)
+
+        values: dict[str, dict[str, Any]] = dict(helm_values(cni))
+        if cni.mesh is not None:
+            ca = mesh_identity(args.fleet, args.identity).ca
+            plugin_release = cni.charts[-1].release
+            values[plugin_release] = {
+                **values[plugin_release],
+                # Cilium's common CA (base64 PEM): it signs the ClusterMesh (and Hubble)
+                # certificates, so every member trusts every other.
+                "tls": {"ca": {"cert": ca.cert_pem.apply(_b64),
+                               "key": pulumi.Output.secret(ca.key_pem.apply(_b64))}},
+            }
+
+        self.releases = {}
+        for pin in cni.charts:  # in install order (Calico: its CRDs first)
+            release = k8s.helm.v3.Release(
+                names.child(name, pin.release),
+                name=pin.release,
+                chart=pin.chart,
+                version=pin.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
+                namespace=cni.namespace,
+                values=values[pin.release] or None,
+                timeout=RELEASE_TIMEOUT_SECONDS,
+                max_history=RELEASE_MAX_HISTORY,
+                opts=kube.opts(self, depends_on=list(deps), protect=protect))
+            self.releases[pin.release] = release
+            deps.append(release)
+
+        self.register_outputs({
+            "plugin": cni.plugin,
+            "chart_version": cni.chart_version,
+            "status": self.releases[cni.charts[-1].release].status,
+        })
