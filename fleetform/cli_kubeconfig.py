@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .identity_plan import plan_identity
@@ -19,12 +20,13 @@ from .plan import plan_fleet
 
 
 def add_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], add_source: object
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_source: Callable[[argparse.ArgumentParser], None],
 ) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "kubeconfig", help="the fleet kubeconfig of a stack (offline, placeholder certificates)"
     )
-    add_source(p)  # type: ignore[operator]
+    add_source(p)
     p.add_argument(
         "--admin",
         action="store_true",

@@ -260,6 +260,31 @@ def test_trust_bundle_is_the_root_and_every_intermediate(prod: Run) -> None:
     assert bundle.startswith(prod.result.outputs["root_ca"])
 
 
+def test_offline_certificates_chain_to_the_root(prod: Run) -> None:
+    """The engine's certificates are real (deterministic) ones: the recorded hierarchy
+    verifies with cryptography - every intermediate is issued by the root, every admin
+    certificate by its own cluster's kubernetes CA only."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    certs = x509.load_pem_x509_certificates(prod.result.outputs["trust_bundle"].encode())
+    root, intermediates = certs[0], certs[1:]
+    for ca in intermediates:
+        ca.verify_directly_issued_by(root)
+    admin = yaml.safe_load(prod.result.secret_outputs["admin_kubeconfig"])
+    cas = {c["name"]: x509.load_pem_x509_certificate(base64.b64decode(c["cluster"]["certificate-authority-data"]))
+           for c in admin["clusters"]}
+    for user in admin["users"]:
+        cluster = user["name"].removesuffix("-admin")
+        cert = x509.load_pem_x509_certificate(base64.b64decode(user["user"]["client-certificate-data"]))
+        cert.verify_directly_issued_by(cas[cluster])
+        assert "kubernetes CA" in cas[cluster].subject.rfc4514_string()
+        for other, ca in cas.items():
+            if other != cluster:
+                with pytest.raises((ValueError, InvalidSignature)):
+                    cert.verify_directly_issued_by(ca)
+
+
 def test_etcd_leaf_sans_match_member_names(prod: Run) -> None:
     csrs = {r.name: r for r in prod.of("tls:index/certRequest:CertRequest")}
     for c in prod.plan.clusters:
