@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -308,7 +309,8 @@ def plan_identity(spec: FleetSpec, plan: FleetPlan) -> IdentityPlan:
                 name=w.name,
                 namespace=w.namespace,
                 service_account=w.service_account,
-                clusters=tuple(n for n in all_names if n in wanted),
+                # Sorted: reordering clusters in the stack file must not touch any role.
+                clusters=tuple(sorted(n for n in all_names if n in wanted)),
                 aws_role_name=None
                 if w.aws is None
                 else (
@@ -519,7 +521,8 @@ def aws_trust_policy(statements: Sequence[tuple[str, str]], subject: str) -> str
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": f"Cluster{i}",
+                    # Named after the cluster (the issuer's last path segment), not a position.
+                    "Sid": "Cluster" + re.sub(r"[^A-Za-z0-9]", "", host_path.rsplit("/", 1)[-1]),
                     "Effect": "Allow",
                     "Principal": {"Federated": arn},
                     "Action": "sts:AssumeRoleWithWebIdentity",
@@ -530,7 +533,7 @@ def aws_trust_policy(statements: Sequence[tuple[str, str]], subject: str) -> str
                         }
                     },
                 }
-                for i, (arn, host_path) in enumerate(statements)
+                for arn, host_path in statements
             ],
         },
         sort_keys=True,

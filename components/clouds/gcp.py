@@ -509,7 +509,10 @@ class GcpAdapter(CloudAdapter):
             # A changed user-data replaces the machine (cloud-init runs once per instance);
             # delete first: the name, the reserved IP and the data disk belong to one
             # instance at a time.
-            rolling = {"replace_on_changes": ["metadata"], "delete_before_replace": True}
+            # The image is still pinned to the one the machine was built from: a newly
+            # published Ubuntu image must not replace every replica in one `pulumi up`.
+            rolling = {"replace_on_changes": ["metadata"], "delete_before_replace": True,
+                       "ignore_changes": ["bootDisk.initializeParams.image"]}
         else:
             # Frozen: a user-data, image (a newly published Ubuntu image), boot-disk or
             # machine-type change would restart or replace every member at once; they

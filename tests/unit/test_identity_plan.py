@@ -130,7 +130,7 @@ def test_groups_carry_the_sso_prefix(tmp_path: Path) -> None:
 def test_workload_identities(spec: FleetSpec) -> None:
     ident = plan_identity(spec, plan_fleet(spec))
     exporter, indexer = ident.workloads
-    assert exporter.clusters == ("eu-core", "us-core", "eu-gke", "edge-iad")
+    assert exporter.clusters == ("edge-iad", "eu-core", "eu-gke", "us-core")  # sorted: stable under reordering
     assert exporter.subject == "system:serviceaccount:everywhere:exporter"
     assert exporter.aws_role_name == "acme-t-wi-exporter"
     assert exporter.gcp and exporter.gcp_service_account is None

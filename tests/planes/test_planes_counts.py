@@ -1,0 +1,248 @@
+"""Resource types and counts per cluster and plane, grouped by component ancestry.
+
+Every plane component owns exactly the cloud resources listed here (``aws:``/``gcp:``
+types; certificates and random values are counted by their own tests), computed from
+the plan: members, replicas, zones, NAT setting, public API, pools.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from planes_support import StackRun, cloud_counts
+
+from fleetform.plan import ClusterPlan
+
+# Secrets each plane stores (etcd: per member; control plane: per cluster).
+ETCD_SECRETS_PER_MEMBER = 2  # server key, peer key
+CONTROL_PLANE_SECRETS = 6  # CA keys, SA key, etcd client key, encryption key, bootstrap token
+
+
+def _firewall_permissions(plan: ClusterPlan) -> int:
+    """EC2 rules: one per distinct (target, source, protocol, ports) of the plan."""
+    return len({(r.target, r.source, r.protocol, r.ports) for r in plan.firewall})
+
+
+def _gcp_firewall_rules(plan: ClusterPlan) -> int:
+    """GCP rules: one per (target, source) of the plan; the LB originates nothing."""
+    return len({(r.target, r.source) for r in plan.firewall if r.source != "api_lb"})
+
+
+def expected_aws(plan: ClusterPlan) -> dict[str, Counter[str]]:
+    zones = len(plan.network.subnets)
+    nats = zones if plan.network.nat == "per_zone" else 1
+    members, replicas = len(plan.etcd.members), len(plan.control_plane.replicas)
+    lbs = 2 if plan.api.public else 1  # internal NLB (+ an internet-facing twin)
+    planes = {
+        "network": Counter({
+            "aws:ec2/vpc:Vpc": 1,
+            "aws:ec2/internetGateway:InternetGateway": 1,
+            "aws:ec2/subnet:Subnet": 2 * zones,  # private + public per zone
+            "aws:ec2/routeTable:RouteTable": 1 + zones,  # public + one private per zone
+            "aws:ec2/route:Route": 1 + zones,
+            "aws:ec2/routeTableAssociation:RouteTableAssociation": 2 * zones,
+            "aws:ec2/eip:Eip": nats,
+            "aws:ec2/natGateway:NatGateway": nats,
+            "aws:route53/zone:Zone": 1,
+            "aws:iam/role:Role": 3,  # etcd, control plane, worker
+            "aws:iam/instanceProfile:InstanceProfile": 3,
+            "aws:ec2/securityGroup:SecurityGroup": 4,  # + api_lb
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": 4,
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _firewall_permissions(plan),
+        }),
+        "etcd": Counter({
+            "aws:ec2/instance:Instance": members,
+            "aws:ebs/volume:Volume": members,
+            "aws:ec2/volumeAttachment:VolumeAttachment": members,
+            "aws:route53/record:Record": members,  # etcd-<n>
+            "aws:secretsmanager/secret:Secret": ETCD_SECRETS_PER_MEMBER * members,
+            "aws:secretsmanager/secretVersion:SecretVersion": ETCD_SECRETS_PER_MEMBER * members,
+            "aws:secretsmanager/secretPolicy:SecretPolicy": ETCD_SECRETS_PER_MEMBER * members,
+        }),
+        "control-plane": Counter({
+            "aws:ec2/instance:Instance": replicas,
+            "aws:lb/loadBalancer:LoadBalancer": lbs,
+            "aws:lb/targetGroup:TargetGroup": lbs,
+            "aws:lb/listener:Listener": lbs,
+            "aws:lb/targetGroupAttachment:TargetGroupAttachment": lbs * replicas,
+            "aws:route53/record:Record": 2 * lbs,  # api + api-<cloud>-<region>, private (+ public)
+            "aws:secretsmanager/secret:Secret": CONTROL_PLANE_SECRETS,
+            "aws:secretsmanager/secretVersion:SecretVersion": CONTROL_PLANE_SECRETS,
+            "aws:secretsmanager/secretPolicy:SecretPolicy": CONTROL_PLANE_SECRETS,
+        }),
+    }
+    for pool in plan.workers:
+        planes[f"workers-{pool.name}"] = Counter({
+            "aws:ec2/launchTemplate:LaunchTemplate": 1,
+            "aws:autoscaling/group:Group": 1,
+        })
+    return planes
+
+
+def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
+    members, replicas = len(plan.etcd.members), len(plan.control_plane.replicas)
+    lbs = 2 if plan.api.public else 1  # internal forwarding rule (+ an external one)
+    planes = {
+        "network": Counter({
+            "gcp:compute/network:Network": 1,
+            "gcp:compute/subnetwork:Subnetwork": 1,  # regional: serves every zone
+            "gcp:compute/router:Router": 1,
+            "gcp:compute/routerNat:RouterNat": 1,  # regional Cloud NAT, whatever `nat` says
+            "gcp:dns/managedZone:ManagedZone": 1,
+            "gcp:serviceaccount/account:Account": 3,
+            "gcp:compute/firewall:Firewall": _gcp_firewall_rules(plan),
+        }),
+        "etcd": Counter({
+            "gcp:compute/instance:Instance": members,
+            "gcp:compute/disk:Disk": members,
+            "gcp:compute/address:Address": members,  # the member's reserved internal IP
+            "gcp:dns/recordSet:RecordSet": members,
+            "gcp:secretmanager/secret:Secret": ETCD_SECRETS_PER_MEMBER * members,
+            "gcp:secretmanager/secretVersion:SecretVersion": ETCD_SECRETS_PER_MEMBER * members,
+            "gcp:secretmanager/secretIamMember:SecretIamMember": ETCD_SECRETS_PER_MEMBER * members,
+        }),
+        "control-plane": Counter({
+            "gcp:compute/instance:Instance": replicas,
+            "gcp:compute/regionHealthCheck:RegionHealthCheck": 1,
+            "gcp:compute/instanceGroup:InstanceGroup": len({r.zone for r in plan.control_plane.replicas}),
+            "gcp:compute/regionBackendService:RegionBackendService": lbs,
+            "gcp:compute/address:Address": lbs,
+            "gcp:compute/forwardingRule:ForwardingRule": lbs,
+            "gcp:dns/recordSet:RecordSet": 2 * lbs,
+            "gcp:secretmanager/secret:Secret": CONTROL_PLANE_SECRETS,
+            "gcp:secretmanager/secretVersion:SecretVersion": CONTROL_PLANE_SECRETS,
+            # The bootstrap token is read by control plane and workers.
+            "gcp:secretmanager/secretIamMember:SecretIamMember": CONTROL_PLANE_SECRETS + 1,
+        }),
+    }
+    for pool in plan.workers:
+        planes[f"workers-{pool.name}"] = Counter({
+            "gcp:compute/instanceTemplate:InstanceTemplate": 1,
+            "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": 1,
+            "gcp:compute/regionAutoscaler:RegionAutoscaler": 1,
+        })
+    return planes
+
+
+PLANE_TYPES = {"network": "Network", "etcd": "EtcdDataPlane", "control-plane": "ControlPlane"}
+
+
+def test_every_plane_owns_exactly_its_cloud_resources(stack: StackRun) -> None:
+    for plan in stack.plan.clusters:
+        expected = expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)
+        for plane, counts in expected.items():
+            component = stack.component(PLANE_TYPES.get(plane, "WorkerPlane"), f"{plan.key}-{plane}")
+            actual = cloud_counts(stack.owned(component))
+            assert actual == counts, f"{component.name}: got {dict(actual)}, expected {dict(counts)}"
+
+
+def test_cloud_resources_live_only_in_planes_or_the_fleet(stack: StackRun) -> None:
+    """A cluster's cloud resources are all in its planes (the Cluster itself only holds
+    the provider); the rest are fleet-level (shared identity, federation)."""
+    for plan in stack.plan.clusters:
+        cluster = stack.cluster(plan)
+        direct = cloud_counts(stack.owned(cluster))
+        assert direct == Counter(), f"{plan.key}: cloud resources directly on the Cluster: {dict(direct)}"
+        planned = sum(sum(c.values()) for c in
+                       (expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)).values())
+        in_cluster = cloud_counts(stack.in_cluster(plan))
+        assert sum(in_cluster.values()) == planned, f"{plan.key}: cloud resources outside the planes"
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_counts_for_the_example_stacks(stack_name: str, request: pytest.FixtureRequest) -> None:
+    """The same counts, written out for the checked-in stacks (a sanity net for the
+    plan-derived expectations above)."""
+    run: StackRun = request.getfixturevalue(stack_name)
+    instances = {p.key: (len(run.of_type("aws:ec2/instance:Instance", run.in_cluster(p)))
+                         + len(run.of_type("gcp:compute/instance:Instance", run.in_cluster(p))))
+                 for p in run.plan.clusters}
+    if stack_name == "dev":  # single-member planes (profile `single`)
+        assert instances == {"dev-aws-aws-eu-west-1": 2, "dev-gcp-gcp-europe-west1": 2}
+        return
+    assert instances == {
+        "eu-core-aws-eu-west-1": 5 + 3,  # ha: 5 etcd members, 3 replicas
+        "us-core-aws-us-east-1": 5 + 3,
+        "eu-gke-gcp-europe-west1": 3 + 3,
+        "us-gcp-gcp-us-central1": 3 + 3,
+        "edge-fra-aws-eu-central-1": 3 + 3,
+        "edge-iad-gcp-us-east4": 3 + 3,
+    }
+    eu_core = run.plan.cluster("eu-core")
+    # Public API on AWS: an internal and an internet-facing NLB.
+    nlbs = run.of_type("aws:lb/loadBalancer:LoadBalancer", run.in_cluster(eu_core))
+    assert sorted(r.inputs["internal"] for r in nlbs) == [False, True]
+    # NAT per zone by default, one for the edge profile.
+    nats = {p.name: len(run.of_type("aws:ec2/natGateway:NatGateway", run.in_cluster(p)))
+            for p in run.plan.clusters if p.cloud == "aws"}
+    assert nats == {"eu-core": 3, "us-core": 3, "edge-fra": 1}
+
+
+def test_machines_and_pools_follow_the_plan(stack: StackRun) -> None:
+    """Fixed addresses, zones and DNS names of members; min/max of pools."""
+    for plan in stack.plan.clusters:
+        inside = stack.in_cluster(plan)
+        etcd = stack.component("EtcdDataPlane", f"{plan.key}-etcd")
+        owned = stack.owned(etcd)
+        if plan.cloud == "aws":
+            by_member = {r.inputs["tags"]["etcd-member"]: r for r in stack.of_type("aws:ec2/instance:Instance", owned)}
+            volumes = {r.name.removeprefix(f"{etcd.name}-").removesuffix("-data"): r
+                       for r in stack.of_type("aws:ebs/volume:Volume", owned)}
+            records = {r.inputs["name"]: r.inputs["records"] for r in stack.of_type("aws:route53/record:Record", owned)}
+            for m in plan.etcd.members:
+                assert by_member[m.name].inputs["privateIp"] == m.ip
+                assert stack.resolve(by_member[m.name].inputs["subnetId"]).inputs["availabilityZone"] == m.zone
+                assert volumes[m.name].inputs["availabilityZone"] == m.zone
+                assert volumes[m.name].inputs["size"] == plan.etcd.disk_gb
+                assert records[m.dns] == [m.ip]
+            for pool in plan.workers:
+                group = stack.component("WorkerPlane", f"{plan.key}-workers-{pool.name}")
+                (asg,) = stack.of_type("aws:autoscaling/group:Group", stack.owned(group))
+                assert (asg.inputs["minSize"], asg.inputs["maxSize"]) == (pool.min, pool.max)
+                zones = {stack.resolve(s).inputs["availabilityZone"] for s in asg.inputs["vpcZoneIdentifiers"]}
+                assert zones == set(pool.zones)
+        else:
+            addresses = {r.inputs["address"] for r in stack.of_type("gcp:compute/address:Address", owned)}
+            assert addresses == {m.ip for m in plan.etcd.members}
+            instances = {r.name.removeprefix(f"{etcd.name}-"): r for r in stack.of_type("gcp:compute/instance:Instance", owned)}
+            records = {r.inputs["name"]: r.inputs["rrdatas"] for r in stack.of_type("gcp:dns/recordSet:RecordSet", owned)}
+            for m in plan.etcd.members:
+                assert instances[m.name].inputs["zone"] == m.zone
+                assert instances[m.name].inputs["networkInterfaces"][0]["networkIp"] == m.ip
+                assert records[m.dns + "."] == [m.ip]
+            for pool in plan.workers:
+                group = stack.component("WorkerPlane", f"{plan.key}-workers-{pool.name}")
+                (scaler,) = stack.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler", stack.owned(group))
+                policy = scaler.inputs["autoscalingPolicy"]
+                assert (policy["minReplicas"], policy["maxReplicas"]) == (pool.min, pool.max)
+                (mig,) = stack.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+                                       stack.owned(group))
+                assert sorted(mig.inputs["distributionPolicyZones"]) == sorted(pool.zones)
+        # Every subnet of the plan exists (AWS: private + public per zone).
+        if plan.cloud == "aws":
+            cidrs = {r.inputs["cidrBlock"] for r in stack.of_type("aws:ec2/subnet:Subnet", inside)}
+            assert cidrs == {c for s in plan.network.subnets for c in (s.private_cidr, s.public_cidr)}
+        else:
+            (subnet,) = stack.of_type("gcp:compute/subnetwork:Subnetwork", inside)
+            assert subnet.inputs["ipCidrRange"] == plan.network.node_cidr
+
+
+def test_load_balancers_front_every_replica(stack: StackRun) -> None:
+    for plan in stack.plan.clusters:
+        cp = stack.component("ControlPlane", f"{plan.key}-control-plane")
+        owned = stack.owned(cp)
+        if plan.cloud == "aws":
+            replicas = {stack.id_of(r) for r in stack.of_type("aws:ec2/instance:Instance", owned)}
+            for tg in stack.of_type("aws:lb/targetGroup:TargetGroup", owned):
+                assert (tg.inputs["port"], tg.inputs["protocol"]) == (6443, "TCP")
+                arn = stack.outputs(tg)["arn"]
+                targets = {a.inputs["targetId"] for a in stack.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment", owned)
+                           if a.inputs["targetGroupArn"] == arn}
+                assert targets == replicas
+        else:
+            replicas = {stack.outputs(r)["selfLink"] for r in stack.of_type("gcp:compute/instance:Instance", owned)}
+            grouped = {i for g in stack.of_type("gcp:compute/instanceGroup:InstanceGroup", owned) for i in g.inputs["instances"]}
+            assert grouped == replicas
+            for rule in stack.of_type("gcp:compute/forwardingRule:ForwardingRule", owned):
+                assert rule.inputs["ports"] == ["6443"]
