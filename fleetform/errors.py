@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_:@/-][A-Za-z0-9_:@./-]*")
 
 
 @dataclass(frozen=True, order=True)
@@ -39,7 +42,12 @@ class Loc:
     def child(self, key: str | int) -> Loc:
         if isinstance(key, int):
             return Loc(self.file, f"{self.path}[{key}]")
-        return Loc(self.file, f"{self.path}.{key}" if self.path else key)
+        # Keys that would break the one-line `<file>: <path>: <message>` form (empty,
+        # line breaks, odd characters) are quoted.
+        text = key if _PLAIN_KEY.fullmatch(key) else f"[{key!r}]"
+        if text.startswith("["):
+            return Loc(self.file, f"{self.path}{text}")
+        return Loc(self.file, f"{self.path}.{text}" if self.path else text)
 
     def problem(self, message: str) -> Problem:
         return Problem(self.file, self.path, message)

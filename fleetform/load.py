@@ -46,6 +46,12 @@ def _construct_mapping(
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # `<<: *anchor`: merged keys may be overridden by explicit ones
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a list or mapping cannot be used as a key", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -67,7 +73,7 @@ def read_yaml(path: Path, label: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FleetError([Problem(label, "-", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise FleetError([Problem(label, "-", f"cannot read file: {exc}")]) from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
@@ -77,7 +83,8 @@ def read_yaml(path: Path, label: str) -> Any:
         what = " ".join(s for s in (exc.context, exc.problem) if s) or str(exc)
         raise FleetError([Problem(label, where, f"YAML syntax error: {what}")]) from None
     except yaml.YAMLError as exc:
-        raise FleetError([Problem(label, "-", f"YAML error: {exc}")]) from None
+        # One problem, one line: the reader's message spans several.
+        raise FleetError([Problem(label, "-", "YAML error: " + " ".join(str(exc).split()))]) from None
 
 
 # ---------------------------------------------------------------- pydantic -> messages
@@ -228,7 +235,7 @@ def load_stack_file(path: Path, *, label: str | None = None) -> FleetSpec:
     for key in doc:
         if key not in PULUMI_STACK_KEYS:
             problems.append(
-                Loc(label, str(key)).problem(
+                Loc(label, "").child(str(key)).problem(
                     f"unknown top-level key{did_you_mean(str(key), sorted(PULUMI_STACK_KEYS))}; "
                     "the fleet lives under config: fleetform:fleet"
                 )
@@ -270,6 +277,7 @@ def load_config(fleet: Any, base: Any, *, stack: str, label: str, stacks_dir: Pa
         if (
             not isinstance(base, str)
             or not base
+            or re.search(r"[\s\x00-\x1f]", base)
             or Path(base).is_absolute()
             or ".." in Path(base).parts
         ):
@@ -287,7 +295,7 @@ def load_config(fleet: Any, base: Any, *, stack: str, label: str, stacks_dir: Pa
             for key in base_doc:
                 if key != "fleet":
                     problems.append(
-                        Loc(base_label, str(key)).problem(
+                        Loc(base_label, "").child(str(key)).problem(
                             f"unknown top-level key{did_you_mean(str(key), ['fleet'])}; a base file holds one key, 'fleet'"
                         )
                     )
@@ -424,7 +432,7 @@ def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
                 else:
                     problems.append(
                         item.loc.problem(
-                            f"unknown profile {item.value!r}{did_you_mean(str(item.value), list(profiles))}"
+                            f"unknown profile {item.value!r}{did_you_mean(str(item.value), [str(k) for k in profiles])}"
                             + ("" if profiles else "; the fleet defines no profiles")
                         )
                     )

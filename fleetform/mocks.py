@@ -1400,6 +1400,14 @@ def _miller_rabin(n: int, bases: Iterable[int]) -> bool:
     return True
 
 
+# Bases that confirm a candidate which passed the base-2 test. A random composite of
+# 512+ bits passes one strong base-2 test with probability far below 2^-40, so two
+# more bases find the same "first probable prime" as twenty did (every mock key stays
+# byte-identical) at a third of the cost: key generation was the largest single cost of
+# an offline run (see docs/benchmarks.md).
+_CONFIRM_BASES = (3, 5)
+
+
 def _seeded_prime(bits: int, *seed: object) -> int:
     """The first probable prime at or after a seeded odd start with the top two bits set
     (so p*q has exactly 2*bits bits); a sieve over a window keeps Miller-Rabin rare."""
@@ -1412,7 +1420,7 @@ def _seeded_prime(bits: int, *seed: object) -> int:
             candidates[first::p] = bytearray(len(candidates[first::p]))
         for k, alive in enumerate(candidates):
             n = start + 2 * k
-            if alive and _miller_rabin(n, [2]) and _miller_rabin(n, _ODD_PRIMES[:20]):
+            if alive and _miller_rabin(n, [2]) and _miller_rabin(n, _CONFIRM_BASES):
                 return n
         start += 2 * window
 

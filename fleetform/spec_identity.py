@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .spec import Cloud, DnsLabel, Labels, Model
 
@@ -114,6 +114,13 @@ class TenantSpec(Model):
     quota: TenantQuota = Field(default_factory=TenantQuota)
 
 
+def _unique(values: tuple[str, ...], what: str) -> tuple[str, ...]:
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"{what} listed more than once: {', '.join(dupes)}")
+    return values
+
+
 class WorkloadAwsSpec(Model):
     """An IAM role created for the workload: its trust policy names the service account
     under each selected cluster's issuer; ``policy_arns`` are attached to it."""
@@ -123,6 +130,11 @@ class WorkloadAwsSpec(Model):
     )
     role_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
 
+    @field_validator("policy_arns")
+    @classmethod
+    def _unique_arns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(v, "policy ARN")
+
 
 class WorkloadGcpSpec(Model):
     """A GCP service account the workload may impersonate: an existing one
@@ -130,6 +142,11 @@ class WorkloadGcpSpec(Model):
 
     service_account: str | None = Field(default=None, pattern=_GCP_SA_EMAIL)
     roles: tuple[str, ...] = Field(default=(), json_schema_extra={"items": {"pattern": _GCP_ROLE}})
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(v, "role")
 
 
 class WorkloadIdentitySpec(Model):
