@@ -120,6 +120,13 @@ def _unchecked(rule: rules.Rule, urn: str, exc: rules.Unknown) -> Violation:
                      "advisory")
 
 
+def _broken(rule: rules.Rule, urn: str, exc: Exception) -> Violation:
+    """A rule that fails on some input fails closed: a mandatory violation naming the error,
+    never a pass and never a crash of the CLI."""
+    return Violation(rule.name, urn, f"the rule failed on this resource ({type(exc).__name__}: {exc}); "
+                     "treat it as unchecked and report it", "mandatory")
+
+
 def evaluate(resources: Iterable[Any], *, outputs: Mapping[str, Any] | None = None,
              decommissioning: Iterable[str] = (),
              only: Sequence[str] | None = None) -> list[Violation]:
@@ -147,12 +154,16 @@ def evaluate(resources: Iterable[Any], *, outputs: Mapping[str, Any] | None = No
                                  for m in rule.resource_check(s.type, s.inputs, s.options))
                 except rules.Unknown as exc:
                     found.add(_unchecked(rule, s.urn, exc))
+                except Exception as exc:
+                    found.add(_broken(rule, s.urn, exc))
         if rule.stack_check is not None:
             try:
                 found.update(Violation(rule.name, urn, m, rule.enforcement)
                              for urn, m in rule.stack_check(subs, context))
             except rules.Unknown as exc:
                 found.add(_unchecked(rule, "", exc))
+            except Exception as exc:
+                found.add(_broken(rule, "", exc))
     return sorted(found)
 
 

@@ -154,7 +154,7 @@ class ClusterSpec(Model):
 
 
 # Keys a defaults/profile block may not set (they identify a cluster).
-CLUSTER_ONLY_KEYS: frozenset[str] = frozenset({"name", "profiles"})
+CLUSTER_ONLY_KEYS: frozenset[str] = frozenset({"name", "profiles", "decommission"})
 
 # ---------------------------------------------------------------- fleet level
 

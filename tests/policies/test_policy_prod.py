@@ -4,7 +4,10 @@ through the CrossGuard pack, and every rule actually had something to look at.""
 from __future__ import annotations
 
 import collections
+import dataclasses
+from typing import Any
 
+import pytest
 from policy_helpers import Record, _options, _struct, servicer
 from pulumi.runtime.proto import analyzer_pb2
 
@@ -65,3 +68,19 @@ def test_prod_has_no_violations_through_the_pack(prod: list[Record]) -> None:
             propertyDependencies={}) for r in prod]), None)
     diagnostics += [f"{d.urn}: {d.policyName}: {d.message}" for d in stack.diagnostics]
     assert diagnostics == []
+
+
+def test_a_rule_that_breaks_fails_closed(prod: list[Record], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in a rule must not pass a resource silently, nor crash `fleetform plan`."""
+    index = next(n for n, r in enumerate(rules.RULES) if r.name == "imdsv2-required")
+
+    def broken(type_: str, inputs: Any, options: rules.Options) -> list[str]:
+        raise KeyError("metadataOptions")
+
+    patched = list(rules.RULES)
+    patched[index] = dataclasses.replace(patched[index], resource_check=broken)
+    monkeypatch.setattr(rules, "RULES", patched)
+    vm = next(r for r in prod if r["type"] == rules.AWS_INSTANCE)
+    (v,) = evaluate([vm], only=["imdsv2-required"])
+    assert v.mandatory and "the rule failed on this resource (KeyError" in v.message
+    assert exit_code([v]) == 3

@@ -198,9 +198,6 @@ def test_removing_the_root_ca_is_flagged_first(runs: dict[str, list[Record]]) ->
     assert all(r.protected and "re-issues every credential" in str(r) for r in removals)
 
 
-@pytest.mark.xfail(strict=True, reason="fleetform/spec.py CLUSTER_ONLY_KEYS lacks 'decommission': "
-                                       "`decommission: true` in defaults or a profile unprotects every "
-                                       "cluster using it in one `pulumi up`")
 def test_decommission_is_a_per_cluster_decision() -> None:
     fleet = copy.deepcopy(FLEET)
     fleet["defaults"]["decommission"] = True
