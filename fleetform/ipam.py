@@ -91,10 +91,6 @@ def allocate(
     entries: dict[str, ClusterSpec] = {c.name: c for c in spec.clusters}
     entries.update(extra or {})
 
-    def loc(key: str, *path: str | int) -> object:
-        cluster = key.split("@")[0]
-        return where.cluster_loc(cluster, *path)
-
     # 1. slot per cluster
     owners: dict[int, list[str]] = {}
     chosen: dict[str, tuple[int | None, Literal["index", "auto", "explicit"]]] = {}
