@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
+from pulumi import _types as pulumi_types
 from pulumi.runtime import MockCallArgs, MockResourceArgs, run_in_stack, set_all_config, set_mocks
 from pulumi.runtime import known_types as pulumi_known_types
 from pulumi.runtime import resource as pulumi_resource
@@ -100,6 +101,11 @@ class Resource:
     protect: bool
     ignore_changes: tuple[str, ...]
     aliases: tuple[str, ...]
+    # Replacement options and per-input dependencies, straight from the request (not in
+    # `to_json`: the recorded graph's files stay as they are).
+    delete_before_replace: bool = False
+    replace_on_changes: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -345,6 +351,10 @@ class RecordingMonitor(MockMonitor):
             protect=bool(request.protect),
             ignore_changes=tuple(request.ignoreChanges),
             aliases=self._aliases(request, urn),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            replace_on_changes=tuple(request.replaceOnChanges),
+            property_dependencies={key: tuple(sorted(set(deps.urns))) if deps.urns else ()
+                                   for key, deps in request.propertyDependencies.items()},
         )
         if request.type == _STACK_TYPE:
             self._stack_urn = urn
@@ -687,6 +697,36 @@ def _no_stack_trace() -> source_pb2.StackTrace:
     return source_pb2.StackTrace()
 
 
+def _memoized(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` (a pure function of a type annotation) with its answers kept per annotation
+    object. Keyed by identity, not equality: ``Union[A, B] == Union[B, A]``, but the
+    functions read the order of the arguments. Annotations are few and long-lived (the
+    SDKs' own, and typing caches ``X[...]``); past ``_MEMO_LIMIT`` entries nothing more is kept."""
+    cache: dict[int, tuple[Any, Any]] = {}
+
+    def memo(val: Any) -> Any:
+        hit = cache.get(id(val))
+        if hit is not None and hit[0] is val:
+            return hit[1]
+        result = fn(val)
+        if len(cache) < _MEMO_LIMIT:
+            cache[id(val)] = (val, result)  # holding `val` keeps its id from being reused
+        return result
+
+    memo.__wrapped__ = fn  # type: ignore[attr-defined]
+    return memo
+
+
+_MEMO_LIMIT = 20_000
+# `pulumi._types` helpers that unwrap `Output[T]`, `Input[T]`, `Optional[T]`: `rpc`
+# calls them (via the module) for every property of every typed input and output object,
+# and they call each other through the module's globals. Pure; ~4% of a run, mostly
+# `typing.get_origin`.
+_TYPE_HELPERS = {name: _memoized(getattr(pulumi_types, name))
+                 for name in ("unwrap_type", "unwrap_optional_type", "_is_optional_type", "_is_union_type")
+                 if callable(getattr(pulumi_types, name, None))}
+
+
 def _contains_unknowns(value: Any) -> bool:
     """`pulumi.runtime.rpc.contains_unknowns` without its garbage.
 
@@ -718,10 +758,12 @@ def _contains_unknowns(value: Any) -> bool:
 def _sdk_shortcuts() -> Iterator[None]:
     """For this run: `_wait_for_rpcs` (`run_pulumi_func` looks the name up per call), no
     source positions (`register_resource` looks `_get_stack_trace` up per call) and
-    `_contains_unknowns` (`Output` and `rpc` look it up on the `rpc` module per call)."""
+    `_contains_unknowns` (`Output` and `rpc` look it up on the `rpc` module per call),
+    memoized `_types` helpers (`rpc` and `_types` look them up on the module per call)."""
     patches = [(pulumi_stack, "wait_for_rpcs", _wait_for_rpcs),
                (pulumi_resource, "_get_stack_trace", _no_stack_trace),
-               (pulumi_rpc, "contains_unknowns", _contains_unknowns)]
+               (pulumi_rpc, "contains_unknowns", _contains_unknowns),
+               *((pulumi_types, name, memo) for name, memo in _TYPE_HELPERS.items())]
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches
                  if hasattr(module, name)]
     for module, name, value in patches:

@@ -413,6 +413,32 @@ def test_unknown_invokes_return_empty_and_are_reported(tmp_path: Path) -> None:
     assert result.unknown_invokes == ("acme:index:getThing",)
 
 
+def test_replacement_options_and_property_dependencies_are_recorded(tmp_path: Path) -> None:
+    program = write_program(
+        tmp_path / "options",
+        """
+        import pulumi
+
+        a = pulumi.CustomResource("acme:index:Thing", "a", {"size": 1})
+        b = pulumi.CustomResource("acme:index:Thing", "b", {"size": 2})
+        pulumi.CustomResource(
+            "acme:index:Thing", "c", {"from_a": a.id, "from_b": b.urn, "plain": 3},
+            pulumi.ResourceOptions(delete_before_replace=True, replace_on_changes=["plain"],
+                                   depends_on=[b]))
+        """,
+    )
+    result = run_program(program, project="p", stack="s", config={})
+    by_name = {r.name: r for r in result.resources}
+    a, b, c = by_name["a"], by_name["b"], by_name["c"]
+    assert (c.delete_before_replace, c.replace_on_changes) == (True, ("plain",))
+    assert (a.delete_before_replace, a.replace_on_changes) == (False, ())
+    assert c.property_dependencies["from_a"] == (a.urn,)
+    assert c.property_dependencies["from_b"] == (b.urn,)
+    assert c.property_dependencies.get("plain", ()) == ()
+    assert set(c.dependencies) == {a.urn, b.urn}
+    assert "delete_before_replace" not in c.to_json()  # the recorded graph's shape is unchanged
+
+
 # --------------------------------------------------------------------------------------
 # Errors reach the caller as the program raised them
 

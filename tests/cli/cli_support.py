@@ -53,6 +53,10 @@ def _one_more_cluster(fleet: dict) -> None:  # type: ignore[type-arg]
                               "profiles": ["edge", "single"], "network": {"index": 9}})
 
 
+def _without_dev_gcp(fleet: dict) -> None:  # type: ignore[type-arg]
+    fleet["clusters"] = [c for c in fleet["clusters"] if c["name"] != "dev-gcp"]
+
+
 @dataclass
 class Runs:
     """The session's slow commands; `get(name)` waits for one."""
@@ -61,6 +65,7 @@ class Runs:
     jobs: dict[str, concurrent.futures.Future[subprocess.CompletedProcess[str]]]
     old_stack: Path
     new_stack: Path
+    dropped_stack: Path
 
     def get(self, name: str) -> subprocess.CompletedProcess[str]:
         out = self.jobs[name].result()
@@ -78,6 +83,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     # OLD: dev with 3 etcd members on dev-aws; NEW: dev (1 member) plus a cluster.
     old_stack = copy_dev_stack(root / "old-stack", _three_etcd_members)
     new_stack = copy_dev_stack(root / "new-stack", _one_more_cluster)
+    dropped_stack = copy_dev_stack(root / "dropped-stack", _without_dev_gcp)
     commands = {
         "dev-a": ["synth", "--stack", "dev", "--out", str(root / "dev-a")],
         "dev-b": ["synth", "--stack", "dev", "--out", str(root / "dev-b")],
@@ -92,7 +98,17 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     # Two cores: three at a time keeps both busy while one process starts up.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=3)
     jobs = {name: pool.submit(fleetform, *args) for name, args in commands.items()}
-    jobs["against"] = pool.submit(lambda: (jobs["old"].result(), fleetform(
-        "diff", "--against", str(root / "old"), "--file", str(new_stack), "--json"))[1])
-    yield Runs(root, jobs, old_stack, new_stack)
+
+    def after(synth: str, *args: str) -> concurrent.futures.Future[subprocess.CompletedProcess[str]]:
+        return pool.submit(lambda: (jobs[synth].result(), fleetform(*args))[1])
+
+    jobs["against"] = after("old", "diff", "--against", str(root / "old"), "--file", str(new_stack), "--json")
+    # plan --against: etcd members 3 -> 1 (not strict); a cluster dropped (strict); no removal.
+    jobs["plan-against-members"] = after("old", "plan", "--file", str(new_stack), "--against", str(root / "old"),
+                                         "--json")
+    jobs["plan-against-dropped"] = after("dev-a", "plan", "--file", str(dropped_stack), "--against",
+                                         str(root / "dev-a"), "--strict")
+    jobs["plan-against-same"] = after("dev-a", "plan", "--stack", "dev", "--against", str(root / "dev-a"),
+                                      "--strict", "--json")
+    yield Runs(root, jobs, old_stack, new_stack, dropped_stack)
     pool.shutdown(wait=True, cancel_futures=True)

@@ -13,19 +13,17 @@ import gzip
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import adapter_harness as harness
 import pytest
 
 from fleetform import mocks as fleet_mocks
 from fleetform import names
 from fleetform.firewall import LB_HEALTH_CHECKS, ROLES
-from fleetform.load import load_stack_file
-from fleetform.offline import SECRET_MASK, RecordingMonitor, Resource, run_program
-from fleetform.plan import ClusterPlan, FleetPlan, plan_fleet
+from fleetform.offline import SECRET_MASK, Resource
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD = ROOT / "stacks" / "Pulumi.prod.yaml"
@@ -129,27 +127,10 @@ pulumi.export("secret_store", {"cloud": aws.secret_store.cloud, "region": aws.se
 # Running the program
 
 
-@dataclass
-class Run:
-    fleet: FleetPlan
-    plan: ClusterPlan
-    resources: tuple[Resource, ...]
-    outputs: dict[str, Any]
-    # name -> (deleteBeforeReplace, replaceOnChanges), straight from the request
-    requests: dict[str, tuple[bool, tuple[str, ...]]]
-    # (token, provider region, args) per invoke
-    invokes: list[tuple[str, str | None, dict[str, Any]]]
-
-    def of_type(self, token: str) -> list[Resource]:
-        return [r for r in self.resources if r.type == token]
-
-    def one(self, token: str, name: str) -> Resource:
-        [hit] = [r for r in self.of_type(token) if r.name == name]
-        return hit
-
+class Run(harness.Run):
     @property
     def aws(self) -> list[Resource]:
-        return [r for r in self.resources if r.type.startswith("aws:")]
+        return self.of_cloud("aws")
 
 
 def _get_zone(i: fleet_mocks.InvokeCall) -> dict[str, Any]:
@@ -160,46 +141,11 @@ def _get_zone(i: fleet_mocks.InvokeCall) -> dict[str, Any]:
             "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "resourceRecordSetCount": 2}
 
 
-# The unpatched originals: each run wraps these, never an earlier run's wrapper.
-_REGISTER = RecordingMonitor.RegisterResource
-_INVOKES = {token: fleet_mocks.INVOKE_MOCKS.get(token, _get_zone)
-            for token in ("aws:ec2/getAmi:getAmi", "aws:route53/getZone:getZone")}
+_INVOKES = harness.original_handlers(("aws:ec2/getAmi:getAmi", "aws:route53/getZone:getZone"), _get_zone)
 
 
 def _run(tmp: Path, monkeypatch: pytest.MonkeyPatch, cluster: str, *, reverse: bool = False) -> Run:
-    fleet = plan_fleet(load_stack_file(PROD))
-    plan = fleet.cluster(cluster)
-    requests: dict[str, tuple[bool, tuple[str, ...]]] = {}
-    invokes: list[tuple[str, str | None, dict[str, Any]]] = []
-
-    def spy(self: RecordingMonitor, request: Any) -> Any:
-        # The recorded Resource carries protect/ignore_changes; replacement options only
-        # live on the request.
-        requests[request.name] = (bool(request.deleteBeforeReplace), tuple(request.replaceOnChanges))
-        return _REGISTER(self, request)
-
-    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
-
-    def recording(token: str, handler: Callable[[fleet_mocks.InvokeCall], dict[str, Any]]) -> None:
-        def wrapped(i: fleet_mocks.InvokeCall) -> dict[str, Any]:
-            invokes.append((token, i.provider_inputs.get("region"), dict(i.args)))
-            return handler(i)
-
-        monkeypatch.setitem(fleet_mocks.INVOKE_MOCKS, token, wrapped)
-
-    for token, handler in _INVOKES.items():
-        recording(token, handler)
-
-    program = tmp / "__main__.py"
-    program.write_text(PROGRAM)
-    result = run_program(
-        tmp,
-        project="fleetform",
-        stack="test",
-        config={"test:stack_file": str(PROD), "test:cluster": cluster,
-                "test:reverse": "true" if reverse else "false"},
-    )
-    return Run(fleet, plan, result.resources, result.outputs, requests, invokes)
+    return harness.run_adapter(Run, tmp, monkeypatch, PROGRAM, PROD, cluster, _INVOKES, reverse=reverse)
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +190,7 @@ def test_every_aws_resource_uses_the_one_explicit_provider(fixture: str, request
     # Invokes go through the same provider (a default provider would have no region).
     expected = {"aws:ec2/getAmi:getAmi"} | ({"aws:route53/getZone:getZone"} if run.plan.api.public else set())
     assert {t for t, _, _ in run.invokes} == expected
-    assert all(region == run.plan.region for _, region, _ in run.invokes)
+    assert all(inputs.get("region") == run.plan.region for _, inputs, _ in run.invokes)
 
 
 def test_every_resource_is_parented_to_the_plane(eu: Run) -> None:
@@ -463,7 +409,7 @@ def test_data_disk_is_encrypted_gp3_and_protected(eu: Run) -> None:
     attachment = eu.one("aws:ec2/volumeAttachment:VolumeAttachment", names.child(eu.plan.key, "etcd-0", "data"))
     assert attachment.inputs["deviceName"] == "/dev/sdf"
     # A volume attaches to one instance at a time: the attachment is deleted first.
-    assert eu.requests[attachment.name][0] is True
+    assert attachment.delete_before_replace is True
     assert attachment.inputs["volumeId"] == disk["id"]
     assert attachment.inputs["instanceId"] == eu.outputs["etcd0"]["id"]
 
@@ -508,14 +454,14 @@ def test_rolling_safety_options(eu: Run) -> None:
     # roll=False: a user-data (or size) change never stops/starts the member.
     assert {"userDataBase64", "instanceType"} <= set(frozen.ignore_changes)
     assert not frozen.inputs.get("userDataReplaceOnChange")
-    assert eu.requests[frozen.name][0] is False
+    assert frozen.delete_before_replace is False
     # roll=True: a change replaces it; with a fixed IP and a data volume, deleting first.
     for r in (rolled, replica):
         assert "userDataBase64" not in r.ignore_changes and "instanceType" not in r.ignore_changes
         assert r.inputs["userDataReplaceOnChange"] is True
-    assert eu.requests[rolled.name][0] is True
+    assert rolled.delete_before_replace is True
     # Nothing to free on a stateless replica: create-first keeps the old one serving.
-    assert eu.requests[replica.name][0] is False
+    assert replica.delete_before_replace is False
     # Machines wait for their secrets and for egress (NAT routes) before first boot.
     secret_policy = eu.of_type("aws:secretsmanager/secretPolicy:SecretPolicy")[0].urn
     assert secret_policy in frozen.dependencies

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import adapter_harness as harness
 import pytest
 import yaml
 
@@ -31,9 +31,7 @@ from components.clouds.gcp import (
 from fleetform import mocks as fleet_mocks
 from fleetform import names
 from fleetform.firewall import LB_HEALTH_CHECKS, ROLES
-from fleetform.load import load_stack_file
-from fleetform.offline import SECRET_MASK, RecordingMonitor, Resource, run_program
-from fleetform.plan import ClusterPlan, FleetPlan, plan_fleet
+from fleetform.offline import SECRET_MASK, Resource
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ROOT / "stacks"
@@ -138,27 +136,10 @@ pulumi.export("secret_store", {"cloud": gcp.secret_store.cloud, "region": gcp.se
 # Running the program
 
 
-@dataclass
-class Run:
-    fleet: FleetPlan
-    plan: ClusterPlan
-    resources: tuple[Resource, ...]
-    outputs: dict[str, Any]
-    # name -> (deleteBeforeReplace, replaceOnChanges), straight from the request
-    requests: dict[str, tuple[bool, tuple[str, ...]]]
-    # (token, provider inputs, args) per invoke
-    invokes: list[tuple[str, dict[str, Any], dict[str, Any]]]
-
-    def of_type(self, token: str) -> list[Resource]:
-        return [r for r in self.resources if r.type == token]
-
-    def one(self, token: str, name: str) -> Resource:
-        [hit] = [r for r in self.of_type(token) if r.name == name]
-        return hit
-
+class Run(harness.Run):
     @property
     def gcp(self) -> list[Resource]:
-        return [r for r in self.resources if r.type.startswith("gcp:")]
+        return self.of_cloud("gcp")
 
     @property
     def emails(self) -> dict[str, str]:
@@ -177,10 +158,8 @@ def _get_managed_zone(i: fleet_mocks.InvokeCall) -> dict[str, Any]:
             "description": "", "nameServers": [f"ns-cloud-{x}1.googledomains.com." for x in "abcd"]}
 
 
-# The unpatched originals: each run wraps these, never an earlier run's wrapper.
-_REGISTER = RecordingMonitor.RegisterResource
-_INVOKES = {token: fleet_mocks.INVOKE_MOCKS.get(token, _get_managed_zone)
-            for token in ("gcp:compute/getImage:getImage", "gcp:dns/getManagedZone:getManagedZone")}
+_INVOKES = harness.original_handlers(
+    ("gcp:compute/getImage:getImage", "gcp:dns/getManagedZone:getManagedZone"), _get_managed_zone)
 
 
 def _stack_file(tmp: Path, public: bool) -> Path:
@@ -201,42 +180,10 @@ def _stack_file(tmp: Path, public: bool) -> Path:
 
 def _run(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, cluster: str = CLUSTER, public: bool = False,
          reverse: bool = False) -> Run:
-    stack_file = _stack_file(tmp, public)
-    fleet = plan_fleet(load_stack_file(stack_file))
-    plan = fleet.cluster(cluster)
-    assert plan.api.public is public
-    requests: dict[str, tuple[bool, tuple[str, ...]]] = {}
-    invokes: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-
-    def spy(self: RecordingMonitor, request: Any) -> Any:
-        # The recorded Resource carries protect/ignore_changes; replacement options only
-        # live on the request.
-        requests[request.name] = (bool(request.deleteBeforeReplace), tuple(request.replaceOnChanges))
-        return _REGISTER(self, request)
-
-    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
-
-    def recording(token: str, handler: Callable[[fleet_mocks.InvokeCall], dict[str, Any]]) -> None:
-        def wrapped(i: fleet_mocks.InvokeCall) -> dict[str, Any]:
-            invokes.append((token, dict(i.provider_inputs), dict(i.args)))
-            return handler(i)
-
-        monkeypatch.setitem(fleet_mocks.INVOKE_MOCKS, token, wrapped)
-
-    for token, handler in _INVOKES.items():
-        recording(token, handler)
-
-    program_dir = tmp / "program"
-    program_dir.mkdir()
-    (program_dir / "__main__.py").write_text(PROGRAM)
-    result = run_program(
-        program_dir,
-        project="fleetform",
-        stack="test",
-        config={"test:stack_file": str(stack_file), "test:cluster": cluster,
-                "test:reverse": "true" if reverse else "false"},
-    )
-    return Run(fleet, plan, result.resources, result.outputs, requests, invokes)
+    run = harness.run_adapter(Run, tmp, monkeypatch, PROGRAM, _stack_file(tmp, public), cluster, _INVOKES,
+                              reverse=reverse)
+    assert run.plan.api.public is public
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -533,12 +480,12 @@ def test_rolling_safety_per_member(eu: Run) -> None:
     # user-data, a newly published image, the machine type: none restarts a frozen member,
     # and nothing deletes it first (a forced replacement fails on its taken name instead).
     assert set(frozen.ignore_changes) >= {"metadata", "bootDisk", "machineType"}
-    assert eu.requests[frozen.name] == (False, ())
+    assert (frozen.delete_before_replace, frozen.replace_on_changes) == (False, ())
     assert frozen.inputs.get("allowStoppingForUpdate") is False
     for r in eu.plan.control_plane.replicas:
         rolled = eu.one("gcp:compute/instance:Instance", names.child(key, r.name))
         assert "metadata" not in rolled.ignore_changes
-        assert eu.requests[rolled.name] == (True, ("metadata",))
+        assert (rolled.delete_before_replace, rolled.replace_on_changes) == (True, ("metadata",))
         assert rolled.inputs["zone"] == r.zone
 
 

@@ -7,8 +7,7 @@ Shared by the plane tests (``tests/planes``, where pytest puts this directory on
 ``run_stack`` runs the REAL ``__main__.py`` with a stack file's ``config`` mapping, exactly
 as ``fleetform plan`` does, and additionally keeps, per URN, what the engine's monitor
 answered (the mock id and outputs: security-group ids, service-account emails, random
-values) and the two replacement options the ``Resource`` record does not carry
-(``deleteBeforeReplace``, ``replaceOnChanges``). It does so by wrapping
+values; replacement options are on the ``Resource`` record itself). It does so by wrapping
 ``RecordingMonitor.RegisterResource`` for the duration of the run; nothing else changes.
 """
 
@@ -49,12 +48,10 @@ MACHINE_TYPES = (AWS_INSTANCE, AWS_LAUNCH_TEMPLATE, GCP_INSTANCE, GCP_TEMPLATE)
 
 @dataclass(frozen=True)
 class Registration:
-    """What the engine answered for one RegisterResource, plus two options."""
+    """What the engine answered for one RegisterResource."""
 
     id: str
     outputs: dict[str, Any]  # mock outputs, secrets revealed
-    delete_before_replace: bool
-    replace_on_changes: tuple[str, ...]
     secret_inputs: dict[str, Any] = field(default_factory=dict)  # revealed, secret versions only
 
 
@@ -162,8 +159,6 @@ def _capturing(registrations: dict[str, Registration], invokes: list[Invoke]) ->
         registrations[response.urn] = Registration(
             id=response.id,
             outputs=offline._plain(state.state, reveal=True) if state is not None else {},
-            delete_before_replace=bool(request.deleteBeforeReplace),
-            replace_on_changes=tuple(request.replaceOnChanges),
             secret_inputs=secret_inputs,
         )
         return response

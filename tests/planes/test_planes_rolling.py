@@ -36,7 +36,7 @@ def replaceable_on_new_document(run: StackRun, r: Resource) -> bool:
     if r.type == AWS_INSTANCE:
         return "userDataBase64" not in r.ignore_changes and r.inputs.get("userDataReplaceOnChange") is True
     assert r.type == GCP_INSTANCE
-    return "metadata" not in r.ignore_changes and "metadata" in run.registrations[r.urn].replace_on_changes
+    return "metadata" not in r.ignore_changes and "metadata" in r.replace_on_changes
 
 
 def frozen(r: Resource) -> bool:
@@ -77,7 +77,7 @@ def test_roll_makes_exactly_the_listed_member_replaceable(twin: StackRun) -> Non
     assert sorted(m for (_, m), r in members.items() if frozen(r)) == ["etcd-0", "etcd-2"]
     rolled = members[(plan.key, "etcd-1")]
     # Delete before replace: the fixed address and the data disk move to the new machine.
-    assert twin.registrations[rolled.urn].delete_before_replace
+    assert rolled.delete_before_replace
     # Only the image stays pinned (a new Ubuntu release is not a reason to replace).
     # Only the image stays pinned on a rolled member (a new Ubuntu image is not a roll).
     assert set(rolled.ignore_changes) == ({"ami"} if plan.cloud == "aws" else {"bootDisk.initializeParams.image"})
@@ -88,7 +88,7 @@ def test_roll_makes_exactly_the_listed_member_replaceable(twin: StackRun) -> Non
     if plan.cloud == "aws":
         attachments = twin.of_type("aws:ec2/volumeAttachment:VolumeAttachment", twin.owned(etcd))
         assert all(a.inputs["stopInstanceBeforeDetaching"] is True for a in attachments)
-        assert all(twin.registrations[a.urn].delete_before_replace for a in attachments)
+        assert all(a.delete_before_replace for a in attachments)
 
 
 def test_control_plane_replicas_take_a_new_document_by_replacement(stack: StackRun) -> None:
