@@ -53,7 +53,13 @@ def estimate(
     nat_gateways: int,
 ) -> CostEstimate:
     """etcd = (members, machine type, disk GB); control_plane = (replicas, machine
-    type); pools = [(machine type, min, max)]. Unknown machine types cost 0 here."""
+    type); pools = [(machine type, min, max)]. Unknown machine types cost 0 here.
+
+    ``nat_gateways`` is what the network plan asks for (one per zone, or one). AWS builds
+    that many NAT gateways; GCP's Cloud NAT is one regional gateway per network whatever
+    the setting (components/clouds/gcp.py), so GCP counts one."""
+    if cloud == "gcp":
+        nat_gateways = min(nat_gateways, 1)
     members, etcd_mt, disk = etcd
     replicas, cp_mt = control_plane
     return CostEstimate(

@@ -357,6 +357,13 @@ class ControlPlaneInputs:
     Replica 0 runs ``kubeadm init``; the others ``kubeadm join --control-plane``.
     ``control_plane_endpoint`` is the load balancer's DNS name (port 6443 is added).
     ``etcd_endpoints`` are the etcd members' DNS names.
+
+    ``join_via`` (replicas >= 1): fixed addresses of replicas that run before this one
+    (replica 0's first). The joining replica is a backend of the API load balancer, and
+    GCP's internal passthrough load balancer hands a backend's connections to the
+    forwarding-rule address back to the backend itself, where no API server runs yet.
+    So during the join the API name resolves (``/etc/hosts``) to the first of these that
+    serves, and back to DNS (the load balancer) once the local API server is ready.
     """
 
     cluster_name: str
@@ -381,9 +388,11 @@ class ControlPlaneInputs:
     # expires; rotate it by replacing the secret and the token Secret in kube-system.
     bootstrap_token_ttl: str = "0s"
     extra_secrets: Sequence[SecretFile] = ()
+    join_via: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "etcd_endpoints", tuple(self.etcd_endpoints))
+        object.__setattr__(self, "join_via", tuple(self.join_via))
         object.__setattr__(self, "cert_sans", tuple(self.cert_sans))
         object.__setattr__(self, "extra_secrets", tuple(self.extra_secrets))
         _require(
@@ -404,6 +413,22 @@ class ControlPlaneInputs:
             )
         if self.advertise_address is not None:
             ipaddress.ip_address(self.advertise_address)
+        _require(
+            self.replica > 0 or not self.join_via,
+            "replica 0 creates the cluster: it has no replica to join through",
+        )
+        for address in self.join_via:
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError as err:
+                raise ValueError(f"join_via: {address!r} is not an IPv4 address") from err
+        _require(
+            len(set(self.join_via)) == len(self.join_via), f"join_via repeats an address: {list(self.join_via)}"
+        )
+        _require(
+            self.advertise_address is None or self.advertise_address not in self.join_via,
+            f"join_via: {self.advertise_address} is this replica's own address",
+        )
         _require(
             bool(_DURATION.match(self.bootstrap_token_ttl)),
             f"token ttl {self.bootstrap_token_ttl!r} must look like 24h or 0s",

@@ -23,7 +23,13 @@ from fleetform.bootstrap.kubeadm import (
     kubeadm_control_plane_documents,
     worker_join_configuration,
 )
-from fleetform.bootstrap.shell import library_files, script_prelude, secret_fetch_commands
+from fleetform.bootstrap.shell import (
+    api_pin_lines,
+    api_unpin_lines,
+    library_files,
+    script_prelude,
+    secret_fetch_commands,
+)
 
 STATE_DIR = "/etc/kubernetes/fleetform"
 KUBEADM_TEMPLATE = f"{STATE_DIR}/kubeadm.yaml.tmpl"
@@ -172,6 +178,19 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
             "if [ ! -f /etc/kubernetes/admin.conf ]; then",
             f"  kubeadm init --config {KUBEADM_CONFIG}",
             "fi",
+        ]
+    elif inputs.join_via:
+        api, ca = inputs.control_plane_endpoint, f"{PKI_DIR}/ca.crt"
+        lines += [
+            *api_pin_lines(api, API_PORT, ca, inputs.join_via),
+            "# A failed boot must not leave the pin behind.",
+            f"trap {shlex.quote('ff_hosts_unpin ' + shlex.quote(api))} EXIT",
+            "# Every CA and key is already on disk, so this join needs no --certificate-key.",
+            "if [ ! -f /etc/kubernetes/admin.conf ]; then",
+            f"  kubeadm join --config {KUBEADM_CONFIG}",
+            "fi",
+            *api_unpin_lines(api, API_PORT, ca),
+            "trap - EXIT",
         ]
     else:
         lines += [

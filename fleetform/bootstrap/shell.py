@@ -25,6 +25,7 @@ FF_RETRY_ATTEMPTS=${FF_RETRY_ATTEMPTS:-10}
 FF_RETRY_BASE_DELAY=${FF_RETRY_BASE_DELAY:-2}
 FF_RETRY_MAX_DELAY=${FF_RETRY_MAX_DELAY:-60}
 FF_WAIT_INTERVAL=${FF_WAIT_INTERVAL:-5}
+FF_HOSTS=${FF_HOSTS:-/etc/hosts}
 
 ff_log() {
   printf 'fleetform: %s\n' "$*" >&2
@@ -141,6 +142,45 @@ with os.fdopen(fd, "w") as out:
 os.chmod(tmp, int(mode, 8))
 os.replace(tmp, dst)
 PY
+}
+
+# ff_api_ready NAME PORT CA ADDRESS: whether the API server at ADDRESS is ready, reached
+# by NAME (so TLS checks the name the certificate carries) without asking DNS for it.
+ff_api_ready() {
+  curl -fsS --max-time 5 --cacert "$3" --resolve "$1:$2:$4" -o /dev/null "https://$1:$2/readyz"
+}
+
+# ff_hosts_unpin NAME: drop our pin of NAME from the hosts file (NAME goes back to DNS).
+# Every step is checked: this also runs where `set -e` does not apply (ff_wait's loop,
+# traps), and a half-written hosts file must never replace the real one.
+ff_hosts_unpin() {
+  local name=$1 tmp
+  tmp=$(mktemp "$FF_HOSTS.fleetform.XXXXXX") || return 1
+  if ! awk -v name="$name" '!($2 == name && $3 == "#" && $4 == "fleetform-join-pin")' "$FF_HOSTS" >"$tmp" \
+    || ! chmod 0644 "$tmp" || ! mv -f "$tmp" "$FF_HOSTS"; then
+    rm -f "$tmp"
+    ff_log "could not update $FF_HOSTS"
+    return 1
+  fi
+}
+
+# ff_api_pin NAME PORT CA ADDRESS...: make NAME resolve, on this machine only, to the
+# first ADDRESS whose API server is ready; fail (to be retried) if none is. A joining
+# control-plane replica must not reach the API through its load balancer: the balancer
+# may hand the replica's own connections back to it (GCP's internal passthrough load
+# balancer always does), and nothing serves there until the join is done.
+ff_api_pin() {
+  local name=$1 port=$2 ca=$3 address
+  shift 3
+  for address in "$@"; do
+    if ff_api_ready "$name" "$port" "$ca" "$address"; then
+      ff_hosts_unpin "$name" || return 1
+      printf '%s %s # fleetform-join-pin\n' "$address" "$name" >>"$FF_HOSTS" || return 1
+      ff_log "$name pinned to $address (a ready API server) in $FF_HOSTS"
+      return 0
+    fi
+  done
+  return 1
 }
 
 # ff_prepare_disk DEVICE MOUNTPOINT LABEL: wait for the device (AWS attaches volumes
@@ -285,6 +325,30 @@ def script_prelude(title: str) -> str:
         f". {COMMON_LIB}\n"
         f". {CLOUD_LIB}\n"
     )
+
+
+def api_pin_lines(name: str, port: int, ca_path: str, addresses: Sequence[str]) -> list[str]:
+    """Before a control-plane join: wait until one of ``addresses`` serves the API, and
+    resolve ``name`` to it (``/etc/hosts``) until ``api_unpin_lines``."""
+    args = " ".join(shlex.quote(v) for v in (name, str(port), ca_path, *addresses))
+    return [
+        "# The API name resolves to a replica that already serves until the local API server",
+        "# is ready: through the load balancer this machine could reach itself (on GCP it always",
+        "# does), and kubeadm keeps using the name after discovery (cluster-info's server).",
+        f'ff_wait "a ready API server at {" ".join(addresses)}" 3600 ff_api_pin {args}',
+    ]
+
+
+def api_unpin_lines(name: str, port: int, ca_path: str) -> list[str]:
+    """After the join: once this machine's own API server is ready, drop the pin, so the
+    name resolves through DNS to the load balancer again (which may hand this backend its
+    own, now serving, API server)."""
+    args = " ".join(shlex.quote(v) for v in (name, str(port), ca_path))
+    return [
+        f'ff_wait "the local API server" 3600 ff_api_ready {args} 127.0.0.1',
+        f"ff_hosts_unpin {shlex.quote(name)}",
+        f'ff_log "{name} resolves through DNS again"',
+    ]
 
 
 def secret_fetch_commands(files: Sequence[SecretFile]) -> list[str]:
