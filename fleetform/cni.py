@@ -34,7 +34,15 @@ CALICO_VXLAN_PORT = 4789  # Felix's vxlanPort default (IANA VXLAN)
 TYPHA_PORT = 5473  # calico-node -> Typha (host network); the operator always runs Typha
 BGP_PORT = 179  # Calico's BIRD, node-to-node BGP mesh
 FLANNEL_VXLAN_PORT = 8472  # flannel's VXLAN backend default on Linux
-CLUSTERMESH_PORT = 2379  # clustermesh-apiserver (etcd protocol) behind its load balancer
+# ClusterMesh API (clustermesh-apiserver, etcd protocol). There is no cloud-controller-
+# manager to turn a LoadBalancer Service into a cloud load balancer, so the Service is a
+# NodePort with a fixed port, and fleetform puts its own TCP load balancer in front of
+# the workers on that same port (components/mesh.py). Each member gets its own port,
+# 32000 + its cluster id (32001..32255, inside kube-apiserver's default NodePort range
+# 30000-32767): the chart warns that, with kube-proxy replacement, two meshed clusters
+# must not share the NodePort (cilium/cilium#24692), and cluster ids are unique and never
+# move for a live cluster.
+CLUSTERMESH_NODE_PORT_BASE = 32000
 
 # Per-node pod block. Cilium cluster-pool hands each node a /24 of the pod CIDR, or a /25
 # when the pod CIDR is too small for the cluster's largest size (128 addresses still hold
@@ -73,19 +81,27 @@ class ChartPin:
         }
 
 
+def clustermesh_node_port(cluster_id: int) -> int:
+    """A member's ClusterMesh API port: its NodePort, and its load balancer's port."""
+    return CLUSTERMESH_NODE_PORT_BASE + cluster_id
+
+
 @dataclass(frozen=True)
 class MeshPeer:
     cluster: str  # the peer's cluster name in the stack file
     name: str  # its Cilium cluster.name (what ClusterMesh calls it)
-    address: str  # DNS name of its ClusterMesh API load balancer
-    port: int
+    # Private DNS name of its ClusterMesh API load balancer (clustermesh.<peer>.<domain>,
+    # in the peer's own private zone). The component replaces it with the load
+    # balancer's own address, which resolves/routes from other networks too.
+    address: str
+    port: int  # the peer's ClusterMesh API port (its NodePort = its load balancer's port)
     node_cidr: str  # where its nodes (and so its mesh traffic) come from
 
 
 @dataclass(frozen=True)
 class MeshPlan:
-    address: str  # this member's ClusterMesh API name (in its server certificate)
-    port: int
+    address: str  # this member's ClusterMesh API name (in its server certificate and private zone)
+    port: int  # its NodePort and load-balancer port (clustermesh_node_port)
     peers: tuple[MeshPeer, ...]
     path_mtu: int
 
@@ -254,16 +270,6 @@ def plan_cni(c: ClusterSpec, pod_cidr: str, api_host: str, slot: int | None) -> 
 
 # ---------------------------------------------------------------- Helm values
 
-# Internal load balancer for the ClusterMesh API, per cloud (the annotations the clouds'
-# Kubernetes service controllers read: cloud-provider-aws and cloud-provider-gcp).
-INTERNAL_LB_ANNOTATIONS: dict[str, dict[str, str]] = {
-    "aws": {
-        "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-        "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    },
-    "gcp": {"networking.gke.io/load-balancer-type": "Internal"},
-}
-
 
 def _cilium_values(cni: CniPlan) -> dict[str, Any]:
     values: dict[str, Any] = {
@@ -301,10 +307,14 @@ def _cilium_values(cni: CniPlan) -> dict[str, Any]:
                 ],
             },
             "apiserver": {
+                # No cloud-controller-manager runs in fleetform's clusters: a NodePort on a
+                # fixed port, behind fleetform's own load balancer (components/mesh.py).
+                # Cluster: every worker forwards to the API server's pod wherever it runs,
+                # so every worker passes the load balancer's health check.
                 "service": {
-                    "type": "LoadBalancer",
-                    "annotations": dict(INTERNAL_LB_ANNOTATIONS[cni.cloud]),
-                    "loadBalancerSourceRanges": sorted({p.node_cidr for p in cni.mesh.peers}),
+                    "type": "NodePort",
+                    "nodePort": cni.mesh.port,
+                    "externalTrafficPolicy": "Cluster",
                 },
                 # Per-cluster users on the remote etcd; requires the CA shared by every
                 # member (the fleet's ClusterMesh CA, added by the Cni component).

@@ -7,7 +7,11 @@ and changes only the members' plans:
 - its MTU follows the inter-cluster path (``mesh.path_mtu``), since encapsulated pod
   traffic now crosses networks between clusters;
 - its firewall lets the peers' nodes reach its nodes' VXLAN and health ports (pod to pod
-  across clusters is node to node VXLAN in tunnel mode).
+  across clusters is node to node VXLAN in tunnel mode);
+- its ClusterMesh API is a NodePort on a port of its own (``clustermesh_node_port``),
+  behind a TCP load balancer in front of its workers (``components/mesh.py``): the
+  firewall opens that port on the workers to the peers' node CIDRs and to the load
+  balancer's health checks, and to nothing else.
 
 It also warns about per-node pod blocks that limit a cluster (Cilium shrinks its blocks
 to fit the cluster's largest size; Flannel's /24 per node may not fit). Validation
@@ -24,16 +28,16 @@ from . import names
 from .cni import (
     CILIUM_HEALTH_PORT,
     CILIUM_VXLAN_PORT,
-    CLUSTERMESH_PORT,
     NODE_MTU,
     NODE_POD_BLOCK_PREFIX,
     NODE_POD_BLOCK_PREFIX_MAX,
     MeshPeer,
     MeshPlan,
+    clustermesh_node_port,
     max_nodes,
     node_capacity,
 )
-from .firewall import NODE_ROLES, FirewallRule
+from .firewall import LB_HEALTH_CHECKS, NODE_ROLES, FirewallRule
 from .spec import FleetSpec
 
 if TYPE_CHECKING:
@@ -65,10 +69,30 @@ def clustermesh_ca(fleet: str) -> CertSpec:
     )
 
 
-def peer_rules(peers: tuple[MeshPeer, ...]) -> list[FirewallRule]:
-    """Cross-cluster datapath: the peers' nodes reach this member's nodes (VXLAN, health)."""
-    rules = []
+def peer_rules(peers: tuple[MeshPeer, ...], api_port: int) -> list[FirewallRule]:
+    """Cross-cluster datapath: the peers' nodes reach this member's nodes (VXLAN, health),
+    and its ClusterMesh API: the NodePort ``api_port`` on the workers, the load balancer's
+    targets, from the peers' nodes (the load balancer passes their addresses through) and
+    from the load balancer's health checks."""
+    rules = [
+        FirewallRule(
+            "worker",
+            LB_HEALTH_CHECKS,
+            "tcp",
+            (api_port,) * 2,
+            "ClusterMesh API: load-balancer health checks of its node port",
+        )
+    ]
     for peer in peers:
+        rules.append(
+            FirewallRule(
+                "worker",
+                peer.node_cidr,
+                "tcp",
+                (api_port,) * 2,
+                f"ClusterMesh API (node port behind its load balancer) from {peer.cluster}'s nodes",
+            )
+        )
         for target in NODE_ROLES:
             rules.append(
                 FirewallRule(
@@ -117,14 +141,15 @@ def plan_mesh(spec: FleetSpec, clusters: list[ClusterPlan]) -> tuple[list[Cluste
     warnings = block_warnings(spec, clusters)
     listed = set(spec.mesh.clusters)
     members = sorted((c for c in clusters if c.name in listed), key=lambda c: c.name)
-    if len(members) < 2 or any(c.cni.plugin != "cilium" for c in members):
+    if len(members) < 2 or any(c.cni.plugin != "cilium" or c.cni.cluster_id is None for c in members):
         return clusters, warnings  # validation reports why; nothing to mesh
+    ports = {c.name: clustermesh_node_port(c.cni.cluster_id or 0) for c in members}
     peers_all = tuple(
         MeshPeer(
             c.name,
             c.cni.cluster_name,
             mesh_address(c.name, spec.domain),
-            CLUSTERMESH_PORT,
+            ports[c.name],
             c.network.node_cidr,
         )
         for c in members
@@ -139,9 +164,9 @@ def plan_mesh(spec: FleetSpec, clusters: list[ClusterPlan]) -> tuple[list[Cluste
             c.cni,
             underlay_mtu=min(NODE_MTU[c.cloud], spec.mesh.path_mtu),
             mesh=MeshPlan(
-                mesh_address(c.name, spec.domain), CLUSTERMESH_PORT, peers, spec.mesh.path_mtu
+                mesh_address(c.name, spec.domain), ports[c.name], peers, spec.mesh.path_mtu
             ),
         )
-        firewall = tuple(sorted(set(c.firewall) | set(peer_rules(peers))))
+        firewall = tuple(sorted(set(c.firewall) | set(peer_rules(peers, ports[c.name]))))
         out.append(dataclasses.replace(c, cni=cni, firewall=firewall))
     return out, warnings

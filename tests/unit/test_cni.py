@@ -20,7 +20,7 @@ from components.cni import _PluginGuardProvider
 from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.kubeadm import kubeadm_control_plane_documents
 from fleetform.cni import ChartPin, helm_values
-from fleetform.firewall import NODE_ROLES, FirewallRule, base_rules
+from fleetform.firewall import LB_HEALTH_CHECKS, NODE_ROLES, FirewallRule, base_rules
 from fleetform.load import load_stack_file
 from fleetform.nodes import control_plane_node
 from fleetform.plan import ClusterPlan, FleetPlan, plan_fleet
@@ -392,21 +392,19 @@ def test_mesh_members_learn_their_peers_and_expose_the_mesh_api(tmp_path: Path) 
     assert mesh == {
         "useAPIServer": True,
         "config": {"enabled": True, "clusters": [
-            {"name": "b", "address": "clustermesh.b.fleet.acme.example", "port": 2379}]},
+            {"name": "b", "address": "clustermesh.b.fleet.acme.example", "port": 32003}]},
         "apiserver": {
-            "service": {
-                "type": "LoadBalancer",
-                "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-                                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb"},
-                "loadBalancerSourceRanges": [b.network.node_cidr],
-            },
+            # No cloud-controller-manager: a NodePort of its own (32000 + cluster id),
+            # behind fleetform's load balancer (components/mesh.py).
+            "service": {"type": "NodePort", "nodePort": 32002, "externalTrafficPolicy": "Cluster"},
             "tls": {"authMode": "cluster", "server": {"extraDnsNames": ["clustermesh.a.fleet.acme.example"]}},
         },
     }
     b_mesh = helm_values(b.cni)["cilium"]["clustermesh"]
     assert b_mesh["config"]["clusters"] == [{"name": "a", "address": "clustermesh.a.fleet.acme.example",
-                                             "port": 2379}]
-    assert b_mesh["apiserver"]["service"]["annotations"] == {"networking.gke.io/load-balancer-type": "Internal"}
+                                             "port": 32002}]
+    assert b_mesh["apiserver"]["service"] == {"type": "NodePort", "nodePort": 32003,
+                                              "externalTrafficPolicy": "Cluster"}
     assert [c.cni.cluster_id for c in (a, b)] == [2, 3]
     # The CA is a secret the component adds; the plan never holds key material.
     assert "tls" not in helm_values(a.cni)["cilium"]
@@ -428,8 +426,12 @@ def test_mesh_opens_vxlan_and_health_from_the_peers_nodes_only(tmp_path: Path) -
     for me, peer in (("a", "b"), ("b", "a")):
         extra = set(meshed.cluster(me).firewall) - set(alone.cluster(me).firewall)
         peer_cidr = meshed.cluster(peer).network.node_cidr
+        api_port = meshed.cluster(me).cni.mesh.port
         assert shape(extra) == {(t, peer_cidr, proto, port) for t in NODE_ROLES
-                                for proto, port in (("udp", 8472), ("tcp", 4240))}
+                                for proto, port in (("udp", 8472), ("tcp", 4240))} | {
+            # The ClusterMesh API's node port on the workers: the peer's nodes and the
+            # load balancer's health checks only.
+            ("worker", peer_cidr, "tcp", api_port), ("worker", LB_HEALTH_CHECKS, "tcp", api_port)}
         assert set(alone.cluster(me).firewall) <= set(meshed.cluster(me).firewall)
     assert meshed.cluster("c") == alone.cluster("c")  # non-members untouched
 

@@ -1,0 +1,60 @@
+"""A ClusterMesh member's API endpoint, without a cloud-controller-manager.
+
+Cilium exposes its ClusterMesh API (``clustermesh-apiserver``) as a Service. A
+``LoadBalancer`` Service needs the cloud's Kubernetes service controller, which
+fleetform's self-managed clusters do not run, so the plan makes it a ``NodePort`` with a
+fixed port (``fleetform.cni.clustermesh_node_port``) and this component puts a cloud TCP
+load balancer in front of the cluster's workers on that port, through the cluster's own
+adapter and provider:
+
+- the load balancer (``adapter.load_balancer(..., peers=True)``): internal; every
+  worker pool's machine group is a target, so nodes the autoscaler adds serve too;
+  clients (the peers' nodes) keep their source addresses up to the workers, whose
+  firewall admits exactly the peers' node CIDRs on that port (plan data,
+  ``fleetform/mesh.py``);
+- ``clustermesh.<cluster>.<domain>`` in the cluster's private zone, pointing at it.
+
+Its ``handle`` is what peers put in their Cilium values (``components/cni.py``): the
+load balancer's own address, which other networks can use (a peer in another VPC or
+cloud cannot resolve this cluster's private zone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+
+from fleetform import names
+from fleetform.plan import ClusterPlan
+
+from .clouds.base import CloudAdapter, LoadBalancerHandle, MachineGroupHandle
+from .network import Network
+
+
+@dataclass(frozen=True)
+class MeshEndpointArgs:
+    plan: ClusterPlan  # a mesh member's plan (plan.cni.mesh is set)
+    adapter: CloudAdapter
+    network: Network
+    workers: Sequence[MachineGroupHandle]  # every worker pool's group
+
+
+class MeshEndpoint(pulumi.ComponentResource):
+    handle: LoadBalancerHandle
+    record: pulumi.Resource
+
+    def __init__(self, name: str, args: MeshEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetform:index:ClusterMeshEndpoint", name, None, opts)
+        mesh = args.plan.cni.mesh
+        if mesh is None:
+            raise ValueError(f"cluster {args.plan.name!r} is not a ClusterMesh member")
+        if not args.workers:
+            raise ValueError(f"cluster {args.plan.name!r}: the ClusterMesh API needs workers behind its load balancer")
+        net = args.network
+        self.handle = args.adapter.load_balancer(
+            names.child(name, "lb"), mesh.port, list(args.workers), net.handle, net.firewall,
+            False, self, plane="clustermesh", peers=True)
+        self.record = args.adapter.dns_record(names.child(name, "dns"), net.zone, mesh.address, self.handle, self)
+        self.register_outputs({"address": self.handle.address, "port": mesh.port, "dns": mesh.address})
