@@ -3,6 +3,8 @@ pools, all through one cloud adapter bound to one explicit provider."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -11,13 +13,15 @@ from fleetform import names
 from fleetform.plan import ClusterPlan, FleetPlan
 
 from .clouds import adapter_for
-from .clouds.base import ClusterContext
+from .clouds.base import ClusterContext, LoadBalancerHandle
 from .cni import Cni, CniArgs
 from .control_plane import ControlPlane
 from .etcd import EtcdDataPlane, PlaneArgs
 from .identity import ClusterIdentity
 from .kube import KubeAccess
+from .mesh import MeshEndpoint, MeshEndpointArgs
 from .network import Network, NetworkArgs
+from .snapshots import Restore, SnapshotJobs, SnapshotSource, SnapshotStore
 from .workers import WorkerPlane
 
 
@@ -26,6 +30,8 @@ class ClusterArgs:
     fleet: FleetPlan
     plan: ClusterPlan
     identity: ClusterIdentity
+    # A migration target with `data: etcd-snapshot`: where its etcd data comes from.
+    snapshot: SnapshotSource | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -42,7 +48,8 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.network = Network(names.child(name, "network"), NetworkArgs(plan, self.adapter), child)
         plane = PlaneArgs(args.fleet, plan, self.adapter, self.network, args.identity)
-        self.etcd = EtcdDataPlane(names.child(name, "etcd"), plane, child)
+        restore = self._snapshot(name, args.snapshot) if args.snapshot else None
+        self.etcd = EtcdDataPlane(names.child(name, "etcd"), plane, child, restore=restore)
         self.control_plane = ControlPlane(names.child(name, "control-plane"), plane, self.etcd, child)
         self.workers = {
             pool.name: WorkerPlane(names.child(name, "workers", pool.name), plane, pool, self.control_plane, child)
@@ -56,11 +63,37 @@ class Cluster(pulumi.ComponentResource):
             depends_on=[*self.control_plane.load_balancer.resources,
                         *(m.resource for m in self.control_plane.replicas.values())],
             opts=child)
-        # The network plugin (issue 6): Helm releases through self.kube, after its gate.
-        self.cni = Cni(names.child(name, "cni"), CniArgs(args.fleet.fleet, plan, self.kube, args.identity),
-                       opts=child)
+        # ClusterMesh members: the mesh API's load balancer in front of the workers and its
+        # private DNS name (components/mesh.py). The network plugin itself comes with
+        # install_cni, once every member's endpoint exists (its values name the peers').
+        self.mesh_endpoint = MeshEndpoint(
+            names.child(name, "clustermesh"),
+            MeshEndpointArgs(plan, self.adapter, self.network, [w.group for w in self.workers.values()]),
+            child) if plan.cni.mesh is not None else None
+        self._cni_args = CniArgs(args.fleet.fleet, plan, self.kube, args.identity)
+        self.cni: Cni | None = None
         self.register_outputs({
             "endpoint": f"https://{plan.api.dns}:6443",
             "cloud": plan.cloud,
             "region": plan.region,
         })
+
+    def install_cni(self, mesh_endpoints: Mapping[str, LoadBalancerHandle]) -> Cni:
+        """The network plugin (issue 6): Helm releases through self.kube, after its gate;
+        ``mesh_endpoints``: every mesh member's ClusterMesh API load balancer, by cluster."""
+        if self.cni is None:
+            self.cni = Cni(names.child(self.pulumi_resource_name, "cni"),
+                           dataclasses.replace(self._cni_args, mesh_endpoints=dict(mesh_endpoints)),
+                           opts=pulumi.ResourceOptions(parent=self))
+        return self.cni
+
+    def _snapshot(self, name: str, src: SnapshotSource) -> Restore:
+        """The snapshot bucket (this target's cloud; written by the source's Job through
+        federation, read by this etcd plane) and the Job that fills it before etcd boots."""
+        t = src.transfer
+        self.snapshot_store = SnapshotStore(names.child(name, "snapshots"), self.adapter, src,
+                                            self.network.identities["etcd"], pulumi.ResourceOptions(parent=self))
+        bucket = self.snapshot_store.bucket
+        self.snapshot_jobs = SnapshotJobs(names.child(t.source_key, "snapshot"), src, bucket.name,
+                                          pulumi.ResourceOptions(parent=src.source, depends_on=list(bucket.resources)))
+        return Restore(bucket.name, t.key, [self.snapshot_jobs.job])

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import base64
 import weakref
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -36,14 +37,15 @@ from pulumi.dynamic import (
 )
 
 from fleetform import names
-from fleetform.cni import helm_values
+from fleetform.cni import MeshPlan, helm_values
 from fleetform.mesh import MESH_CA_KEY, clustermesh_ca
 from fleetform.plan import ClusterPlan
 
+from .clouds.base import LoadBalancerHandle
 from .identity import ClusterIdentity, IssuedCert, issue
 from .kube import KubeAccess
 
-# Helm waits for the release's workloads (and, for ClusterMesh, its load balancer).
+# Helm waits for the release's workloads.
 RELEASE_TIMEOUT_SECONDS = 900
 RELEASE_MAX_HISTORY = 10
 # Namespaces this component creates (kube-system exists). Flannel's runs privileged
@@ -131,6 +133,47 @@ def _b64(pem: str) -> str:
     return base64.b64encode(pem.encode()).decode()
 
 
+# ---------------------------------------------------------------- ClusterMesh endpoints
+
+
+def _lb_address(handle: LoadBalancerHandle) -> pulumi.Output[str]:
+    # GCP: a public load balancer also has an internal twin; peers use the internal one.
+    internal: pulumi.Output[str] | None = getattr(handle, "internal_address", None)
+    return internal if internal is not None else handle.address
+
+
+def clustermesh_values(planned: Mapping[str, Any], mesh: MeshPlan,
+                       endpoints: Mapping[str, LoadBalancerHandle], own: LoadBalancerHandle | None) -> dict[str, Any]:
+    """The planned ``clustermesh`` values with the load balancers' real addresses (Outputs).
+
+    The plan names each peer by its private DNS name (``clustermesh.<peer>.<domain>``),
+    which only the peer's own network resolves. Where the peer's load balancer is known
+    (``endpoints``, by cluster name), its own address replaces it:
+
+    - a DNS name (AWS NLB: public DNS resolving to its private addresses, from
+      anywhere): ``address``; the peer adds that name to its server certificate;
+    - an IP (GCP internal load balancer): ``ips``, without ``address``: Cilium then dials
+      ``<peer>.mesh.cilium.io`` mapped to those IPs in the pods' hosts file, a name every
+      ClusterMesh server certificate carries (``*.mesh.cilium.io``).
+    """
+    clusters = []
+    for peer, entry in zip(mesh.peers, planned["config"]["clusters"], strict=True):
+        handle = endpoints.get(peer.cluster)
+        if handle is None:
+            clusters.append(dict(entry))
+        elif handle.kind == "dns":
+            clusters.append({**entry, "address": _lb_address(handle)})
+        else:
+            clusters.append({**{k: v for k, v in entry.items() if k != "address"}, "ips": [_lb_address(handle)]})
+    apiserver = dict(planned["apiserver"])
+    if own is not None and own.kind == "dns":
+        tls = dict(apiserver["tls"])
+        server = dict(tls["server"])
+        server["extraDnsNames"] = [*server["extraDnsNames"], _lb_address(own)]
+        apiserver["tls"] = {**tls, "server": server}
+    return {**planned, "config": {**planned["config"], "clusters": clusters}, "apiserver": apiserver}
+
+
 # ---------------------------------------------------------------- the component
 
 
@@ -141,6 +184,10 @@ class CniArgs:
     kube: KubeAccess
     # The cluster's identity: its root (the fleet root CA) issues the ClusterMesh CA.
     identity: ClusterIdentity
+    # ClusterMesh API load balancers of the fleet's mesh members, by cluster name (this
+    # member's own included, components/mesh.py). Members missing here keep the planned
+    # private DNS name.
+    mesh_endpoints: Mapping[str, LoadBalancerHandle] = field(default_factory=dict)
 
 
 class Cni(pulumi.ComponentResource):
@@ -151,7 +198,7 @@ class Cni(pulumi.ComponentResource):
     def __init__(self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetform:index:Cni", name, None, opts)
         plan, kube, cni = args.plan, args.kube, args.plan.cni
-        protect = not plan.decommission
+        protect = plan.protect_data
         self.guard = PluginGuard(names.child(name, "plugin"), plan.name, cni.plugin,
                                  pulumi.ResourceOptions(parent=self, protect=protect))
         deps: list[pulumi.Resource] = [self.guard]
@@ -169,8 +216,11 @@ class Cni(pulumi.ComponentResource):
         if cni.mesh is not None:
             ca = mesh_identity(args.fleet, args.identity).ca
             plugin_release = cni.charts[-1].release
+            planned = values[plugin_release]
             values[plugin_release] = {
-                **values[plugin_release],
+                **planned,
+                "clustermesh": clustermesh_values(planned["clustermesh"], cni.mesh, args.mesh_endpoints,
+                                                  args.mesh_endpoints.get(plan.name)),
                 # Cilium's common CA (base64 PEM): it signs the ClusterMesh (and Hubble)
                 # certificates, so every member trusts every other.
                 "tls": {"ca": {"cert": ca.cert_pem.apply(_b64),

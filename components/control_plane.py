@@ -74,6 +74,8 @@ class ControlPlane(pulumi.ComponentResource):
                 name=names.child(name, replica.name),
                 role="control_plane",
                 zone=replica.zone,
+                # Planned, fixed: later replicas join through it (see ControlPlaneInputs.join_via).
+                private_ip=replica.ip,
                 machine_type=plan.control_plane.machine_type,
                 user_data=user_data,
                 identity=me,
@@ -92,7 +94,8 @@ class ControlPlane(pulumi.ComponentResource):
         adapter.dns_record(names.child(name, "api-incarnation-dns"), net.zone, plan.api.incarnation_dns,
                            self.load_balancer, self)
         if plan.api.public:
-            adapter.public_dns_record(names.child(name, "api-public-dns"), plan.api.dns, self.load_balancer, self)
+            # The cluster's own public name (api.<cluster>) is the fleet's: components/
+            # migration.py points it at whichever incarnation serves the cluster.
             adapter.public_dns_record(names.child(name, "api-incarnation-public-dns"), plan.api.incarnation_dns,
                                       self.load_balancer, self)
         self.register_outputs({

@@ -10,6 +10,7 @@ import pulumi
 
 from fleetform import names
 from fleetform.bootstrap import render_etcd_member
+from fleetform.bootstrap.inputs import ObjectLocation
 from fleetform.nodes import etcd_node
 from fleetform.pki import incarnation_leaves
 from fleetform.plan import ClusterPlan, FleetPlan
@@ -18,6 +19,7 @@ from .clouds.base import CloudAdapter, MachineHandle, MachineRequest
 from .identity import ClusterIdentity, IssuedCert, issue
 from .network import Network
 from .secrets import resources_of, store
+from .snapshots import Restore
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class PlaneArgs:
 class EtcdDataPlane(pulumi.ComponentResource):
     members: dict[str, MachineHandle]
 
-    def __init__(self, name: str, args: PlaneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: PlaneArgs, opts: pulumi.ResourceOptions | None = None,
+                 restore: Restore | None = None) -> None:
         super().__init__("fleetform:index:EtcdDataPlane", name, None, opts)
         plan, adapter, net = args.plan, args.adapter, args.network
         etcd_ca = args.identity.cas["etcd-ca"]
@@ -51,13 +54,14 @@ class EtcdDataPlane(pulumi.ComponentResource):
             ]
             # Stateful: protected until the cluster is decommissioned (two-step removal).
             disk = adapter.data_disk(names.child(name, m.name, "data"), m.zone, plan.etcd.disk_gb,
-                                     protect=not plan.decommission, parent=self)
+                                     protect=plan.protect_data, parent=self)
 
             def render(a: dict[str, Any], member: str = m.name) -> str:
                 return render_etcd_member(etcd_node(
                     plan, member, store_info, a["device"],
                     pem={"etcd-ca": a["ca"], f"{member}-server": a["server"], f"{member}-peer": a["peer"]},
                     secret={f"{member}-server-key": a["server_key"], f"{member}-peer-key": a["peer_key"]},
+                    restore_from=ObjectLocation(a["bucket"], restore.key) if restore else None,
                 ))
 
             user_data = pulumi.Output.all(
@@ -67,6 +71,7 @@ class EtcdDataPlane(pulumi.ComponentResource):
                 server_key=refs[0].secret_id,
                 peer_key=refs[1].secret_id,
                 device=disk.device_path,
+                bucket=restore.bucket if restore else "",
             ).apply(render)
             machine = adapter.machine(MachineRequest(
                 name=names.child(name, m.name),
@@ -82,7 +87,7 @@ class EtcdDataPlane(pulumi.ComponentResource):
                 # Rolling safety: only members listed in etcd.roll take a changed
                 # configuration in this `pulumi up`; the rest keep running untouched.
                 roll=m.name in plan.etcd.roll,
-                depends_on=resources_of(refs),
+                depends_on=[*resources_of(refs), *(restore.depends_on if restore else ())],
                 tags={"etcd-member": m.name},
             ), parent=self)
             adapter.dns_record(names.child(name, m.name, "dns"), net.zone, m.dns, machine, self)

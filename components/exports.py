@@ -13,11 +13,15 @@ from .fleet import Fleet
 
 
 def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
-    clusters = {}
+    incarnations: dict[str, dict[str, Any]] = {}
     for c in plan.clusters:
         cluster = fleet.clusters[c.key]
-        clusters[c.name] = {
+        incarnations[c.key] = {
+            "cluster": c.name,
             "key": c.key,
+            "context": c.context,
+            "serving": c.serving,
+            "api": f"https://{c.api.incarnation_dns}:{c.api.port}",
             "cloud": c.cloud,
             "region": c.region,
             "endpoint": f"https://{c.api.dns}:{c.api.port}",
@@ -30,8 +34,15 @@ def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
             "workers": {p.name: {"group": cluster.workers[p.name].group.id, "min": p.min, "max": p.max,
                                  "zones": list(p.zones)} for p in c.workers},
         }
+    # `clusters`: each cluster as it serves its name; `incarnations`: every place a
+    # cluster runs (two while it moves); `migrations`: the phase of each move.
+    clusters = {c.name: incarnations[c.key] for c in plan.clusters if c.serving}
     pulumi.export("fleet", plan.fleet)
     pulumi.export("clusters", clusters)
+    pulumi.export("incarnations", incarnations)
+    pulumi.export("migrations", {
+        c.name: c.migration.to_json() | {"serving": c.key if c.serving else c.migration.source_key}
+        for c in plan.clusters if c.migration is not None and c.migration.role == "target"})
     pulumi.export("root_ca", fleet.identity.root.cert_pem)
     pulumi.export("trust_bundle", fleet.identity.trust_bundle())
     export_identity(plan, fleet)

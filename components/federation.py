@@ -21,6 +21,7 @@ from fleetform import names
 from fleetform.identity_plan import IdentityPlan, Issuer, discovery_document, jwks_document
 from fleetform.plan import FleetPlan
 
+from .clouds.base import MachineIdentity
 from .identity import SharedIdentity
 
 if TYPE_CHECKING:
@@ -70,6 +71,20 @@ class Federation(pulumi.ComponentResource):
             if self.gcp is not None and (email := self.gcp.grant(w)) is not None:
                 self.gcp_service_accounts[w.name] = email
         self.register_outputs({"issuers": {i.cluster: i.url for i in identity.issuers}})
+
+    def writer(self, grant: str, cloud: str) -> MachineIdentity:
+        """A workload grant as an identity a bucket can grant access to (migration snapshots)."""
+        principals = self.aws_roles if cloud == "aws" else self.gcp_service_accounts
+        if grant not in principals:
+            raise ValueError(f"workload identity {grant!r} has no {cloud} principal: is {cloud} federated "
+                             "(identity.federation.clouds)?")
+        principal = principals[grant]
+        return MachineIdentity(role=grant, principal=principal, attachable=principal)
+
+    def credential_config(self, grant: str, cluster: str) -> pulumi.Output[str]:
+        """The GCP external-account file of ``grant`` for pods of ``cluster``."""
+        assert self.gcp is not None
+        return self.gcp.credential_configs[grant][cluster]
 
     def summary(self) -> dict[str, Any]:
         """The stack output ``identity``: issuers, what trusts them, workload grants."""

@@ -7,10 +7,12 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from fleetform import names
-from fleetform.plan import FleetPlan
+from fleetform.plan import ClusterPlan, FleetPlan
+from fleetform.snapshots import transfer
 
 from .cluster import Cluster, ClusterArgs
 from .identity import SharedIdentity
+from .snapshots import SnapshotSource
 
 
 class Fleet(pulumi.ComponentResource):
@@ -21,18 +23,45 @@ class Fleet(pulumi.ComponentResource):
         self.random_provider = random.Provider(names.child(name, "random"), opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers=[self.tls_provider, self.random_provider])
         self.identity = SharedIdentity(names.child(name, "identity"), plan.fleet, child)
-        self.clusters: dict[str, Cluster] = {}
-        for c in plan.clusters:
-            self.clusters[c.key] = Cluster(c.key, ClusterArgs(plan, c, self.identity.cluster(c.name)), child)
         # Shared identity (issue 5): workload identity federation for every cluster's
-        # issuer, and fleet RBAC + tenants on each incarnation (through its own provider).
+        # issuer, made before the clusters (a migration's snapshot writer is one of its
+        # grants), and fleet RBAC + tenants on each incarnation (through its own provider).
         from .federation import Federation
         from .identity import fleet_identity
         from .rbac import ClusterAccess
 
         self.identity_plan = fleet_identity(plan)
         self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child)
+        self.clusters: dict[str, Cluster] = {}
+        for c in plan.clusters:  # a migration's source comes before its target
+            self.clusters[c.key] = Cluster(
+                c.key, ClusterArgs(plan, c, self.identity.cluster(c.name), self._snapshot_source(plan, c)), child)
+        # Network plugins last: a ClusterMesh member's values name its peers' ClusterMesh
+        # API load balancers, which exist once every cluster does (components/mesh.py).
+        mesh_endpoints = {cl.plan.name: cl.mesh_endpoint.handle for cl in self.clusters.values()
+                          if cl.mesh_endpoint is not None}
+        for cluster in self.clusters.values():
+            cluster.install_cni(mesh_endpoints)
+        # What belongs to a cluster's name, not to one incarnation (migration.py).
+        from .migration import ClusterName
+
+        self.names = {
+            name: ClusterName(name, {k: v for k, v in self.clusters.items() if v.plan.name == name}, child)
+            for name in dict.fromkeys(c.name for c in plan.clusters)
+        }
         self.access = {key: ClusterAccess(names.child(key, "access"), cluster.plan, self.identity_plan, cluster.kube,
                                           pulumi.ResourceOptions(parent=cluster))
                        for key, cluster in self.clusters.items()}
         self.register_outputs({"root_ca": self.identity.root.cert_pem})
+
+    def _snapshot_source(self, plan: FleetPlan, c: ClusterPlan) -> SnapshotSource | None:
+        """For a migration target with `data: etcd-snapshot` (before finalize): the source
+        cluster, the snapshot settings and the federated writer."""
+        m = c.migration
+        if m is None or m.role != "target" or m.data != "etcd-snapshot" or m.phase == "finalize":
+            return None
+        source = self.clusters[m.source_key]
+        t = transfer(source.plan, c, schedule=plan.snapshot_schedule, retention_days=plan.snapshot_retention_days)
+        writer = self.federation.writer(t.grant, c.cloud)
+        creds = self.federation.credential_config(t.grant, c.name) if c.cloud == "gcp" else None
+        return SnapshotSource(t, writer, creds, source.kube, source)

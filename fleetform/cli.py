@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok, 2 invalid input (``<file>: <path>: <message>`` per line on stderr),
 3 a mandatory policy rule fails (``plan``) or a stateful resource would be removed
-(``diff --strict``), 1 internal error. User errors never print a traceback.
+(``diff --strict``, ``plan --against DIR --strict``), 1 internal error. User errors never print a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cli_kubeconfig
+from . import cli_kubeconfig, cli_migrate
 from .errors import FleetError, Problem
 from .load import load_stack_file
 from .plan import FleetPlan, plan_fleet
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fleetform",
         description="Plan and inspect fleets of Kubernetes clusters offline, before `pulumi up` "
                     "(no cloud credentials, no Pulumi CLI). See docs/cli.md.",
-        epilog="Exit codes: 0 ok, 2 invalid input, 3 a check failed (policy, diff --strict), "
+        epilog="Exit codes: 0 ok, 2 invalid input, 3 a check failed (policy, diff --strict, plan --against --strict), "
                "1 internal error. Colours are off when output is not a terminal or NO_COLOR is set.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", metavar="NAME", help="only this cluster")
     p.add_argument("--no-resources", action="store_true",
                    help="skip the program run: the plan only (fast; no resource tree, no policy)")
+    p.add_argument("--against", metavar="DIR",
+                   help="warn (stderr) when a stateful resource of this synth directory would be removed")
+    p.add_argument("--strict", action="store_true",
+                   help="with --against: exit 3 when a stateful resource would be removed")
 
     p = sub.add_parser("synth", help="write a reviewable directory: plan, resources, bootstrap documents, ...",
                        description="Run the program offline and write plan.json, resources.json, outputs.json, "
@@ -109,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", action="store_true", help="print the price table instead (no stack needed)")
 
     cli_kubeconfig.add_parser(sub, _add_source)
+    cli_migrate.add_parser(sub, _add_source)
     return parser
 
 
@@ -130,7 +135,7 @@ def _need_source(args: argparse.Namespace, command: str) -> None:
 def _unknown_cluster(plan: FleetPlan, cluster: str) -> Problem:
     from .load import did_you_mean
 
-    names = [c.name for c in plan.clusters]
+    names = list(dict.fromkeys(c.name for c in plan.clusters))
     return Problem("--cluster", cluster, f"no such cluster{did_you_mean(cluster, names)} (clusters: {', '.join(names)})")
 
 
@@ -173,8 +178,7 @@ def _policy(result: Any, plan: FleetPlan) -> list[Any] | None:
     except ImportError as exc:  # the pack is optional for the CLI
         print(f"warning: policy checks skipped: {exc}", file=sys.stderr)
         return None
-    decommissioning = [c.name for c in plan.clusters if c.decommission]
-    return list(policy.evaluate(result.resources, outputs=result.outputs, decommissioning=decommissioning))
+    return list(policy.evaluate(result.resources, outputs=result.outputs, decommissioning=policy.released(plan)))
 
 
 # --------------------------------------------------------------------------------------
@@ -186,14 +190,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan = plan_fleet(spec)
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    print(f"{len(plan.clusters)} cluster(s) valid in fleet {plan.fleet!r} (stack {plan.stack!r})")
+    logical = len({c.name for c in plan.clusters})
+    moving = "" if logical == len(plan.clusters) else f", {len(plan.clusters)} incarnations while moving"
+    print(f"{logical} cluster(s) valid in fleet {plan.fleet!r} (stack {plan.stack!r}{moving})")
     return EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .synth import attribute_plan, load_stack, resource_json
 
+    previous = None
+    if args.against is not None:
+        from .cli_against import read_previous
+
+        if args.no_resources:
+            raise FleetError([Problem("--against", args.against, "needs the program run: drop --no-resources")])
+        previous = read_previous(args.against)  # before the (slow) run: a bad DIR fails fast
+    elif args.strict:
+        raise FleetError([Problem("--strict", "-", "goes with --against DIR")])
     stack = load_stack(args.stack, args.file)
+    if previous is not None:  # a skipped migration phase is refused like the gate refuses it
+        from .cli_migrate import phase_problems
+
+        problems = phase_problems(stack.spec, previous.resources)
+        if problems:
+            raise FleetError(problems)
     data = _focus(stack.plan, args.cluster)
     if args.no_resources:
         if args.json:
@@ -216,18 +237,33 @@ def cmd_plan(args: argparse.Namespace) -> int:
         shown = violations if args.cluster is None else [
             v for v in violations if v.urn not in places or places[v.urn].cluster in (args.cluster, None)]
         code = EXIT_CHECK if exit_code(violations) else EXIT_OK
+    removed = None
+    if previous is not None:  # every removal, also with --cluster: a gone cluster has no name to focus on
+        from .cli_against import removals
+        from .synth import resource_record
+
+        removed = removals(previous, stack.plan.to_json(), [resource_record(r) for r in result.resources])
+        if args.strict and removed.any:
+            code = EXIT_CHECK
     if args.json:
         data["resources"] = records
         if violations is not None:
             data["policy"] = [v.to_json() for v in shown]
+        if removed is not None:
+            data["against"] = removed.to_json()
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return code
-    from .render import print_plan, print_policy, print_tree
+    else:
+        from .render import print_plan, print_policy, print_tree
 
-    print_plan(stack.plan, data)
-    print_tree(stack.plan, data, records, places)
-    if violations is not None:
-        print_policy(shown)
+        print_plan(stack.plan, data)
+        print_tree(stack.plan, data, records, places)
+        if violations is not None:
+            print_policy(shown)
+    if removed is not None:
+        from .cli_against import warn
+
+        sys.stdout.flush()
+        warn(removed, f"--stack {args.stack}" if args.stack else f"--file {args.file}", strict=args.strict)
     return code
 
 
@@ -387,6 +423,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "schema": cmd_schema,
     "cost": cmd_cost,
     "kubeconfig": cli_kubeconfig.cmd_kubeconfig,
+    "migrate": cli_migrate.cmd_migrate,
 }
 
 

@@ -29,7 +29,8 @@ NOTICE = (f"An estimate: on-demand list prices read {PRICES_AS_OF} ({PRICES_SOUR
 
 def cost_json(plan_data: Mapping[str, Any]) -> dict[str, Any]:
     """Per cluster and summed, from `plan.to_json()` (possibly focused on one cluster)."""
-    clusters = [{"name": c["name"], "cloud": c["cloud"], "region": c["region"],
+    # One row per incarnation: a moving cluster costs twice until finalize.
+    clusters = [{"name": c.get("context", c["name"]), "cloud": c["cloud"], "region": c["region"],
                  **{k: c["cost"][k] for k in COST_FIELDS}} for c in plan_data["clusters"]]
     total = {k: round(sum(c[k] for c in clusters), 2) for k in COST_FIELDS}
     unpriced = [{"cluster": c["name"], "pool": p["name"], "machine_type": p["machine_type"]}

@@ -66,7 +66,8 @@ def fleet_model(plan: Mapping[str, Any], records: Sequence[Mapping[str, Any]] | 
     with resource counts per plane when the resource records are given."""
     counts: dict[tuple[str | None, str], int] | None = None
     if records is not None:
-        keys = {c.get("key", c["name"]): c["name"] for c in plan.get("clusters", [])}
+        # Boxes per incarnation: a moving cluster's other incarnation is `<cluster>@<cloud>-<region>`.
+        keys = {c.get("key", c["name"]): c.get("context", c["name"]) for c in plan.get("clusters", [])}
         counts = {}
         for place in attribute(records, str(plan.get("fleet", "")), keys).values():
             if place.plane == "stack":
@@ -80,7 +81,7 @@ def fleet_model(plan: Mapping[str, Any], records: Sequence[Mapping[str, Any]] | 
 
     clusters = []
     for c in plan.get("clusters", []):
-        name = c["name"]
+        name = c.get("context", c["name"])
         etcd, cp = c["etcd"], c["control_plane"]
         planes = [
             *(PlaneBox(f"workers/{p['name']}", f"workers {p['name']}",
@@ -100,7 +101,8 @@ def fleet_model(plan: Mapping[str, Any], records: Sequence[Mapping[str, Any]] | 
         ]
         clusters.append(ClusterBox(
             name=name, cloud=c["cloud"], region=c["region"],
-            title=f"{name} · k8s {c['kubernetes_version']}" + (" · decommissioning" if c.get("decommission") else ""),
+            title=f"{name} · k8s {c['kubernetes_version']}" + (" · decommissioning" if c.get("decommission") else "")
+            + (f" · {c['migration']['role']} of a move ({c['migration']['phase']})" if c.get("migration") else ""),
             planes=tuple(planes), resources=count(name)))
     return FleetModel(str(plan.get("fleet", "")), str(plan.get("stack", "")), str(plan.get("domain", "")),
                       tuple(clusters), count(None))

@@ -208,6 +208,25 @@ def logical_clusters(plan: FleetPlan) -> tuple[ClusterPlan, ...]:
     return tuple(seen.values())
 
 
+def migration_writers(plan: FleetPlan) -> list[WorkloadGrant]:
+    """The snapshot writer of each move with ``data: etcd-snapshot`` (until finalize): the
+    source's snapshot Job, federated into the target's cloud (fleetform/snapshots.py)."""
+    from .snapshots import SERVICE_ACCOUNT, grant_name
+
+    out = []
+    for c in plan.clusters:
+        m = c.migration
+        if m is None or m.role != "target" or m.data != "etcd-snapshot" or m.phase == "finalize":
+            continue
+        name = grant_name(c.name)
+        out.append(WorkloadGrant(
+            name=name, namespace="kube-system", service_account=SERVICE_ACCOUNT, clusters=(c.name,),
+            aws_role_name=names.physical(plan.fleet, plan.stack, "snap", c.name, limit=64) if c.cloud == "aws" else None,
+            aws_policy_arns=(), gcp=c.cloud == "gcp", gcp_service_account=None,
+            gcp_account_id=_gcp_account_id(plan.stack, name), gcp_roles=()))
+    return out
+
+
 def oidc_host(subdomain: str | None, stack: str, domain: str) -> str:
     return f"{subdomain or names.physical('oidc', stack)}.{domain}"
 
@@ -324,6 +343,7 @@ def plan_identity(spec: FleetSpec, plan: FleetPlan) -> IdentityPlan:
                 gcp_roles=() if w.gcp is None else tuple(w.gcp.roles),
             )
         )
+    workloads += migration_writers(plan)
     pool = fed.gcp_pool or names.physical(plan.fleet, plan.stack, limit=32)
     if len(pool) < 4:
         pool = f"{pool}-wif"

@@ -115,36 +115,40 @@ def build_inventory(plan: FleetPlan, outputs: Mapping[str, Any] | None = None) -
         groups.setdefault(group, {"hosts": []})["hosts"].append(host)
 
     for c in plan.clusters:
-        g = group_name(c.name)
+        # While a cluster moves, the incarnation that does not serve its name is its own
+        # group and host prefix (its incarnation key): both stay addressable.
+        label = c.name if c.serving else c.key
+        api = c.api.dns if c.serving else c.api.incarnation_dns
+        g = group_name(label)
         for m in c.etcd.members:
-            host = host_name(c.name, m.name)
-            from_outputs = _ip(outputs, c.name, "etcd", m.name)
+            host = host_name(label, m.name)
+            from_outputs = _ip(outputs, label, "etcd", m.name)
             hostvars[host] = _hostvars(plan, c, "etcd", m.name, m.zone, from_outputs or m.ip,
                                        "outputs" if from_outputs else "plan", etcd_dns=m.dns)
             add("etcd", host)
-            add(group_name(c.name, "etcd"), host)
+            add(group_name(label, "etcd"), host)
             add(c.cloud, host)
         for r in c.control_plane.replicas:
-            host = host_name(c.name, r.name)
-            ip = _ip(outputs, c.name, "control_plane", r.name)
+            host = host_name(label, r.name)
+            ip = _ip(outputs, label, "control_plane", r.name)
             hostvars[host] = _hostvars(plan, c, "kube_control_plane", r.name, r.zone, ip,
-                                       "outputs" if ip else None, api_endpoint=f"https://{c.api.dns}:{c.api.port}")
+                                       "outputs" if ip else None, api_endpoint=f"https://{api}:{c.api.port}")
             add("kube_control_plane", host)
-            add(group_name(c.name, "kube_control_plane"), host)
+            add(group_name(label, "kube_control_plane"), host)
             add(c.cloud, host)
         pools = {p.name: {"machine_type": p.machine_type, "min": p.min, "max": p.max, "zones": list(p.zones)}
                  for p in c.workers}
         if outputs is not None:
-            for name, info in ((outputs.get(c.name) or {}).get("workers") or {}).items():
+            for name, info in ((outputs.get(label) or {}).get("workers") or {}).items():
                 if name in pools and isinstance(info, dict) and isinstance(info.get("group"), str):
                     pools[name]["group"] = info["group"]
-        groups[group_name(c.name, "kube_node")] = {"hosts": [], "vars": {"fleetform_pools": pools}}
+        groups[group_name(label, "kube_node")] = {"hosts": [], "vars": {"fleetform_pools": pools}}
         groups.setdefault("kube_node", {"hosts": [], "children": []})["children"].append(
-            group_name(c.name, "kube_node"))
+            group_name(label, "kube_node"))
         groups[g] = {
-            "children": [group_name(c.name, role) for role in ROLE_GROUPS],
-            "vars": {"fleetform_cluster": c.name, "cloud": c.cloud, "region": c.region,
-                     "api_endpoint": f"https://{c.api.dns}:{c.api.port}",
+            "children": [group_name(label, role) for role in ROLE_GROUPS],
+            "vars": {"fleetform_cluster": c.name, "fleetform_incarnation": c.key, "fleetform_serving": c.serving,
+                     "cloud": c.cloud, "region": c.region, "api_endpoint": f"https://{api}:{c.api.port}",
                      "kubernetes_version": c.kubernetes_version, "cni": c.cni.plugin},
         }
     for role in ROLE_GROUPS:

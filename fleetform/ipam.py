@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Literal
 
-from .errors import Problem
+from .errors import Loc, Problem
 from .spec import ClusterSpec, FleetSpec
 
 MAX_ZONES = 4
@@ -94,10 +94,15 @@ def allocate(
     # 1. slot per cluster
     owners: dict[int, list[str]] = {}
     chosen: dict[str, tuple[int | None, Literal["index", "auto", "explicit"]]] = {}
+    def index_loc(key: str) -> Loc:
+        # A migration target (`<cluster>@<cloud>-<region>`) takes its slot from its migrate block.
+        name, at, _ = key.partition("@")
+        return where.cluster_loc(name, *(("migrate", "to", "network", "index") if at else ("network", "index")))
+
     for key, c in entries.items():
-        if c.network.index is not None and "@" not in key:
+        if c.network.index is not None:
             if c.network.index >= slots:
-                problems.append(where.cluster_loc(key, "network", "index").problem(
+                problems.append(index_loc(key).problem(
                     f"index {c.network.index} is outside the supernet {supernet} "
                     f"({slots} slots of /{prefix}: 0..{slots - 1})"))
                 continue
@@ -122,8 +127,9 @@ def allocate(
         if len(keys) > 1:
             how = ", ".join(
                 f"{k!r} ({'network.index' if chosen[k][1] == 'index' else 'hash of its name'})" for k in keys)
-            first = keys[1] if chosen[keys[1]][1] == "auto" else keys[0]
-            problems.append(where.cluster_loc(first.split("@")[0], "network", "index").problem(
+            # Point at the newcomer: a migration target, else an auto slot, else the first.
+            first = next((k for k in keys if "@" in k), keys[1] if chosen[keys[1]][1] == "auto" else keys[0])
+            problems.append(index_loc(first).problem(
                 f"address slot {slot} is claimed by {how}; set network.index on one of them "
                 f"to a free slot (free: {', '.join(map(str, free))})"))
 

@@ -169,20 +169,20 @@ class Layout:
 
 
 def layout(identity: IdentityPlan, plan: FleetPlan, *, admin: bool = False) -> Layout:
-    """People: one context per logical cluster (its logical API name, which follows the
-    active incarnation) and one per ``<cluster>/<tenant>``. Admin: the same clusters,
-    plus one context per incarnation key while a cluster has more than one (migrations)."""
+    """One context per logical cluster, ``<cluster>``, on its logical API name, and (people
+    only) one per ``<cluster>/<tenant>``. While a cluster moves, ``<cluster>`` is the
+    incarnation that serves it (source in prepare, target from cutover) and the other one
+    is ``<cluster>@<cloud>-<region>``; both then use their incarnation API names, which
+    name one place each, instead of the logical name that DNS hands over."""
     endpoints: list[tuple[str, str, str]] = []
     by_name: dict[str, list[ClusterPlan]] = {}
     for c in plan.clusters:
         by_name.setdefault(c.name, []).append(c)
     for name, incarnations in by_name.items():
-        first = incarnations[0]
-        endpoints.append((name, f"https://{first.api.dns}:{first.api.port}", name))
-        if admin and len(incarnations) > 1:
-            endpoints += [
-                (c.key, f"https://{c.api.incarnation_dns}:{c.api.port}", name) for c in incarnations
-            ]
+        moving = len(incarnations) > 1
+        for c in sorted(incarnations, key=lambda i: not i.serving):
+            host = c.api.incarnation_dns if moving else c.api.dns
+            endpoints.append((c.context, f"https://{host}:{c.api.port}", name))
     namespaces = tuple(
         NamespaceContext(f"{c}/{t.name}", c, t.namespace)
         for c in by_name

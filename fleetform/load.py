@@ -478,6 +478,7 @@ def build_spec(fleet: Node, *, stack: str) -> FleetSpec:
         workload_identities=doc.workload_identities,
         mesh=doc.mesh,
         clusters=tuple(clusters),
+        snapshots=doc.snapshots,
     )
     result._origins = Origins(fleet, origins)
     # Fleet-wide rules run on every cluster we could read; address allocation only when

@@ -16,6 +16,21 @@ def incarnation(cluster: str, cloud: str, region: str) -> str:
     return f"{cluster}-{cloud}-{region}"
 
 
+def incarnation_context(cluster: str, cloud: str, region: str) -> str:
+    """Kube context of the incarnation that does not carry the cluster's name in a move."""
+    return f"{cluster}@{cloud}-{region}"
+
+
+def migration_gate(cluster: str) -> str:
+    """The resource that remembers a cluster's migration phase (one per logical cluster)."""
+    return f"{cluster}-migration"
+
+
+def snapshot_bucket(fleet: str, stack: str, target_key: str) -> str:
+    """The bucket a migration's etcd snapshot travels through (in the target's cloud)."""
+    return physical(fleet, stack, target_key, "snapshots")
+
+
 def etcd_member(index: int) -> str:
     return f"etcd-{index}"
 

@@ -14,6 +14,7 @@ from .bootstrap.inputs import (
     EtcdMember,
     EtcdNodeInputs,
     EtcdTLS,
+    ObjectLocation,
     SecretStore,
     WorkerInputs,
 )
@@ -30,7 +31,8 @@ def etcd_members(plan: ClusterPlan) -> tuple[EtcdMember, ...]:
 
 
 def etcd_node(plan: ClusterPlan, member: str, store: SecretStore, data_device: str,
-              pem: Mapping[str, str], secret: Mapping[str, str]) -> EtcdNodeInputs:
+              pem: Mapping[str, str], secret: Mapping[str, str],
+              restore_from: ObjectLocation | None = None) -> EtcdNodeInputs:
     """``pem``: etcd-ca, <member>-server, <member>-peer; ``secret``: secret ids of
     <member>-server-key and <member>-peer-key. The member's own client identity (for
     snapshots and health checks on the node) is its server certificate, which carries
@@ -52,6 +54,8 @@ def etcd_node(plan: ClusterPlan, member: str, store: SecretStore, data_device: s
             client_key_secret=secret[f"{member}-server-key"],
         ),
         secret_store=store,
+        # A migration target's first boot: every member restores the same snapshot.
+        restore_from=restore_from,
     )
 
 
@@ -64,9 +68,14 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
     Authentication (identity_plan.cluster_auth): the fleet's SSO and the cluster's public
     service-account issuer, as planned for this cluster by the fleet's identity plan."""
     auth = cluster_auth(plan)
+    replicas = plan.control_plane.replicas
     return ControlPlaneInputs(
         cluster_name=plan.name,
         replica=replica,
+        advertise_address=replicas[replica].ip,
+        # Only replicas before this one: adding or removing later replicas never changes
+        # (and so never replaces) this replica's document.
+        join_via=tuple(r.ip for r in replicas[:replica]),
         kubernetes_version=plan.kubernetes_version,
         control_plane_endpoint=plan.api.dns,
         etcd_endpoints=tuple(m.dns for m in plan.etcd.members),

@@ -19,6 +19,7 @@ from .firewall import FirewallRule, base_rules, datapath_rules
 from .ipam import Addresses, allocate, zone_subnets
 from .load import origins
 from .mesh import plan_mesh
+from .migrate import Incarnation, MigrationPlan, incarnations
 from .regions import zones as region_zones
 from .sizes import machine_type
 from .spec import ClusterSpec, FleetSpec
@@ -27,6 +28,10 @@ from .versions import ETCD_VERSION, resolve_kubernetes_version
 DEFAULT_ZONE_COUNT = 3
 # Host offsets inside a zone's private subnet (AWS reserves the first four).
 ETCD_IP_OFFSET = 10
+# Control-plane replica cp-<i> sits at CONTROL_PLANE_IP_OFFSET + i of its zone's private
+# subnet: clear of etcd's (at most 10 members) and below GCP's and AWS's reserved tail
+# of the smallest zone subnet (/27) for the at most 9 replicas.
+CONTROL_PLANE_IP_OFFSET = 20
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class EtcdPlan:
 class Replica:
     name: str
     zone: str
+    # Fixed private address: a joining replica reaches the API through an earlier
+    # replica's address (not the load balancer, which may hand it its own packets back).
+    ip: str
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,18 @@ class ClusterPlan:
     labels: tuple[tuple[str, str], ...]
     decommission: bool
     cost: CostEstimate
+    # Migrations (migrate.py): whether this incarnation owns the cluster's name (the
+    # public `api.<cluster>` record, the `<cluster>` kube context), whether its etcd
+    # disks are protected, and its part in a move.
+    serving: bool = True
+    protect_data: bool = True
+    migration: MigrationPlan | None = None
+
+    @property
+    def context(self) -> str:
+        """Its kube context: the cluster's name, or `<cluster>@<cloud>-<region>` for the
+        incarnation that does not serve it during a move."""
+        return self.name if self.serving else names.incarnation_context(self.name, self.cloud, self.region)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -167,6 +187,7 @@ class ClusterPlan:
             "control_plane": {
                 "replicas": len(self.control_plane.replicas),
                 "zones": [r.zone for r in self.control_plane.replicas],
+                "ips": [r.ip for r in self.control_plane.replicas],
                 "machine_type": self.control_plane.machine_type,
             },
             "workers": [
@@ -186,6 +207,10 @@ class ClusterPlan:
             "labels": dict(self.labels),
             "decommission": self.decommission,
             "cost": self.cost.to_json(),
+            "serving": self.serving,
+            "protect_data": self.protect_data,
+            "context": self.context,
+            **({"migration": self.migration.to_json()} if self.migration else {}),
         }
 
 
@@ -198,9 +223,18 @@ class FleetPlan:
     warnings: tuple[str, ...]
     aws_default_tags: tuple[tuple[str, str], ...]
     gcp_project: str | None
+    gcp_default_labels: tuple[tuple[str, str], ...] = ()
+    # Migration snapshots (spec_migrate.SnapshotsSpec).
+    snapshot_schedule: str = "*/30 * * * *"
+    snapshot_retention_days: int = 14
 
     def cluster(self, name: str) -> ClusterPlan:
-        return next(c for c in self.clusters if c.name == name)
+        """The incarnation that serves ``name`` (during a move, the other one is in
+        :meth:`incarnations`)."""
+        return next(c for c in self.clusters if c.name == name and c.serving)
+
+    def incarnations(self, name: str) -> tuple[ClusterPlan, ...]:
+        return tuple(c for c in self.clusters if c.name == name)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -224,7 +258,24 @@ def survives_zone_loss(member_zones: tuple[str, ...]) -> bool:
     return len(member_zones) - worst >= quorum
 
 
-def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: list[Problem]) -> ClusterPlan:
+def plan_replica(network: NetworkPlan, index: int, zone: str) -> Replica:
+    """cp-<index> in ``zone`` at its fixed address: a function of the cluster's own node
+    CIDR and the replica's index only, so other clusters never move it."""
+    base = ipaddress.IPv4Network(network.subnet(zone).private_cidr).network_address
+    return Replica(names.control_plane_replica(index), zone, str(base + CONTROL_PLANE_IP_OFFSET + index))
+
+
+def replica_address_problem(network: NetworkPlan, replica: Replica) -> str | None:
+    subnet = ipaddress.IPv4Network(network.subnet(replica.zone).private_cidr)
+    # The last two addresses of a subnet are reserved on GCP (the last one on AWS).
+    if ipaddress.IPv4Address(replica.ip) < subnet.broadcast_address - 1:
+        return None
+    return (f"{replica.name} needs address {replica.ip} but zone {replica.zone}'s subnet {subnet} "
+            "is too small for it; use a larger network.node_cidr")
+
+
+def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: list[Problem],
+                 inc: Incarnation | None = None) -> ClusterPlan:
     where = origins(spec)
     zones = c.zones or region_zones(c.cloud, c.region)[:DEFAULT_ZONE_COUNT]
     subnets = tuple(
@@ -253,10 +304,13 @@ def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: lis
     etcd = EtcdPlan(tuple(members), c.etcd.size, machine_type(c.cloud, c.etcd.size), c.etcd.disk_gb,
                     ETCD_VERSION, c.etcd.sha256, tuple(dict.fromkeys(c.etcd.roll)))
     cp = ControlPlanePlan(
-        tuple(Replica(names.control_plane_replica(i), z) for i, z in enumerate(spread(c.control_plane.replicas, zones))),
+        tuple(plan_replica(network, i, z) for i, z in enumerate(spread(c.control_plane.replicas, zones))),
         c.control_plane.size,
         machine_type(c.cloud, c.control_plane.size),
     )
+    for replica in cp.replicas:
+        if (problem := replica_address_problem(network, replica)) is not None:
+            problems.append(where.cluster_loc(c.name, "network", "node_cidr").problem(problem))
     pools = tuple(
         PoolPlan(p.name, p.machine_type or machine_type(c.cloud, p.size or "medium"), p.min, p.max, tuple(zones),
                  tuple(sorted(p.labels.items())))
@@ -284,6 +338,9 @@ def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: lis
         firewall=firewall,
         labels=tuple(sorted(c.labels.items())),
         decommission=c.decommission,
+        serving=inc.serving if inc else True,
+        protect_data=inc.protect_data if inc else not c.decommission,
+        migration=inc.migration if inc else None,
         cost=estimate(c.cloud, (c.etcd.members, etcd.machine_type, c.etcd.disk_gb),
                       (c.control_plane.replicas, cp.machine_type),
                       [(p.machine_type, p.min, p.max) for p in pools], nat_count),
@@ -292,19 +349,23 @@ def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: lis
 
 def plan_fleet(spec: FleetSpec) -> FleetPlan:
     """Raises FleetError (with located problems) when the fleet cannot be planned."""
-    addresses, problems = allocate(spec)
+    moves = {c.name: incarnations(c) for c in spec.clusters}
+    # Each migration target gets its own address slot, keyed by its incarnation key.
+    extra = {i.address_key: i.spec for incs in moves.values() for i in incs if i.address_key != i.spec.name}
+    addresses, problems = allocate(spec, extra=extra)
     if problems:
         raise FleetError(problems)
     clusters = []
     warnings: list[str] = []
     for c in spec.clusters:
-        cp = plan_cluster(spec, c, addresses[c.name], problems)
-        clusters.append(cp)
-        member_zones = tuple(m.zone for m in cp.etcd.members)
-        if len(member_zones) >= 3 and not survives_zone_loss(member_zones):
-            warnings.append(
-                f"cluster {c.name!r}: etcd's {len(member_zones)} members sit in {len(set(member_zones))} "
-                "zone(s); losing the zone with the most members loses quorum")
+        for inc in moves[c.name]:
+            cp = plan_cluster(spec, inc.spec, addresses[inc.address_key], problems, inc)
+            clusters.append(cp)
+            member_zones = tuple(m.zone for m in cp.etcd.members)
+            if len(member_zones) >= 3 and not survives_zone_loss(member_zones):
+                warnings.append(
+                    f"cluster {c.name!r}{'' if cp.serving else f' ({cp.key})'}: etcd's {len(member_zones)} members "
+                    f"sit in {len(set(member_zones))} zone(s); losing the zone with the most members loses quorum")
         if c.etcd.members == 1:
             warnings.append(f"cluster {c.name!r}: a single etcd member has no redundancy (fine for dev)")
         if c.decommission:
@@ -313,8 +374,13 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
                 "deleting its entry in a later `pulumi up` deletes its data")
     if problems:
         raise FleetError(problems)
-    clusters, cni_warnings = plan_mesh(spec, clusters)  # fleet-level CNI: ClusterMesh members
+    # Fleet-level CNI: ClusterMesh among the serving incarnations (a migration target
+    # joins the mesh at cutover, when it takes the cluster's name).
+    meshed, cni_warnings = plan_mesh(spec, [c for c in clusters if c.serving])
+    by_key = {c.key: c for c in meshed}
+    clusters = [by_key.get(c.key, c) for c in clusters]
     warnings += cni_warnings
+    warnings += migration_warnings(clusters)
     return FleetPlan(
         fleet=spec.name,
         stack=spec.stack,
@@ -323,4 +389,28 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
         warnings=tuple(warnings),
         aws_default_tags=tuple(sorted(spec.clouds.aws.default_tags.items())),
         gcp_project=spec.clouds.gcp.project,
+        gcp_default_labels=tuple(sorted(spec.clouds.gcp.default_labels.items())),
+        snapshot_schedule=spec.snapshots.schedule,
+        snapshot_retention_days=spec.snapshots.retention_days,
     )
+
+
+def migration_warnings(clusters: list[ClusterPlan]) -> list[str]:
+    out = []
+    for c in clusters:
+        m = c.migration
+        if m is None or m.role != "target":
+            continue
+        where = f"{m.target[0]} {m.target[1]}"
+        if m.phase == "prepare":
+            out.append(f"cluster {c.name!r} is moving to {where} (phase prepare): the target {c.key} is built "
+                       f"next to {m.source_key}, which still serves {c.api.dns}")
+        elif m.phase == "cutover":
+            released = ("its etcd disks are released: `phase: finalize` deletes them" if m.release_source
+                        else "still protected")
+            out.append(f"cluster {c.name!r} is moving to {where} (phase cutover): {c.api.dns} is served by "
+                       f"{c.key}; the source {m.source_key} keeps running ({released})")
+        else:
+            out.append(f"cluster {c.name!r} is moving to {where} (phase finalize): the source {m.source_key} "
+                       "and its etcd data are deleted by this `pulumi up`")
+    return out

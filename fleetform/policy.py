@@ -127,14 +127,20 @@ def _broken(rule: rules.Rule, urn: str, exc: Exception) -> Violation:
                      "treat it as unchecked and report it", "mandatory")
 
 
+def released(plan: Any) -> frozenset[str]:
+    """Incarnation keys (of a ``FleetPlan``) whose etcd disks are unprotected on purpose:
+    decommissioned clusters, released migration sources, migration targets in prepare."""
+    return frozenset(c.key for c in plan.clusters if not c.protect_data)
+
+
 def evaluate(resources: Iterable[Any], *, outputs: Mapping[str, Any] | None = None,
              decommissioning: Iterable[str] = (),
              only: Sequence[str] | None = None) -> list[Violation]:
     """Every rule over the recorded resources; sorted, one entry per (rule, urn, message).
 
     ``outputs``: the stack's plain outputs (``ProgramResult.outputs``, secrets masked),
-    scanned for secret material. ``decommissioning``: names (or incarnation keys) of the
-    clusters with ``decommission: true``, whose etcd disks may be unprotected.
+    scanned for secret material. ``decommissioning``: names or incarnation keys whose etcd
+    disks may be unprotected (``released(plan)``).
     ``only``: rule names to run (default: all).
     """
     subs = subjects(resources)

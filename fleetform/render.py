@@ -65,7 +65,8 @@ def print_plan(plan: FleetPlan, data: dict[str, Any]) -> None:
         table.add_column(col, justify="right" if col == "est. USD/month" else "left")
     for c in data["clusters"]:
         table.add_row(
-            escape(c["name"]) + (" (decommissioning)" if c.get("decommission") else ""),
+            escape(c.get("context", c["name"])) + (" (decommissioning)" if c.get("decommission") else "")
+            + (f" ({c['migration']['role']}, {c['migration']['phase']})" if c.get("migration") else ""),
             c["cloud"], c["region"], c["kubernetes_version"], c["cni"],
             f"{c['network']['node_cidr']} / {c['network']['pod_cidr']} / {c['network']['service_cidr']}",
             f"{c['etcd']['members']} ({_zone_suffixes(c)})",

@@ -151,10 +151,13 @@ class ClusterSpec(Model):
     # Step one of removing a cluster: stateful resources lose `protect` so that
     # deleting the entry in a later `pulumi up` can remove them.
     decommission: bool = False
+    # Moving this cluster to another cloud or region (spec_migrate.py, docs/migration.md).
+    migrate: MigrateSpec | None = None
 
 
-# Keys a defaults/profile block may not set (they identify a cluster).
-CLUSTER_ONLY_KEYS: frozenset[str] = frozenset({"name", "profiles", "decommission"})
+# Keys a defaults/profile block may not set (they identify a cluster or a decision
+# about this one cluster).
+CLUSTER_ONLY_KEYS: frozenset[str] = frozenset({"name", "profiles", "decommission", "migrate"})
 
 # ---------------------------------------------------------------- fleet level
 
@@ -197,6 +200,7 @@ class FleetDoc(Model):
     tenants: tuple[TenantSpec, ...] = ()
     workload_identities: tuple[WorkloadIdentitySpec, ...] = ()
     mesh: MeshSpec = Field(default_factory=lambda: MeshSpec())
+    snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
     defaults: dict[str, Any] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     clusters: tuple[dict[str, Any], ...] = ()
@@ -217,6 +221,7 @@ class FleetSpec(Model):
     workload_identities: tuple[WorkloadIdentitySpec, ...]
     mesh: MeshSpec
     clusters: tuple[ClusterSpec, ...]
+    snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
 
     # Where each cluster's values came from (file + path), for plan-time errors.
     _origins: Any = PrivateAttr(default=None)
@@ -231,6 +236,8 @@ class FleetSpec(Model):
 # Fleet-level sections owned by their own modules (imported last: they build on Model).
 from .spec_identity import IdentitySpec, TenantSpec, WorkloadIdentitySpec  # noqa: E402
 from .spec_mesh import MeshSpec  # noqa: E402
+from .spec_migrate import MigrateSpec, SnapshotsSpec  # noqa: E402
 
+ClusterSpec.model_rebuild()
 FleetDoc.model_rebuild()
 FleetSpec.model_rebuild()

@@ -44,6 +44,10 @@ PLANES: dict[str, str] = {
     "fleetform:index:Cni": "cni",
     "fleetform:index:KubeAccess": "kube-api",
     "fleetform:index:ClusterAccess": "rbac",
+    "fleetform:index:SnapshotStore": "migration",
+    "fleetform:index:SnapshotJobs": "migration",
+    "fleetform:index:ClusterName": "cluster",
+    "fleetform:index:ClusterMeshEndpoint": "cni",
     "fleetform:index:ClusterIdentity": "identity",
     "fleetform:index:SharedIdentity": "identity",
     "fleetform:index:Federation": "federation",
@@ -54,7 +58,7 @@ PLANES: dict[str, str] = {
 }
 # Plane order in human views (others after these, alphabetically).
 PLANE_ORDER = ("identity", "network", "etcd", "control-plane", "workers", "cni", "kube-api", "rbac",
-               "cluster", "federation", "fleet")
+               "migration", "cluster", "federation", "fleet")
 
 # Files and folders `synth` owns inside its output directory (nothing else is touched).
 SYNTH_FILES = ("plan.json", "resources.json", "outputs.json", "inventory.json", "kubeconfig.yaml")
@@ -300,13 +304,16 @@ def bootstrap_documents(records: Sequence[Mapping[str, Any]], plan: FleetPlan,
     user-data: `etcd-0.yaml` per etcd member, `cp-0.yaml` per control-plane replica,
     `worker-<pool>.yaml` per worker pool (its launch/instance template)."""
     places = places or attribute_plan(records, plan)
+    # A moving cluster's incarnation that does not serve its name: `<cluster>@<cloud>-<region>/`.
+    contexts = {c.key: c.context for c in plan.clusters}
     docs: dict[str, str] = {}
     for r in records:
         text = user_data_text(r["type"], r.get("inputs") or {})
         if text is None:
             continue
         tags = _tags(r.get("inputs") or {})
-        cluster = str(tags.get("cluster") or places[r["urn"]].cluster or "fleet")
+        cluster = str(contexts.get(str(tags.get("incarnation")))
+                      or tags.get("cluster") or places[r["urn"]].cluster or "fleet")
         if "etcd-member" in tags:
             role = str(tags["etcd-member"])
         elif "replica" in tags:
@@ -323,7 +330,7 @@ def bootstrap_documents(records: Sequence[Mapping[str, Any]], plan: FleetPlan,
 
 
 def _safe(part: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", part).strip(".") or "_"
+    return re.sub(r"[^A-Za-z0-9._@-]+", "_", part).strip(".") or "_"
 
 
 # --------------------------------------------------------------------------------------

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .errors import Loc, Problem
-from .ipam import MAX_ZONES, allocate
+from .ipam import allocate
 from .load import did_you_mean, origins
-from .regions import is_region, matches_any, regions, zones
+from .regions import matches_any
 from .spec import ETCD_MEMBER_COUNTS, ClusterSpec, FleetSpec
 from .validate_cni import check_cni
 from .validate_identity import check_identity
+from .validate_migrate import check_migration
+from .validate_place import place_problems
 from .versions import resolve_kubernetes_version
-
-_CLOUD_NAMES = {"aws": "AWS", "gcp": "GCP"}
 
 
 def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
@@ -24,23 +24,9 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
     for c in spec.clusters:
         at = lambda *p, _n=c.name: where.cluster_loc(_n, *p)  # noqa: E731
 
-        if not is_region(c.cloud, c.region):
-            problems.append(at("region").problem(
-                f"{c.region!r} is not a supported {_CLOUD_NAMES[c.cloud]} region"
-                f"{did_you_mean(c.region, regions(c.cloud))}"))
-        else:
-            known = zones(c.cloud, c.region)
-            for j, z in enumerate(c.zones or ()):
-                if z not in known:
-                    problems.append(at("zones", j).problem(
-                        f"{z!r} is not a zone of {c.region} (zones: {', '.join(known)})"))
-            if c.zones is not None:
-                if not c.zones:
-                    problems.append(at("zones").problem("an explicit zone list cannot be empty"))
-                if len(set(c.zones)) != len(c.zones):
-                    problems.append(at("zones").problem("zones are listed more than once"))
-                if len(c.zones) > MAX_ZONES:
-                    problems.append(at("zones").problem(f"at most {MAX_ZONES} zones per cluster"))
+        place, known_region = place_problems(c.cloud, c.region, c.zones, at)
+        problems += place
+        if known_region:
             for tag_i, tag in enumerate(c.compliance):
                 rule = spec.compliance.get(tag)
                 if rule is None:
@@ -52,6 +38,7 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
                         f"(regions: {', '.join(rule.regions)})"))
 
         problems += settings_rules(c, at)
+        problems += check_migration(spec, c, at)
         if c.cloud == "gcp" and not spec.clouds.gcp.project:
             problems.append(where.fleet_loc("clouds", "gcp", "project").problem(
                 f"required: cluster {c.name!r} runs on GCP"))

@@ -134,7 +134,11 @@ def stack_decommissioning(config: Mapping[str, str] | None = None,
 
         spec = load_config(fleet, config.get("fleetform:base"), stack=stack,
                            label=f"stacks/Pulumi.{stack}.yaml", stacks_dir=_PROJECT / "stacks")
-        return {c.name for c in spec.clusters if c.decommission}
+        from fleetform.plan import plan_fleet
+        from fleetform.policy import released
+
+        # Decommissioned clusters, released migration sources, targets still in prepare.
+        return set(released(plan_fleet(spec)))
     except Exception:
         clusters = fleet.get("clusters") if isinstance(fleet, Mapping) else None
         return {str(c.get("name")) for c in clusters or ()

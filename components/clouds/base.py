@@ -51,7 +51,8 @@ class DnsZoneHandle:
 
 @dataclass(frozen=True)
 class MachineIdentity:
-    role: Role
+    # A plane's role (firewall.Role), or the name of a federated workload given access.
+    role: str
     # AWS: IAM role ARN; GCP: service-account email. Used in grants.
     principal: pulumi.Output[str]
     # AWS: instance profile name; GCP: service-account email (what a machine attaches).
@@ -189,8 +190,10 @@ class CloudAdapter(abc.ABC):
 
     @abc.abstractmethod
     def public_dns_record(self, name: str, fqdn: str, target: LoadBalancerHandle,
-                          parent: pulumi.Resource) -> pulumi.Resource:
-        """A record in the fleet domain's existing public zone (looked up by name)."""
+                          parent: pulumi.Resource, *, replace_first: bool = False) -> pulumi.Resource:
+        """A record in the fleet domain's existing public zone (looked up by name).
+        ``replace_first``: a replacement deletes the old record before creating the new
+        one (a name handed between incarnations in one zone cannot exist twice)."""
 
     @abc.abstractmethod
     def identity(self, name: str, role: Role, parent: pulumi.Resource) -> MachineIdentity:
@@ -224,11 +227,23 @@ class CloudAdapter(abc.ABC):
         """Autoscaled workers for one pool across its zones, min/max from the plan."""
 
     @abc.abstractmethod
-    def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle],
+    def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
-                      parent: pulumi.Resource) -> LoadBalancerHandle:
+                      parent: pulumi.Resource, *, plane: str = "control_plane",
+                      peers: bool = False) -> LoadBalancerHandle:
         """A TCP load balancer on ``port`` in front of ``targets`` with health checks
-        (internal unless ``public``; who may connect is the firewall's job)."""
+        (internal unless ``public``; who may connect is the firewall's job).
+
+        ``targets``: fixed machines, or machine groups (every machine a group starts
+        becomes a target; the same ``port`` on the machines). ``plane`` labels it.
+
+        ``peers``: the load balancer serves other networks (ClusterMesh peers reaching
+        it over routed private connectivity, never the internet): clients keep their
+        own source addresses up to the targets, so the rules *targeting the targets'
+        role* decide who connects (AWS: no security group on the NLB, client IP
+        preserved; GCP: passthrough as always, plus global access so that clients from
+        any region of a VPN/peering reach it). Without ``peers`` the AWS NLB wears the
+        ``api_lb`` role's group and connects to its targets itself."""
 
     @abc.abstractmethod
     def bucket(self, name: str, writers: Sequence[MachineIdentity], readers: Sequence[MachineIdentity],

@@ -165,14 +165,12 @@ class GcpAdapter(CloudAdapter):
     def provider(self) -> pulumi.ProviderResource:
         if self._provider is None:
             plan = self.ctx.plan
-            # FleetPlan does not carry clouds.gcp.default_labels yet; pick them up once it does.
-            fleet_labels = dict(getattr(self.ctx.fleet, "gcp_default_labels", ()) or ())
             self._provider = gcp.Provider(
                 names.child(plan.key, "gcp"),
                 project=self.project,
                 region=plan.region,
                 default_labels=_labels({
-                    **fleet_labels,
+                    **dict(self.ctx.fleet.gcp_default_labels),
                     **dict(plan.labels),
                     "fleet": self.ctx.fleet.fleet,
                     "cluster": plan.name,
@@ -191,7 +189,11 @@ class GcpAdapter(CloudAdapter):
         return pulumi.InvokeOptions(provider=self.provider)
 
     def _labels(self, plane: str, **extra: str) -> dict[str, str]:
-        return _labels(self.tags(plane, **extra))
+        # The fleet's clouds.gcp.default_labels and the cluster's labels are also the
+        # provider's default_labels; written on each resource too, so that the plan (and
+        # policies) see them as they see AWS's default tags. Ours win on a clash.
+        return _labels({**dict(self.ctx.fleet.gcp_default_labels), **dict(self.ctx.plan.labels),
+                        **self.tags(plane, **extra)})
 
     def _physical(self, resource_name: str, *parts: str, limit: int = 63) -> str:
         """Cloud-side name of a resource: its Pulumi name (which starts with the
@@ -311,7 +313,7 @@ class GcpAdapter(CloudAdapter):
         )
 
     def public_dns_record(self, name: str, fqdn: str, target: LoadBalancerHandle,
-                          parent: pulumi.Resource) -> pulumi.Resource:
+                          parent: pulumi.Resource, *, replace_first: bool = False) -> pulumi.Resource:
         domain = self.ctx.fleet.domain.rstrip(".")
         fqdn = fqdn.rstrip(".")
         if not fqdn.endswith("." + domain):
@@ -336,7 +338,7 @@ class GcpAdapter(CloudAdapter):
             type="A",
             ttl=60,
             rrdatas=[target.address],
-            opts=self.opts(parent),
+            opts=self.opts(parent, delete_before_replace=replace_first),
         )
 
     # --------------------------------------------------------------- identity
@@ -624,9 +626,11 @@ class GcpAdapter(CloudAdapter):
     # ---------------------------------------------------------- load balancer
 
     def _forwarding(self, name: str, port: int, scheme: Literal["INTERNAL", "EXTERNAL"],
-                    groups: Sequence[gcp.compute.InstanceGroup], health: gcp.compute.RegionHealthCheck,
-                    network: NetworkHandle, parent: pulumi.Resource) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
-        """Backend service + reserved address + forwarding rule of one passthrough LB."""
+                    groups: Sequence[pulumi.Input[str]], health: gcp.compute.RegionHealthCheck,
+                    network: NetworkHandle, parent: pulumi.Resource, plane: str = "control_plane",
+                    global_access: bool = False) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+        """Backend service + reserved address + forwarding rule of one passthrough LB
+        (``groups``: instance-group URLs)."""
         plan = self.ctx.plan
         subnet = network.private_subnets[plan.zones[0]]
         backend = gcp.compute.RegionBackendService(
@@ -636,7 +640,7 @@ class GcpAdapter(CloudAdapter):
             protocol="TCP",
             load_balancing_scheme=scheme,
             health_checks=health.id,
-            backends=[gcp.compute.RegionBackendServiceBackendArgs(group=g.self_link, balancing_mode="CONNECTION")
+            backends=[gcp.compute.RegionBackendServiceBackendArgs(group=g, balancing_mode="CONNECTION")
                       for g in groups],
             connection_draining_timeout_sec=30,
             opts=self.opts(parent),
@@ -649,9 +653,12 @@ class GcpAdapter(CloudAdapter):
             address_type=scheme,
             # A stable address: DNS records and kubeconfigs outlive a forwarding rule.
             **({"subnetwork": subnet, "purpose": "GCE_ENDPOINT"} if internal else {"network_tier": "PREMIUM"}),
-            labels=self._labels("control_plane"),
+            labels=self._labels(plane),
             opts=self.opts(parent),
         )
+        # Global access: clients in other regions (VPN tunnels, peered networks) reach an
+        # internal passthrough LB only with it.
+        reach: dict[str, Any] = {"allow_global_access": True} if internal and global_access else {}
         rule = gcp.compute.ForwardingRule(
             names.child(name, "rule"),
             name=self._physical(name, "rule"),
@@ -662,14 +669,16 @@ class GcpAdapter(CloudAdapter):
             ports=[str(port)],
             ip_address=address.address,
             **({"network": network.id, "subnetwork": subnet} if internal else {"network_tier": "PREMIUM"}),
-            labels=self._labels("control_plane"),
+            **reach,
+            labels=self._labels(plane),
             opts=self.opts(parent),
         )
         return rule.ip_address, [backend, address, rule]
 
-    def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle],
+    def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
-                      parent: pulumi.Resource) -> LoadBalancerHandle:
+                      parent: pulumi.Resource, *, plane: str = "control_plane",
+                      peers: bool = False) -> LoadBalancerHandle:
         plan = self.ctx.plan
         # Who may connect is the firewall's job: passthrough LBs have no firewall of their
         # own, the rules targeting the LB's role target its backends' service account.
@@ -685,7 +694,15 @@ class GcpAdapter(CloudAdapter):
             opts=self.opts(parent),
         )
         by_zone: dict[str, list[MachineHandle]] = {}
+        managed: list[pulumi.Input[str]] = []
         for t in targets:
+            if isinstance(t, MachineGroupHandle):
+                # A regional managed group is a backend itself: every instance it starts serves.
+                mig = next((r for r in t.resources if isinstance(r, gcp.compute.RegionInstanceGroupManager)), None)
+                if mig is None:
+                    raise TypeError("load_balancer targets must be machine groups made by this adapter")
+                managed.append(mig.instance_group)
+                continue
             if not isinstance(t, GcpMachineHandle) or not t.zone:
                 raise TypeError("load_balancer targets must be machines made by this adapter (their zone is needed)")
             by_zone.setdefault(t.zone, []).append(t)
@@ -700,16 +717,17 @@ class GcpAdapter(CloudAdapter):
                 description=f"fleetform: {name} backends in {zone}",
                 opts=self.opts(parent),
             ))
+        backends: list[pulumi.Input[str]] = [*(g.self_link for g in groups), *managed]
         resources: list[pulumi.Resource] = [health, *groups]
         if not public:
-            address, parts = self._forwarding(names.child(name, "internal"), port, "INTERNAL", groups, health,
-                                              network, parent)
+            address, parts = self._forwarding(names.child(name, "internal"), port, "INTERNAL", backends, health,
+                                              network, parent, plane, peers)
             return GcpLoadBalancerHandle(address=address, kind="ip", resources=[*resources, *parts],
                                          internal_address=address)
-        external, ext_parts = self._forwarding(names.child(name, "external"), port, "EXTERNAL", groups, health,
-                                               network, parent)
-        internal, int_parts = self._forwarding(names.child(name, "internal"), port, "INTERNAL", groups, health,
-                                               network, parent)
+        external, ext_parts = self._forwarding(names.child(name, "external"), port, "EXTERNAL", backends, health,
+                                               network, parent, plane)
+        internal, int_parts = self._forwarding(names.child(name, "internal"), port, "INTERNAL", backends, health,
+                                               network, parent, plane, peers)
         return GcpLoadBalancerHandle(address=external, kind="ip", resources=[*resources, *ext_parts, *int_parts],
                                      internal_address=internal)
 

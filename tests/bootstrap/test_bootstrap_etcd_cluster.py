@@ -499,3 +499,102 @@ def test_snapshot_save_and_restore_into_a_fresh_cluster(make_cluster: Callable[.
         for k, v in keys.items():
             assert restored.get(k, m) == v
     restored.put("/registry/fleet/after-restore", "ok")
+
+
+STUB_AWS_CLI = r"""#!/bin/bash
+# test stand-in for the AWS CLI: s3api put-object [--if-none-match '*'] and s3 cp, into
+# $FF_TEST_BUCKETS/<bucket>/<key>, with S3's answer to a create-only write of an existing key.
+set -euo pipefail
+if [ "$1 $2" = "s3api put-object" ]; then
+  shift 2
+  bucket= key= body= once=
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --bucket) bucket=$2; shift 2 ;; --key) key=$2; shift 2 ;; --body) body=$2; shift 2 ;;
+      --if-none-match) once=$2; shift 2 ;; --region) shift 2 ;; *) echo "unexpected $1" >&2; exit 2 ;;
+    esac
+  done
+  dest="$FF_TEST_BUCKETS/$bucket/$key"
+  if [ "$once" = "*" ] && [ -e "$dest" ]; then
+    echo "An error occurred (PreconditionFailed) when calling the PutObject operation: At least one of the pre-conditions you specified did not hold" >&2
+    exit 254
+  fi
+  mkdir -p "$(dirname "$dest")" && cp "$body" "$dest"
+elif [ "$1 $2" = "s3 cp" ]; then
+  src=${@: -2:1} url=${@: -1}
+  dest="$FF_TEST_BUCKETS/${url#s3://}"
+  mkdir -p "$(dirname "$dest")" && cp "$src" "$dest"
+else
+  echo "unexpected aws $*" >&2; exit 2
+fi
+"""
+
+
+def test_migration_snapshot_job_and_restore_into_the_target(
+        make_cluster: Callable[..., LocalCluster], tools: Tools, pki: TestPKI, tmp_path: Path) -> None:
+    """A migration with `data: etcd-snapshot`: the source's rendered snapshot script (the
+    Job's, fleetform/snapshots.py) against a real seeded cluster, then the target's members
+    restore that one object from their rendered first boot (issue 8)."""
+    import hashlib
+
+    from fleetform.snapshots import SnapshotTransfer, snapshot_script
+
+    source = make_cluster("mover", 3)
+    source.start()
+    source.wait_healthy()
+    keys = {f"/registry/moving/key-{i}": f"value-{i}" for i in range(25)}
+    for k, v in keys.items():
+        source.put(k, v)
+    t = SnapshotTransfer(
+        cluster="mover", source_key="mover-aws-eu-west-1", target_key="mover-gcp-europe-west1",
+        target_cloud="aws", target_region="eu-west-1",
+        endpoints=tuple(f"https://{m.inputs.member.dns_name}:2379" for m in source.members),
+        etcd_version=tools.version, etcd_sha256=None, key="migration/mover-aws-eu-west-1.db",
+        periodic_prefix="periodic/mover-aws-eu-west-1/", schedule="*/30 * * * *", retention_days=14,
+        grant="etcd-snapshot-mover")
+    # What the Job mounts: the control plane's etcd CA, client certificate and key.
+    pki_dir = tmp_path / "cp-pki"
+    pki_dir.mkdir()
+    (pki_dir / "etcd-ca.crt").write_text(pki.etcd_ca.cert_pem)
+    (pki_dir / "etcd-client.crt").write_text(source.client.cert_pem)
+    (pki_dir / "etcd-client.key").write_text(source.client.key_pem)
+    script = tmp_path / "snapshot.sh"
+    script.write_text(substitute(snapshot_script(t), source.mapping(source.members[0])))
+    bin_dir = Path(source.env["PATH"].split(":")[0])
+    (bin_dir / "aws").write_text(STUB_AWS_CLI)
+    (bin_dir / "aws").chmod(0o755)
+    env = {**source.env, "FF_ETCDCTL": tools.etcdctl, "FF_PKI": str(pki_dir)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["/bin/bash", str(script), *args], capture_output=True, text=True, timeout=120, env=env)
+
+    # The first member is down: the script takes the snapshot from the next one.
+    source.stop("etcd-0")
+    first = run("once", BUCKET)
+    assert first.returncode == 0, first.stderr
+    assert "did not give a snapshot" in first.stderr
+    obj = tmp_path / "buckets" / BUCKET / t.key
+    digest = hashlib.sha256(obj.read_bytes()).hexdigest()
+    # Written once: a retried Job (new writes meanwhile) keeps the object every target
+    # member restores.
+    source.put("/registry/moving/late", "after-the-snapshot", members=source.running())
+    again = run("once", BUCKET)
+    assert again.returncode == 0 and "exists already: keeping it" in again.stderr
+    assert hashlib.sha256(obj.read_bytes()).hexdigest() == digest
+    periodic = run("periodic", BUCKET)
+    assert periodic.returncode == 0, periodic.stderr
+    assert len(list((tmp_path / "buckets" / BUCKET / "periodic" / t.source_key).iterdir())) == 1
+    source.kill_all()
+
+    target = make_cluster("mover-target", 3, restore_from=ObjectLocation(BUCKET, t.key))
+    for m in target.members:
+        result = target.script(m, "/usr/local/lib/fleetform/etcd-restore")
+        assert result.returncode == 0, result.stderr
+    target.start()
+    target.wait_healthy()
+    for m in target.members:
+        for k, v in keys.items():
+            assert target.get(k, m) == v
+        # The snapshot is from before the late write: exactly that snapshot, on every member.
+        assert target.get("/registry/moving/late", m) == ""
+    target.put("/registry/moving/after-move", "ok")

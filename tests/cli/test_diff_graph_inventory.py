@@ -152,7 +152,10 @@ def test_graph_without_resources_is_fast_and_still_complete() -> None:
     out = fleetform("graph", "--stack", "prod", "--no-resources", "--format", "mermaid")
     assert out.returncode == 0, out.stderr
     assert "resources)" not in out.stdout
-    assert out.stdout.count("subgraph cluster_") == 6
+    # One box per incarnation: six clusters, edge-fra twice while it moves.
+    assert out.stdout.count("subgraph cluster_") == 7
+    assert "subgraph cluster_edge_fra_gcp_europe_west3" in out.stdout
+    assert out.stdout.count("root -. trust .-> edge_fra_") == 2
 
 
 # ------------------------------------------------------------------------------ inventory
@@ -181,10 +184,12 @@ def test_inventory_list_has_ansibles_structure() -> None:
     for role in ("etcd", "kube_control_plane", "kube_node"):
         assert role in inv["all"]["children"]
     for c in plan["clusters"]:
-        g = c["name"].replace("-", "_")
+        label = c["name"] if c["serving"] else c["key"]  # a moving cluster's other incarnation
+        g = label.replace("-", "_")
         assert inv[g]["children"] == [f"{g}_etcd", f"{g}_kube_control_plane", f"{g}_kube_node"]
+        assert inv[g]["vars"]["fleetform_incarnation"] == c["key"]
         etcd_hosts = inv[f"{g}_etcd"]["hosts"]
-        assert etcd_hosts == [f"{c['name']}-{m}" for m in c["etcd"]["member_names"]]
+        assert etcd_hosts == [f"{label}-{m}" for m in c["etcd"]["member_names"]]
         for host, ip, zone in zip(etcd_hosts, c["etcd"]["ips"], c["etcd"]["zones"], strict=True):
             hv = hostvars[host]
             assert (hv["private_ip"], hv["ansible_host"], hv["zone"]) == (ip, ip, zone)

@@ -114,9 +114,11 @@ def test_synth_prod_has_one_document_per_member_replica_and_pool(runs: Runs) -> 
     plan = json.loads((d / "plan.json").read_text())
     expected = set()
     for c in plan["clusters"]:
-        expected |= {f"bootstrap/{c['name']}/{m}.yaml" for m in c["etcd"]["member_names"]}
-        expected |= {f"bootstrap/{c['name']}/cp-{i}.yaml" for i in range(c["control_plane"]["replicas"])}
-        expected |= {f"bootstrap/{c['name']}/worker-{p['name']}.yaml" for p in c["workers"]}
+        folder = c["context"]  # `<cluster>`, or `<cluster>@<cloud>-<region>` for a move's other incarnation
+        expected |= {f"bootstrap/{folder}/{m}.yaml" for m in c["etcd"]["member_names"]}
+        expected |= {f"bootstrap/{folder}/cp-{i}.yaml" for i in range(c["control_plane"]["replicas"])}
+        expected |= {f"bootstrap/{folder}/worker-{p['name']}.yaml" for p in c["workers"]}
+    assert "edge-fra@gcp-europe-west3" in {c["context"] for c in plan["clusters"]}
     assert {f for f in tree(d) if f.startswith("bootstrap/")} == expected
     resources = json.loads((d / "resources.json").read_text())
     assert sum(1 for r in resources if r["protect"]) >= sum(c["etcd"]["members"] for c in plan["clusters"])
@@ -142,3 +144,83 @@ def test_commands_find_the_project_from_a_subdirectory() -> None:
     out = fleetform("plan", "--stack", "dev", "--json", "--no-resources", cwd=ROOT / "docs")
     assert out.returncode == 0, out.stderr
     assert [c["name"] for c in json.loads(out.stdout)["clusters"]] == ["dev-aws", "dev-gcp"]
+
+
+# ------------------------------------------------------------------------------ plan --against
+
+
+def _flagged(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("!!")]
+
+
+def test_plan_against_flags_removed_etcd_members_and_disks(runs: Runs) -> None:
+    out = runs.get("plan-against-members")
+    assert out.returncode == 0, out.stderr  # without --strict: a warning, not a failure
+    data = json.loads(out.stdout)  # stdout stays the plan's JSON
+    flagged = _flagged(out.stderr)
+    assert flagged[0].startswith("!! STATEFUL RESOURCES WOULD BE REMOVED compared to ")
+    for member in ("etcd-1", "etcd-2"):
+        disk = f"dev-aws-aws-eu-west-1-etcd-{member}-data"
+        assert any(line.startswith("!! STATEFUL: - aws:ebs/volume:Volume") and disk in line
+                   and "protect" in line for line in flagged), out.stderr
+        assert any("DANGER: etcd data disk" in line and disk in line for line in flagged), out.stderr
+        assert any("DANGER: etcd member" in line and line.rstrip().count(member) for line in flagged)
+    assert "--strict makes this exit 3" in flagged[-1]
+    against = data["against"]
+    assert against["dir"] == str(runs.dir("old"))
+    removed = {r["name"] for r in against["stateful_removals"]}
+    assert {"dev-aws-aws-eu-west-1-etcd-etcd-1-data", "dev-aws-aws-eu-west-1-etcd-etcd-2-data"} <= removed
+    assert all(r["cluster"] == "dev-aws" and r["stateful"] for r in against["stateful_removals"])
+    assert any("etcd data disk" in d for d in against["dangers"])
+    assert [c["name"] for c in data["clusters"]] == ["dev-aws", "dev-gcp", "dev-aws2"]
+
+
+def test_plan_against_strict_exits_3_when_a_cluster_is_dropped(runs: Runs) -> None:
+    out = runs.get("plan-against-dropped")
+    assert out.returncode == 3, out.stderr
+    assert "dev-gcp" not in out.stdout.split("Estimated cost:")[0]  # the plan itself is printed
+    flagged = _flagged(out.stderr)
+    assert any("DANGER: cluster 'dev-gcp'" in line and "protected etcd data disk" in line for line in flagged)
+    assert any("DANGER: etcd data disk" in line and "dev-gcp" in line for line in flagged)
+    assert any(line.startswith("!! STATEFUL: - gcp:compute/disk:Disk") and "dev-gcp" in line
+               and "(cluster dev-gcp, etcd)" in line for line in flagged), out.stderr
+    assert "exit 3 (--strict)" in flagged[-1]
+    assert "Traceback" not in out.stderr
+
+
+def test_plan_against_without_removals_is_quiet(runs: Runs) -> None:
+    out = runs.get("plan-against-same")
+    assert out.returncode == 0, out.stderr
+    assert "!!" not in out.stderr and "STATEFUL" not in out.stderr
+    assert json.loads(out.stdout)["against"] == {"dir": str(runs.dir("dev-a")), "stateful_removals": [],
+                                                "dangers": []}
+
+
+def test_plan_against_rejects_what_is_not_a_synth_dir_in_one_line(tmp_path: Path) -> None:
+    from cli_support import fleetform, no_traceback
+
+    missing = tmp_path / "nope"
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "resources.json").write_text("{not json")
+    listing = tmp_path / "listing"
+    listing.mkdir()
+    (listing / "resources.json").write_text('{"resources": 1}')
+    cases = {
+        missing: f"{missing}: -: no such directory (make one with `fleetform synth --out DIR`)",
+        tmp_path: f"{tmp_path}: -: not a `fleetform synth` directory: no resources.json "
+                  "(make one with `fleetform synth --out DIR`)",
+        garbage: f"{garbage}/resources.json: -: cannot read: ",
+        listing: f"{listing}/resources.json: -: expected a list of resources with urn and type",
+    }
+    for directory, line in cases.items():
+        out = fleetform("plan", "--stack", "dev", "--against", str(directory), "--strict")
+        assert out.returncode == 2, (directory, out.stderr)
+        assert len(out.stderr.splitlines()) == 1 and out.stderr.startswith(line), out.stderr
+        assert out.stdout == ""
+        no_traceback(out)
+    for args, line in ((["--against", str(tmp_path), "--no-resources"],
+                        f"--against: {tmp_path}: needs the program run: drop --no-resources"),
+                       (["--strict"], "--strict: -: goes with --against DIR")):
+        out = fleetform("plan", "--stack", "dev", *args)
+        assert (out.returncode, out.stderr.strip()) == (2, line)

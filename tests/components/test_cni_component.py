@@ -87,14 +87,19 @@ class Graph:
     def children(self, parent: Resource, type_: str | None = None) -> list[Resource]:
         return [r for r in self.resources if r.parent == parent.urn and (type_ is None or r.type == type_)]
 
+    def _key(self, cluster: str) -> str:
+        """A cluster name (its serving incarnation) or an incarnation key."""
+        keys = {c.key for c in self.plan.clusters}
+        return cluster if cluster in keys else self.plan.cluster(cluster).key
+
     def cni(self, cluster: str) -> Resource:
-        return self.named(f"{self.plan.cluster(cluster).key}-cni")
+        return self.named(f"{self._key(cluster)}-cni")
 
     def kube_provider(self, cluster: str) -> Resource:
-        return self.named(f"{self.plan.cluster(cluster).key}-kube-k8s")
+        return self.named(f"{self._key(cluster)}-kube-k8s")
 
     def gate(self, cluster: str) -> Resource:
-        return self.named(f"{self.plan.cluster(cluster).key}-kube-ready")
+        return self.named(f"{self._key(cluster)}-kube-ready")
 
 
 def run(tmp_path: Path, fleet: str = FLEET) -> Graph:
@@ -383,8 +388,11 @@ def test_aws_and_gcp_open_exactly_each_plugins_ports_between_the_clusters_nodes(
         for target, source, proto, port in opened - node_to_node:
             if (proto, port) in ports:
                 assert source in peers and target in NODES and (proto, port) in {("udp", 8472), ("tcp", 4240)}
-        assert {(s, p, port) for t, s, p, port in opened if s in peers} == {
+        # ...and the ClusterMesh API's node port on the workers (behind its load balancer).
+        api = {("worker", cidr, "tcp", plan.cni.mesh.port) for cidr in peers} if plan.cni.mesh else set()
+        assert {(s, p, port) for t, s, p, port in opened - api if s in peers} == {
             (cidr, p, port) for cidr in peers for p, port in (("udp", 8472), ("tcp", 4240))}
+        assert api <= opened
 
 
 # ---------------------------------------------------------------- the real program
@@ -412,18 +420,25 @@ def test_the_program_installs_every_prod_clusters_plugin_through_its_own_cluster
     result, plan = prod
     graph = Graph(result, plan)
     assert {c.cni.plugin for c in plan.clusters} == {"cilium", "calico", "flannel"}
-    for c in plan.clusters:
-        cni = graph.cni(c.name)
+    for c in plan.clusters:  # every incarnation (edge-fra's move target too)
+        cni = graph.cni(c.key)
         assert cni.parent == graph.named(c.key).urn  # a child of its Cluster
         releases = graph.children(cni, RELEASE)
         assert [(r.inputs["chart"], r.inputs["version"], r.inputs["namespace"]) for r in releases] == [
             (pin.chart, pin.version, c.cni.namespace) for pin in c.cni.charts]
         for r in releases:
-            assert r.provider is not None and r.provider.startswith(graph.kube_provider(c.name).urn + "::")
-            assert graph.gate(c.name).urn in r.dependencies
+            assert r.provider is not None and r.provider.startswith(graph.kube_provider(c.key).urn + "::")
+            assert graph.gate(c.key).urn in r.dependencies
             values = dict(r.inputs.get("values", {}))
             values.pop("tls", None)
-            assert values == _plain_values(helm_values(c.cni)[r.inputs["name"]])
+            planned = dict(_plain_values(helm_values(c.cni)[r.inputs["name"]]))
+            # The peers' endpoints are their load balancers' addresses (Outputs, checked in
+            # tests/components/test_mesh_endpoint.py); the rest is exactly the plan.
+            mesh, planned_mesh = values.pop("clustermesh", None), planned.pop("clustermesh", None)
+            assert values == planned
+            assert (mesh is None) == (planned_mesh is None)
+            if mesh is not None and planned_mesh is not None:
+                assert mesh["apiserver"]["service"] == planned_mesh["apiserver"]["service"]
     # The meshed pair shares the fleet's one ClusterMesh CA.
     (mesh,) = graph.of_type("fleetform:index:MeshIdentity")
     (ca_cert,) = [r for r in graph.children(mesh) if r.type.endswith(":LocallySignedCert")]

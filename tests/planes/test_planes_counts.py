@@ -66,7 +66,9 @@ def expected_aws(plan: ClusterPlan) -> dict[str, Counter[str]]:
             "aws:lb/targetGroup:TargetGroup": lbs,
             "aws:lb/listener:Listener": lbs,
             "aws:lb/targetGroupAttachment:TargetGroupAttachment": lbs * replicas,
-            "aws:route53/record:Record": 2 * lbs,  # api + api-<cloud>-<region>, private (+ public)
+            # api + api-<cloud>-<region> private, + api-<cloud>-<region> public; the public
+            # api.<cluster> belongs to the cluster's name (ClusterName), not to a plane.
+            "aws:route53/record:Record": 2 + (lbs - 1),
             "aws:secretsmanager/secret:Secret": CONTROL_PLANE_SECRETS,
             "aws:secretsmanager/secretVersion:SecretVersion": CONTROL_PLANE_SECRETS,
             "aws:secretsmanager/secretPolicy:SecretPolicy": CONTROL_PLANE_SECRETS,
@@ -107,9 +109,10 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
             "gcp:compute/regionHealthCheck:RegionHealthCheck": 1,
             "gcp:compute/instanceGroup:InstanceGroup": len({r.zone for r in plan.control_plane.replicas}),
             "gcp:compute/regionBackendService:RegionBackendService": lbs,
-            "gcp:compute/address:Address": lbs,
+            # The LB's address(es) + each replica's reserved internal IP (joins go through cp-0's).
+            "gcp:compute/address:Address": lbs + replicas,
             "gcp:compute/forwardingRule:ForwardingRule": lbs,
-            "gcp:dns/recordSet:RecordSet": 2 * lbs,
+            "gcp:dns/recordSet:RecordSet": 2 + (lbs - 1),  # as on AWS: api.<cluster> public is the name's
             "gcp:secretmanager/secret:Secret": CONTROL_PLANE_SECRETS,
             "gcp:secretmanager/secretVersion:SecretVersion": CONTROL_PLANE_SECRETS,
             # The bootstrap token is read by control plane and workers.
@@ -125,12 +128,31 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
     return planes
 
 
-PLANE_TYPES = {"network": "Network", "etcd": "EtcdDataPlane", "control-plane": "ControlPlane"}
+PLANE_TYPES = {"network": "Network", "etcd": "EtcdDataPlane", "control-plane": "ControlPlane",
+               "snapshots": "SnapshotStore"}
+
+
+def with_snapshot_store(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    """A migration target receiving etcd data has its snapshot bucket (until finalize)."""
+    m = plan.migration
+    if m is None or m.role != "target" or m.data != "etcd-snapshot" or m.phase == "finalize":
+        return planes
+    if plan.cloud == "aws":
+        store = Counter({t: 1 for t in (
+            "aws:s3/bucket:Bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "aws:s3/bucketVersioning:BucketVersioning",
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")})
+        store["aws:iam/rolePolicy:RolePolicy"] = 2  # reader (etcd), writer (federated)
+    else:
+        store = Counter({"gcp:storage/bucket:Bucket": 1, "gcp:storage/bucketIAMMember:BucketIAMMember": 2})
+    return {**planes, "snapshots": store}
 
 
 def test_every_plane_owns_exactly_its_cloud_resources(stack: StackRun) -> None:
     for plan in stack.plan.clusters:
-        expected = expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)
+        expected = with_snapshot_store(plan, expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan))
         for plane, counts in expected.items():
             component = stack.component(PLANE_TYPES.get(plane, "WorkerPlane"), f"{plan.key}-{plane}")
             actual = cloud_counts(stack.owned(component))
@@ -144,10 +166,20 @@ def test_cloud_resources_live_only_in_planes_or_the_fleet(stack: StackRun) -> No
         cluster = stack.cluster(plan)
         direct = cloud_counts(stack.owned(cluster))
         assert direct == Counter(), f"{plan.key}: cloud resources directly on the Cluster: {dict(direct)}"
-        planned = sum(sum(c.values()) for c in
-                       (expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)).values())
+        planned = sum(sum(c.values()) for c in with_snapshot_store(
+            plan, expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)).values())
         in_cluster = cloud_counts(stack.in_cluster(plan))
         assert sum(in_cluster.values()) == planned, f"{plan.key}: cloud resources outside the planes"
+
+
+def test_the_public_name_belongs_to_the_cluster_name(stack: StackRun) -> None:
+    """`api.<cluster>` (public) is one record under the cluster's `ClusterName`, made in the
+    serving incarnation's cloud; a private cluster has none there."""
+    for name in dict.fromkeys(c.name for c in stack.plan.clusters):
+        serving = stack.plan.cluster(name)
+        owned = cloud_counts(stack.owned(stack.component("ClusterName", name)))
+        record = "aws:route53/record:Record" if serving.cloud == "aws" else "gcp:dns/recordSet:RecordSet"
+        assert owned == (Counter({record: 1}) if serving.api.public else Counter()), name
 
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod"])
@@ -167,6 +199,7 @@ def test_counts_for_the_example_stacks(stack_name: str, request: pytest.FixtureR
         "eu-gke-gcp-europe-west1": 3 + 3,
         "us-gcp-gcp-us-central1": 3 + 3,
         "edge-fra-aws-eu-central-1": 3 + 3,
+        "edge-fra-gcp-europe-west3": 3 + 3,  # edge-fra moving to GCP (phase prepare)
         "edge-iad-gcp-us-east4": 3 + 3,
     }
     eu_core = run.plan.cluster("eu-core")

@@ -45,7 +45,14 @@ def test_etcd_data_disks_are_protected(stack: StackRun) -> None:
         etcd = stack.component("EtcdDataPlane", f"{plan.key}-etcd")
         disks = [r for r in stack.owned(etcd) if r.type in STATEFUL]
         assert len(disks) == len(plan.etcd.members)
-        assert all(d.protect is (not plan.decommission) for d in disks), plan.key
+        # Unprotected only when decommissioned, a released migration source, or a
+        # migration target still in prepare (a copy nobody writes to yet).
+        assert all(d.protect is plan.protect_data for d in disks), plan.key
+        assert plan.protect_data is not (plan.decommission or (
+            plan.migration is not None and (
+                (plan.migration.role == "source" and plan.migration.release_source
+                 and plan.migration.phase == "cutover")
+                or (plan.migration.role == "target" and plan.migration.phase == "prepare")))), plan.key
     # Data disks exist only in etcd planes.
     for d in (r for r in stack.resources if r.type in STATEFUL):
         component = stack.component_of(d)

@@ -56,13 +56,18 @@ def test_urns_and_names_are_unique(stack: StackRun) -> None:
 def test_child_names_are_derived_from_their_parent(stack: StackRun) -> None:
     """``f"{name}-etcd-0"``: a child's name starts with its component's name. Clusters,
     the Fleet's children, are named by their incarnation key (itself a stable key and
-    unique in the stack) so that their URNs do not depend on the fleet's name."""
+    unique in the stack) so that their URNs do not depend on the fleet's name; likewise a
+    ``ClusterName`` (what belongs to a cluster's name, whichever incarnation serves it)
+    by the cluster's name."""
     for r in stack.resources:
         parent = stack.by_urn.get(r.parent or "")
         if parent is None or parent.type == STACK_TYPE:
             continue
         if r.type == COMPONENT_PREFIX + "Cluster":
             assert r.name in {c.key for c in stack.plan.clusters}, r.urn
+            continue
+        if r.type == COMPONENT_PREFIX + "ClusterName":
+            assert r.name in {c.name for c in stack.plan.clusters}, r.urn
             continue
         assert r.name.startswith(parent.name + "-"), f"{r.name!r} is not derived from {parent.name!r}"
 

@@ -36,6 +36,16 @@ def prod_config() -> dict[str, Any]:
     return dict(yaml.safe_load(PROD_STACK.read_text())["config"])
 
 
+def prod_released() -> frozenset[str]:
+    """What the prod stack itself releases (the pack reads it from the stack config): the
+    etcd copy of edge-fra's migration target, in phase prepare."""
+    from fleetform.load import load_stack_file
+    from fleetform.plan import plan_fleet
+    from fleetform.policy import released
+
+    return released(plan_fleet(load_stack_file(PROD_STACK)))
+
+
 def records(resources: Iterable[Any]) -> list[Record]:
     return [r.to_json() | {"type": r.type, "name": r.name} for r in resources]
 
@@ -120,8 +130,9 @@ def set_flag(docs: list[dict[str, Any]], name: str, value: str | None) -> None:
 
 def offline(recs: Iterable[Record], rule: str, *, decommissioning: Iterable[str] = (),
             outputs: Mapping[str, Any] | None = None) -> set[tuple[str, str]]:
-    """(urn, message) of the mandatory violations of one rule, offline."""
-    found = evaluate(recs, only=[rule], decommissioning=decommissioning, outputs=outputs)
+    """(urn, message) of the mandatory violations of one rule, offline (in the prod
+    stack's own context: what it releases, plus ``decommissioning``)."""
+    found = evaluate(recs, only=[rule], decommissioning={*decommissioning, *prod_released()}, outputs=outputs)
     return {(v.urn, v.message) for v in found if v.mandatory}
 
 
@@ -191,7 +202,7 @@ def both(recs: list[Record], rule: str, *, decommissioning: Iterable[str] = (),
     protobuf round trips fast; the offline evaluation always sees everything)."""
     mine = offline(recs, rule, decommissioning=decommissioning)
     subset = list(pack_subset) if pack_subset is not None else recs
-    theirs = analyze(subset, rule, decommissioning=decommissioning)
+    theirs = analyze(subset, rule, decommissioning=[*decommissioning, *sorted(prod_released())])
     assert {(u, m) for u, m, level in theirs if level == analyzer_pb2.MANDATORY} == {
         (u, m) for u, m in mine if any(r["urn"] == u for r in subset)}
     return mine

@@ -118,7 +118,18 @@ def test_the_pack_reads_decommission_from_the_stack_config() -> None:
     assert stack_decommissioning(config, "dev") == set()
     fleet["clusters"][1]["decommission"] = True
     config["fleetform:fleet"] = json.dumps(fleet)
-    assert stack_decommissioning(config, "dev") == {"dev-gcp"}
+    # Incarnation keys: a decommissioned cluster, a released migration source, a target in prepare.
+    assert stack_decommissioning(config, "dev") == {"dev-gcp-gcp-europe-west1"}
+    fleet["clusters"][1]["decommission"] = False
+    fleet["clusters"][0]["migrate"] = {"to": {"cloud": "gcp", "region": "europe-west4"}, "phase": "cutover",
+                                       "release_source": True}
+    config["fleetform:fleet"] = json.dumps(fleet)
+    assert stack_decommissioning(config, "dev") == {"dev-aws-aws-eu-west-1"}
+    fleet["clusters"][0]["migrate"] = {"to": {"cloud": "gcp", "region": "europe-west4"}, "phase": "prepare"}
+    config["fleetform:fleet"] = json.dumps(fleet)
+    assert stack_decommissioning(config, "dev") == {"dev-aws-gcp-europe-west4"}
+    del fleet["clusters"][0]["migrate"]
+    fleet["clusters"][1]["decommission"] = True
     # Without fleetform's loader (a broken entry elsewhere), the cluster entries still count.
     fleet["clusters"][0]["cloud"] = "azure"
     config["fleetform:fleet"] = json.dumps(fleet)

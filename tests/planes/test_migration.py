@@ -1,0 +1,263 @@
+"""Moving a cluster between clouds, phase by phase, under the offline engine: the REAL
+program for one stack file per step of the runbook (docs/migration.md).
+
+Cluster ``mover`` (3 etcd members, 3 replicas, public API) goes from AWS eu-west-1 to GCP
+europe-west1 with ``data: etcd-snapshot``; cluster ``stay`` (GCP) never moves.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from planes_support import (
+    COMPONENT_PREFIX,
+    DYNAMIC_TYPE,
+    StackRun,
+    run_stack,
+    user_data,
+    write_stack,
+)
+
+from fleetform.snapshots import CRONJOB, JOB
+
+AWS_DISK, GCP_DISK = "aws:ebs/volume:Volume", "gcp:compute/disk:Disk"
+SOURCE, TARGET = "mover-aws-eu-west-1", "mover-gcp-europe-west1"
+MIGRATE = {"to": {"cloud": "gcp", "region": "europe-west1"}, "data": "etcd-snapshot"}
+
+
+def document(migrate: dict[str, Any] | None, *, cloud: str = "aws", region: str = "eu-west-1",
+             index: int = 40) -> dict[str, Any]:
+    mover: dict[str, Any] = {
+        "name": "mover", "cloud": cloud, "region": region, "network": {"index": index},
+        "etcd": {"members": 3}, "control_plane": {"replicas": 3},
+        "api": {"public": True, "allowed_cidrs": ["203.0.113.0/24"]},
+        "workers": [{"name": "general", "min": 1, "max": 3}],
+    }
+    if migrate is not None:
+        mover["migrate"] = migrate
+    stay = {"name": "stay", "cloud": "gcp", "region": "europe-west1", "network": {"index": 41},
+            "etcd": {"members": 1}, "control_plane": {"replicas": 1},
+            "workers": [{"name": "general", "min": 1, "max": 2}]}
+    return {"config": {"fleetform:base": "fleet.yaml",
+                       "fleetform:fleet": {"clusters": [mover, stay]}}}
+
+
+STEPS: dict[str, dict[str, Any] | None] = {
+    "before": None,
+    "prepare": {**MIGRATE, "phase": "prepare"},
+    "cutover": {**MIGRATE, "phase": "cutover"},
+    "released": {**MIGRATE, "phase": "cutover", "release_source": True},
+    "finalize": {**MIGRATE, "phase": "finalize", "release_source": True},
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackRun]:
+    d = tmp_path_factory.mktemp("migration")
+    out = {step: run_stack(write_stack(d / step, "move", document(copy.deepcopy(block))))
+           for step, block in STEPS.items()}
+    final = out["finalize"].plan.cluster("mover")
+    # The runbook's last edit: the target's place and slot, no migrate block.
+    out["native"] = run_stack(write_stack(d / "native", "move", document(
+        None, cloud="gcp", region="europe-west1", index=int(final.network.slot or 0))))
+    return out
+
+
+def clusters(run: StackRun) -> list[str]:
+    return sorted(r.name for r in run.resources if r.type == COMPONENT_PREFIX + "Cluster")
+
+
+def by_name(run: StackRun, name: str) -> Any:
+    matches = [r for r in run.resources if r.name == name]
+    assert len(matches) == 1, name
+    return matches[0]
+
+
+def provider_region(run: StackRun, r: Any) -> tuple[str, str]:
+    p = run.provider_of(r)
+    assert p is not None, f"{r.urn} has no explicit provider"
+    return p.type.rsplit(":", 1)[-1], str(p.inputs.get("region"))
+
+
+def test_incarnations_per_phase(runs: dict[str, StackRun]) -> None:
+    assert clusters(runs["before"]) == [SOURCE, "stay-gcp-europe-west1"]
+    for step in ("prepare", "cutover", "released"):
+        assert clusters(runs[step]) == [SOURCE, TARGET, "stay-gcp-europe-west1"]
+    assert clusters(runs["finalize"]) == [TARGET, "stay-gcp-europe-west1"]
+
+
+def test_target_lives_in_its_cloud_and_region_through_explicit_providers(runs: dict[str, StackRun]) -> None:
+    run = runs["prepare"]
+    target, source = run.plan.incarnations("mover")[1], run.plan.incarnations("mover")[0]
+    for plan, expected in ((target, ("gcp", "europe-west1")), (source, ("aws", "eu-west-1"))):
+        cloud = [r for r in run.in_cluster(plan) if r.custom and r.type.startswith(("aws:", "gcp:"))]
+        assert cloud and {provider_region(run, r) for r in cloud} == {expected}
+
+
+def test_nothing_of_the_source_changes_in_prepare(runs: dict[str, StackRun]) -> None:
+    before = {r.urn: r for r in runs["before"].resources}
+    after = {r.urn: r for r in runs["prepare"].resources}
+    src = [u for u in before if f"${COMPONENT_PREFIX}Cluster$" in u or u.endswith(f"::{SOURCE}")]
+    assert src
+    for urn in src:
+        if "::mover-aws-eu-west-1" not in urn:
+            continue
+        old, new = before[urn], after[urn]
+        assert (old.inputs, old.protect) == (new.inputs, new.protect), urn
+
+
+def test_identity_is_shared_not_duplicated(runs: dict[str, StackRun]) -> None:
+    for step in ("before", "prepare", "finalize"):
+        run = runs[step]
+        identities = [r for r in run.resources
+                      if r.type == COMPONENT_PREFIX + "ClusterIdentity" and r.name.endswith("-mover")]
+        assert len(identities) == 1, step
+    # The same certificate authorities, same URNs and inputs, in every phase.
+    def cas(step: str) -> dict[str, Any]:
+        run = runs[step]
+        ident = next(r for r in run.resources
+                     if r.type == COMPONENT_PREFIX + "ClusterIdentity" and r.name.endswith("-mover"))
+        return {r.urn: r.inputs for r in run.resources if r.parent == ident.urn}
+
+    assert cas("before") and cas("before") == cas("prepare") == cas("cutover") == cas("finalize")
+
+
+def test_disjoint_addresses(runs: dict[str, StackRun]) -> None:
+    nets = [ipaddress.ip_network(c.network.node_cidr) for c in runs["prepare"].plan.clusters] + \
+        [ipaddress.ip_network(c.network.pod_cidr) for c in runs["prepare"].plan.clusters]
+    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+
+
+def test_public_name_follows_the_serving_incarnation(runs: dict[str, StackRun]) -> None:
+    expect = {"before": "aws", "prepare": "aws", "cutover": "gcp", "released": "gcp", "finalize": "gcp",
+              "native": "gcp"}
+    for step, cloud in expect.items():
+        run = runs[step]
+        record = by_name(run, "mover-api-public-dns")
+        assert record.type.startswith(cloud + ":"), step
+        assert run.by_urn[record.parent].type == COMPONENT_PREFIX + "ClusterName"
+        # Handed over in one zone: the old record goes before the new one is made.
+        assert record.delete_before_replace
+        names = {r.inputs.get("name") for r in run.resources if r.type in (
+            "aws:route53/record:Record", "gcp:dns/recordSet:RecordSet")}
+        assert ("api.mover.fleet.acme.example" in names) or ("api.mover.fleet.acme.example." in names)
+    # Each incarnation keeps its own public name throughout.
+    cut = runs["cutover"]
+    own = {r.inputs.get("name") for r in cut.resources if "api-incarnation-public-dns" in r.name}
+    assert {n.rstrip(".") for n in own if n} >= {"api-aws-eu-west-1.mover.fleet.acme.example",
+                                                   "api-gcp-europe-west1.mover.fleet.acme.example"}
+
+
+def disks(run: StackRun, key: str) -> list[Any]:
+    return [r for r in run.resources if r.type in (AWS_DISK, GCP_DISK) and r.name.startswith(f"{key}-etcd-")]
+
+
+def test_etcd_data_protection_per_phase(runs: dict[str, StackRun]) -> None:
+    expect = {
+        "before": {SOURCE: True},
+        "prepare": {SOURCE: True, TARGET: False},
+        "cutover": {SOURCE: True, TARGET: True},
+        "released": {SOURCE: False, TARGET: True},
+        "finalize": {TARGET: True},
+    }
+    for step, keys in expect.items():
+        for key, protected in keys.items():
+            found = disks(runs[step], key)
+            assert len(found) == 3 and all(d.protect is protected for d in found), (step, key)
+
+
+def test_exports_and_kubeconfig_say_who_serves(runs: dict[str, StackRun]) -> None:
+    # Plans feed the stack outputs (components/exports.py); the contexts come from them.
+    for step, serving, other in (("prepare", SOURCE, "mover@gcp-europe-west1"),
+                                 ("cutover", TARGET, "mover@aws-eu-west-1")):
+        plan = runs[step].plan
+        assert plan.cluster("mover").key == serving
+        assert [c.context for c in plan.incarnations("mover") if not c.serving] == [other]
+
+
+def test_snapshot_path(runs: dict[str, StackRun]) -> None:
+    run = runs["prepare"]
+    job = by_name(run, f"{SOURCE}-snapshot-job")
+    # Through the SOURCE's Kubernetes provider, after its readiness gate.
+    provider = run.provider_of(job)
+    assert provider is not None and provider.name == f"{SOURCE}-kube-k8s"
+    assert job.inputs["metadata"]["name"] == JOB
+    assert by_name(run, f"{SOURCE}-snapshot-cronjob").inputs["metadata"]["name"] == CRONJOB
+    pod = job.inputs["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "fleetform-etcd-snapshot" and pod["hostNetwork"] is True
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    # The bucket is in the target's cloud and region; readers = the target's etcd plane,
+    # writers = the federated snapshot service account.
+    bucket = by_name(run, f"{TARGET}-snapshots-bucket")
+    assert bucket.type == "gcp:storage/bucket:Bucket" and provider_region(run, bucket) == ("gcp", "europe-west1")
+    grants = {r.name: r for r in run.resources if r.type == "gcp:storage/bucketIAMMember:BucketIAMMember"
+              and r.name.startswith(f"{TARGET}-snapshots-")}
+    assert set(grants) == {f"{TARGET}-snapshots-bucket-reader-etcd",
+                           f"{TARGET}-snapshots-bucket-writer-etcd-snapshot-mover"}
+    # Each target member restores the same object, and only after the Job completed.
+    members = [r for r in run.in_cluster(run.plan.incarnations("mover")[1])
+               if r.type == "gcp:compute/instance:Instance" and "-etcd-etcd-" in r.name]
+    assert len(members) == 3
+    for m in members:
+        assert job.urn in m.dependencies
+        text = user_data(m) or ""
+        assert f"migration/{SOURCE}.db" in text and "etcdutl snapshot restore" in text
+    # The source's members are untouched: no restore there.
+    for m in run.in_cluster(run.plan.incarnations("mover")[0]):
+        if m.type == "aws:ec2/instance:Instance" and "-etcd-etcd-" in m.name:
+            assert "etcd-restore" not in (user_data(m) or "")
+    assert not [r for r in runs["finalize"].resources if "snapshot" in r.name and "mover" in r.name
+                and r.type != DYNAMIC_TYPE]
+
+
+def test_gate_holds_the_phase(runs: dict[str, StackRun]) -> None:
+    phases = {step: by_name(runs[step], "mover-migration").inputs["phase"] for step in runs}
+    assert phases == {"before": "none", "prepare": "prepare", "cutover": "cutover", "released": "cutover",
+                      "finalize": "finalize", "native": "none"}
+
+
+def comparable(run: StackRun) -> dict[str, Any]:
+    return {r.urn: r for r in run.resources}
+
+
+def test_finalize_equals_the_cluster_declared_on_the_target(runs: dict[str, StackRun]) -> None:
+    from components.migration import gate_changes
+
+    final, native = comparable(runs["finalize"]), comparable(runs["native"])
+    assert set(final) == set(native)
+    for urn, a in final.items():
+        b = native[urn]
+        assert (a.type, a.parent, a.provider, a.protect, a.ignore_changes) == \
+               (b.type, b.parent, b.provider, b.protect, b.ignore_changes), urn
+        if a.inputs == b.inputs:
+            continue
+        if a.type == DYNAMIC_TYPE and a.name == "mover-migration":
+            assert not gate_changes(a.inputs, b.inputs)  # the gate reports no change
+            continue
+        # The only other difference: the restore step in the target etcd members' boot
+        # documents, which a running member ignores (it never restores over its data).
+        changed = {k for k in set(a.inputs) | set(b.inputs) if a.inputs.get(k) != b.inputs.get(k)}
+        assert a.type == "gcp:compute/instance:Instance" and "-etcd-etcd-" in a.name, (urn, changed)
+        assert changed == {"metadata"} and "metadata" in a.ignore_changes
+
+
+def test_stack_file_for_the_final_edit_is_what_migrate_plan_prints(runs: dict[str, StackRun],
+                                                                    tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = runs["finalize"].path
+    out = subprocess.run([sys.executable, "-m", "fleetform", "migrate", "plan", "--file", str(path), "mover"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    slot = runs["finalize"].plan.cluster("mover").network.slot
+    assert f"network: {{\"index\": {slot}}}" in out.stdout
+    assert "region: europe-west1" in out.stdout and "cloud: gcp" in out.stdout
+    assert "!! DELETES DATA" in out.stdout
+    doc = yaml.safe_load(path.read_text())
+    assert doc["config"]["fleetform:fleet"]["clusters"][0]["migrate"]["phase"] == "finalize"
