@@ -261,3 +261,38 @@ def test_stack_file_for_the_final_edit_is_what_migrate_plan_prints(runs: dict[st
     assert "!! DELETES DATA" in out.stdout
     doc = yaml.safe_load(path.read_text())
     assert doc["config"]["fleetform:fleet"]["clusters"][0]["migrate"]["phase"] == "finalize"
+
+
+# ---------------------------------------------------------------- between regions of one cloud
+
+REGION_TARGET = "mover-aws-eu-central-1"
+
+
+@pytest.fixture(scope="module")
+def region_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackRun]:
+    d = tmp_path_factory.mktemp("region-move")
+    move = {"to": {"cloud": "aws", "region": "eu-central-1"}, "data": "etcd-snapshot"}
+    return {phase: run_stack(write_stack(d / phase, "move", document({**move, "phase": phase})))
+            for phase in ("prepare", "cutover")}
+
+
+def test_the_same_mechanism_moves_a_cluster_between_regions(region_runs: dict[str, StackRun]) -> None:
+    prep, cut = region_runs["prepare"], region_runs["cutover"]
+    assert clusters(prep) == sorted([SOURCE, REGION_TARGET, "stay-gcp-europe-west1"])
+    # One public name, handed between the two regions' load balancers in one Route 53
+    # zone: the same resource with another provider, replaced delete-first.
+    a, b = by_name(prep, "mover-api-public-dns"), by_name(cut, "mover-api-public-dns")
+    assert a.urn == b.urn and a.type == "aws:route53/record:Record" and a.delete_before_replace
+    assert provider_region(prep, a) == ("aws", "eu-west-1") and provider_region(cut, b) == ("aws", "eu-central-1")
+    # IAM is account-global: every role name is the incarnation's own.
+    roles = [r.inputs.get("name") for r in prep.resources if r.type == "aws:iam/role:Role"]
+    assert len(roles) == len(set(roles))
+    assert any(str(n).find("eu-central-1") >= 0 for n in roles) and any(str(n).find("eu-west-1") >= 0 for n in roles)
+    # The snapshot bucket is in the target region; the federated writer is an AWS role.
+    bucket = by_name(prep, f"{REGION_TARGET}-snapshots-bucket")
+    assert bucket.type == "aws:s3/bucket:Bucket" and provider_region(prep, bucket) == ("aws", "eu-central-1")
+    writer = by_name(prep, "acme-federation-aws-workload-etcd-snapshot-mover")
+    assert writer.type == "aws:iam/role:Role"
+    policies = [r for r in prep.resources if r.type == "aws:iam/rolePolicy:RolePolicy"
+                and r.name.startswith(f"{REGION_TARGET}-snapshots-bucket-access-")]
+    assert len(policies) == 2  # the target's etcd role reads, the federated role writes
