@@ -11,13 +11,48 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 if TYPE_CHECKING:
     from .identity_plan import IdentityPlan
     from .plan import ClusterPlan, FleetPlan
+
+
+WIDTH = 80  # yaml.safe_dump's default line width
+
+
+def _unfoldable(line: str) -> bool:
+    """A block-style line PyYAML could not fold: its scalars (a key and a value after
+    ``- `` entries) are plain and have no space to break at, so PyYAML's pure-Python
+    emitter writes it whole at any width, as libyaml does at width -1."""
+    body = line.lstrip(" ")
+    while body.startswith("- "):
+        body = body[2:]
+    key, sep, value = body.partition(": ")
+    parts = (key, value) if sep else (body,)
+    # A key of 100+ characters: the emitters' limits for a simple (``key:``) form differ.
+    return len(key) < 100 and all(" " not in part and part[:1] not in ("'", '"', "?") for part in parts)
+
+
+def _safe_dump(doc: Any) -> str:
+    """``yaml.safe_dump(doc, sort_keys=False)``, byte for byte, on libyaml when it can be.
+
+    libyaml's emitter (``yaml.CSafeDumper``, in the pinned PyYAML wheel) writes the same
+    bytes as the pure-Python one except where they fold long lines, choose the form of a
+    long mapping key or quote. With width -1 libyaml never folds; its text is kept when
+    it has no quoted scalar at all (no ``'`` or ``"``) and every line past the width is one
+    PyYAML could not have folded either (plain scalars without a space: base64 data,
+    server URLs) with a short key; otherwise
+    the pure-Python dumper writes it, exactly as before.
+    """
+    if hasattr(yaml, "CSafeDumper"):
+        text = yaml.dump(doc, Dumper=yaml.CSafeDumper, sort_keys=False, width=-1)
+        if "'" not in text and '"' not in text and all(len(line) <= WIDTH or _unfoldable(line)
+                                   for line in text.split("\n")):
+            return text
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def b64(text: str) -> str:
@@ -49,7 +84,7 @@ def admin_kubeconfig(entries: Sequence[AdminAccess], current: str | None = None)
                      for e in entries],
         "current-context": current or (entries[0].context if entries else ""),
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return _safe_dump(doc)
 
 
 # ------------------------------------------------------------ the fleet kubeconfig
@@ -148,7 +183,7 @@ def fleet_kubeconfig(
         "contexts": contexts,
         "current-context": current or (endpoints[0].name if endpoints else ""),
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return _safe_dump(doc)
 
 
 # ------------------------------------------------------------ from the plan

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
+from pulumi import Output
 from pulumi import _types as pulumi_types
+from pulumi import output as pulumi_output
 from pulumi.runtime import MockCallArgs, MockResourceArgs, run_in_stack, set_all_config, set_mocks
 from pulumi.runtime import known_types as pulumi_known_types
 from pulumi.runtime import resource as pulumi_resource
@@ -754,15 +756,55 @@ def _contains_unknowns(value: Any) -> bool:
     return False
 
 
+def _transfer_properties(res: Any, props: Any, custom: bool) -> dict[str, Any]:
+    """`pulumi.runtime.rpc.transfer_properties` with one future per output property.
+
+    The SDK gives every property a resource declares (a provider class declares all its
+    outputs, ~100 for an `aws.ec2.Instance`) four futures (value, known, secret,
+    dependencies) and an `Output` whose data is a task awaiting them: a task and about
+    three event-loop callbacks per property per resource, most of them for outputs
+    nothing reads -- the largest share of the event loop's work in a run. Here each
+    property gets the single `_OutputData` future the SDK itself uses for a resource's
+    `urn` and `id` (`resource.resource_output`), resolved by a resolver of the same
+    signature, to the same `_OutputData` the SDK's task would compute: resources = the
+    given dependencies plus the resource, value, known and secret as given (its
+    `__post_init__` still marks a value holding unknowns as not known); on failure the
+    Output fails with the same exception. Set on `res.__dict__` under the same names and
+    tracked in `SETTINGS.outputs` as every Output is (`Output._from_data`).
+    """
+    output_data = pulumi_output._OutputData
+    resolvers: dict[str, Any] = {}
+    for name in props:
+        if name == "urn" or (name == "id" and custom):
+            continue  # handled by the SDK's caller, as in the original
+        data: asyncio.Future[Any] = asyncio.Future()  # on the current loop, as the SDK's
+
+        def resolve(value: Any, is_known: bool, is_secret: bool, deps: Any,
+                    failed: Exception | None, data: asyncio.Future[Any] = data) -> None:
+            if failed is not None:
+                data.set_exception(failed)
+                return
+            resources = set(deps) if deps else set()
+            resources.add(res)
+            data.set_result(output_data(resources=resources, value=value,
+                                        is_known=is_known, is_secret=is_secret))
+
+        resolvers[name] = resolve
+        res.__dict__[name] = Output._from_data(data)
+    return resolvers
+
+
 @contextlib.contextmanager
 def _sdk_shortcuts() -> Iterator[None]:
     """For this run: `_wait_for_rpcs` (`run_pulumi_func` looks the name up per call), no
     source positions (`register_resource` looks `_get_stack_trace` up per call) and
     `_contains_unknowns` (`Output` and `rpc` look it up on the `rpc` module per call),
+    `_transfer_properties` (`resource` calls `rpc.transfer_properties` through the module),
     memoized `_types` helpers (`rpc` and `_types` look them up on the module per call)."""
     patches = [(pulumi_stack, "wait_for_rpcs", _wait_for_rpcs),
                (pulumi_resource, "_get_stack_trace", _no_stack_trace),
                (pulumi_rpc, "contains_unknowns", _contains_unknowns),
+               (pulumi_rpc, "transfer_properties", _transfer_properties),
                *((pulumi_types, name, memo) for name, memo in _TYPE_HELPERS.items())]
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches
                  if hasattr(module, name)]
@@ -780,8 +822,14 @@ def _sdk_shortcuts() -> Iterator[None]:
 # millions of short-lived objects (Outputs, tasks, closures) on top of a large heap of
 # long-lived ones (the provider SDKs' modules); with the defaults, collections of the
 # older generations rescan that heap again and again and took ~45% of a 10-cluster run.
-# Young cycles are still collected (generation 1 runs every ~1M allocations).
-_RUN_GC_THRESHOLDS = (50_000, 20, 100)
+# Cycles that die young are still collected (generation 0, every 50 000 allocations).
+# Generations 1 and 2 do not run during a run (1000: every 50M allocations; a
+# 100-cluster fleet makes ~6M): nearly everything that survives a young collection
+# (resources, their Outputs and futures, records) lives until the run ends, so each
+# generation-1 pass (every ~1M allocations with 20) rescanned a growing heap for almost
+# nothing (~1 s of a 50-cluster run); the caller's thresholds take over afterwards.
+# Peak memory unchanged within a few MiB (docs/benchmarks.md).
+_RUN_GC_THRESHOLDS = (50_000, 1000, 1000)
 
 
 @contextlib.contextmanager

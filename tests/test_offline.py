@@ -439,6 +439,71 @@ def test_replacement_options_and_property_dependencies_are_recorded(tmp_path: Pa
     assert "delete_before_replace" not in c.to_json()  # the recorded graph's shape is unchanged
 
 
+def test_declared_output_properties_resolve_as_the_sdk_resolves_them(tmp_path: Path) -> None:
+    """The engine's `transfer_properties` (one future per output property): values,
+    secretness, unknown-ness and the resource dependency of every declared property."""
+    program = write_program(
+        tmp_path / "outputs",
+        """
+        import pulumi
+
+        a = pulumi.CustomResource(
+            "acme:index:Thing", "a",
+            {"size": 1, "token": pulumi.Output.secret("t"), "label": "x", "computed": None},
+            pulumi.ResourceOptions(additional_secret_outputs=["label"]))
+        b = pulumi.CustomResource("acme:index:Thing", "b", {"from_size": a.size, "plain": 2})
+        c = pulumi.CustomResource("acme:index:Thing", "c", {"from_token": a.token})
+        pulumi.export("size", a.size)
+        pulumi.export("token", a.token)
+        pulumi.export("label", a.label)
+        pulumi.export("computed", a.computed.apply(repr))
+        pulumi.export("computed_known", a.computed.is_known())
+        pulumi.export("computed_secret", a.computed.is_secret())
+        """,
+    )
+    result = run_program(program, project="p", stack="s", config={})
+    by_name = {r.name: r for r in result.resources}
+    a, b, c = by_name["a"], by_name["b"], by_name["c"]
+    assert result.secret_outputs["size"] == 1 and result.outputs["size"] == 1
+    assert result.outputs["token"] == SECRET_MASK and result.secret_outputs["token"] == "t"
+    assert result.outputs["label"] == SECRET_MASK and result.secret_outputs["label"] == "x"
+    assert (result.outputs["computed"], result.outputs["computed_known"]) == ("None", True)
+    assert result.outputs["computed_secret"] is False
+    assert b.dependencies == (a.urn,) and b.property_dependencies["from_size"] == (a.urn,)
+    assert b.inputs == {"from_size": 1, "plain": 2}
+    assert c.inputs == {"from_token": SECRET_MASK}
+    assert c.property_dependencies["from_token"] == (a.urn,)
+
+
+def test_kubeconfig_on_libyaml_is_byte_identical() -> None:
+    """`kubeconfig._safe_dump` (libyaml when it can be) writes what `yaml.safe_dump` does."""
+    import yaml
+
+    from fleetform.kubeconfig import _safe_dump
+
+    rng = random.Random(7)
+    alphabet = "abcXYZ019 -_:./'\"#\u00e9\n"
+
+    def text(n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(n))
+
+    docs: list[Any] = [
+        {"clusters": [{"name": "c0", "cluster": {"certificate-authority-data": "QUJD" * 300}}]},
+        {"k" * 130: "v", "long": "word " * 40, "quoted": "a: b " * 30, "empty": ""},
+        {"hint": "Install the kubelogin plugin: `kubectl krew install oidc-login` (https://x)."},
+    ]
+    for _ in range(300):
+        docs.append({
+            "apiVersion": "v1",
+            "preferences": {},
+            "users": [{"name": text(rng.randint(0, 120)), "user": {"data": text(rng.randint(0, 200))}}
+                      for _ in range(rng.randint(0, 3))],
+            "current-context": text(rng.randint(0, 10)),
+        })
+    for doc in docs:
+        assert _safe_dump(doc) == yaml.safe_dump(doc, sort_keys=False)
+
+
 # --------------------------------------------------------------------------------------
 # Errors reach the caller as the program raised them
 
