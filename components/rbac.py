@@ -12,7 +12,6 @@ incarnation's explicit provider, after its readiness gate.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,13 +36,10 @@ _KINDS: dict[str, Any] = {
 _FIELDS = {"metadata": "metadata", "spec": "spec", "roleRef": "role_ref", "subjects": "subjects"}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
 
 def object_key(obj: dict[str, Any]) -> str:
     """The name part of an object's resource: kind and object name (stable, unique)."""
-    return f"{_slug(obj['kind'])}-{_slug(obj['metadata']['name'])}"
+    return f"{names.part(obj['kind'])}-{names.part(obj['metadata']['name'])}"
 
 
 def declare(name: str, obj: dict[str, Any], kube: KubeAccess, parent: pulumi.Resource,

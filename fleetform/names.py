@@ -39,6 +39,12 @@ def control_plane_replica(index: int) -> str:
     return f"cp-{index}"
 
 
+def part(value: str) -> str:
+    """A name part from plan data (roles, CIDRs, policy ARNs, object names): runs of
+    anything but [a-z0-9] (after lowercasing) become one '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
+
+
 def child(parent: str, *parts: str | int) -> str:
     """Pulumi resource name of a child: derived from its parent's name."""
     return "-".join([parent, *(str(p) for p in parts)])

@@ -66,10 +66,6 @@ IMDS_TOKENS = "required"
 IMDS_HOP_LIMIT = 1
 
 
-def _key(value: str) -> str:
-    """A name part from plan data (roles, CIDRs, symbolic sources): [a-z0-9-] only."""
-    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
-
 
 def _sg_description(text: str) -> str:
     return _SG_DESCRIPTION_BAD.sub(" ", text)[:255]
@@ -337,15 +333,15 @@ class AwsAdapter(CloudAdapter):
         resources: list[pulumi.Resource] = []
         for role in ROLES:
             sg = aws.ec2.SecurityGroup(
-                names.child(name, _key(role)),
+                names.child(name, names.part(role)),
                 vpc_id=network.id,
                 description=_sg_description(f"fleetform {self.ctx.plan.key} {role}"),
                 revoke_rules_on_delete=True,
-                tags=self.tags(role, Name=names.child(self.ctx.plan.key, _key(role))),
+                tags=self.tags(role, Name=names.child(self.ctx.plan.key, names.part(role))),
                 opts=self.opts(parent),
             )
             egress = aws.vpc.SecurityGroupEgressRule(
-                names.child(name, _key(role), "egress-all"),
+                names.child(name, names.part(role), "egress-all"),
                 security_group_id=sg.id,
                 ip_protocol="-1",
                 cidr_ipv4="0.0.0.0/0",
@@ -379,7 +375,7 @@ class AwsAdapter(CloudAdapter):
             else:
                 cidr = source
             rule = aws.vpc.SecurityGroupIngressRule(
-                names.child(name, _key(target), "from", _key(source), protocol, ports),
+                names.child(name, names.part(target), "from", names.part(source), protocol, ports),
                 security_group_id=groups[target].id,
                 ip_protocol=protocol,
                 referenced_security_group_id=group,
@@ -735,7 +731,7 @@ class AwsAdapter(CloudAdapter):
         for role, (ident, object_actions) in sorted(grants.items()):
             policy = bucket.arn.apply(functools.partial(_bucket_policy, object_actions=sorted(object_actions)))
             resources.append(aws.iam.RolePolicy(
-                names.child(name, "access", _key(role)),
+                names.child(name, "access", names.part(role)),
                 role=ident.principal.apply(_role_name_from_arn),
                 policy=policy,
                 opts=self.opts(parent),

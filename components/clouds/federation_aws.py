@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 
 import pulumi
@@ -32,9 +31,6 @@ CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CLOUDFRONT_CERT_REGION = "us-east-1"
 DOCUMENT_CACHE = "public, max-age=300"
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 class AwsFederation(pulumi.ComponentResource):
@@ -189,7 +185,7 @@ class AwsFederation(pulumi.ComponentResource):
             description=f"fleetform workload identity {workload.name}: {workload.subject}"[:1000],
             tags={"workload-identity": workload.name}, opts=self._opts())
         for arn in workload.aws_policy_arns:
-            aws.iam.RolePolicyAttachment(names.child(base, _slug(arn.split(":", 5)[-1])), role=role.name,
+            aws.iam.RolePolicyAttachment(names.child(base, names.part(arn.split(":", 5)[-1])), role=role.name,
                                          policy_arn=arn, opts=self._opts())
         self.roles[workload.name] = role
         return role

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 import pulumi
@@ -34,9 +33,6 @@ from fleetform.identity_plan import (
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 DOCUMENT_CACHE = "public, max-age=300"
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _project_of(email: str) -> str:
@@ -116,7 +112,7 @@ class GcpFederation(pulumi.ComponentResource):
                 opts=self._opts())
             email, sa_id = account.email, account.name
             for role in workload.gcp_roles:
-                gcp.projects.IAMMember(names.child(base, _slug(role)), project=self.project, role=role,
+                gcp.projects.IAMMember(names.child(base, names.part(role)), project=self.project, role=role,
                                        member=pulumi.Output.concat("serviceAccount:", account.email),
                                        opts=self._opts())
         pool_name = self.pool.name

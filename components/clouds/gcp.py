@@ -79,10 +79,6 @@ _BY_ID_PREFIX = "/dev/disk/by-id/google-"
 _LABEL_BAD = re.compile(r"[^a-z0-9_-]+")
 
 
-def _key(value: str) -> str:
-    """A name part from plan data (roles, CIDRs, symbolic sources): [a-z0-9-] only."""
-    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
-
 
 def _label(value: str) -> str:
     """A GCP label value: lowercase letters, digits, '_' and '-', at most 63 characters."""
@@ -398,7 +394,7 @@ class GcpAdapter(CloudAdapter):
                 src["source_ranges"] = [source]
             else:
                 raise ValueError(f"firewall rule source {source!r} is neither a role, a CIDR nor {LB_HEALTH_CHECKS}")
-            rule_name = names.child(name, _key(target), "from", _key(source))
+            rule_name = names.child(name, names.part(target), "from", names.part(source))
             resources.append(gcp.compute.Firewall(
                 rule_name,
                 name=self._physical(rule_name),
@@ -444,7 +440,7 @@ class GcpAdapter(CloudAdapter):
         resources: list[pulumi.Resource] = [secret, version]
         for role, reader in sorted({r.role: r for r in readers}.items()):
             resources.append(gcp.secretmanager.SecretIamMember(
-                names.child(name, "reader", _key(role)),
+                names.child(name, "reader", names.part(role)),
                 project=self.project,
                 secret_id=secret.secret_id,
                 role="roles/secretmanager.secretAccessor",
@@ -771,7 +767,7 @@ class GcpAdapter(CloudAdapter):
                 continue
             seen.add((ident.role, role))
             resources.append(gcp.storage.BucketIAMMember(
-                names.child(name, kind, _key(ident.role)),
+                names.child(name, kind, names.part(ident.role)),
                 bucket=bucket.name,
                 role=role,
                 member=_member(ident.principal),
