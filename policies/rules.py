@@ -652,6 +652,23 @@ def _audit_policy_problems(doc: Mapping[str, Any], where: str) -> Iterator[str]:
         yield f"{where}: every audit rule has level None (nothing is logged)"
 
 
+def _configured_files(view: ApiServerView, kind: str, path: str | None, missing: str,
+                      check: Callable[[Mapping[str, Any], str], Iterator[str]]) -> Iterator[str]:
+    """The API server's documents of ``kind``: at ``path`` (its flag's value), or for a
+    joining replica (no flags of its own) wherever its user-data writes them; ``missing``
+    when there are none, then ``check(doc, where)`` on each."""
+    if path is None:
+        if not view.files.documents("JoinConfiguration"):
+            return
+        found = list(view.files.documents(kind))
+    else:
+        found = [(path, doc) for doc in view.files.documents_at(path, kind)]
+    if not found:
+        yield missing
+    for where, doc in found:
+        yield from check(doc, where)
+
+
 @rule("apiserver-audit-logging",
       "The API server writes an audit log with a policy that records every request at "
       "Metadata level or above, and keeps it (max age, backups, size).",
@@ -662,12 +679,8 @@ def apiserver_audit_logging(type_: str, inputs: Mapping[str, Any], options: Opti
         return
     yield from _no_kubeadm(view)
     if view.flags is None:
-        if view.files.documents("JoinConfiguration"):
-            policies = view.files.documents("Policy")
-            if not policies:
-                yield "no audit Policy file for the API server's --audit-policy-file"
-            for path, doc in policies:
-                yield from _audit_policy_problems(doc, path)
+        yield from _configured_files(view, "Policy", None, "no audit Policy file for the API server's "
+                                     "--audit-policy-file", _audit_policy_problems)
         return
     if not view.flags.get("audit-log-path"):
         yield "--audit-log-path is not set: no audit log is written"
@@ -675,11 +688,8 @@ def apiserver_audit_logging(type_: str, inputs: Mapping[str, Any], options: Opti
     if not policy:
         yield "--audit-policy-file is not set: the API server audits nothing"
     else:
-        docs = view.files.documents_at(policy[-1], "Policy")
-        if not docs:
-            yield f"--audit-policy-file={policy[-1]} but the user-data writes no audit Policy there"
-        for doc in docs:
-            yield from _audit_policy_problems(doc, policy[-1])
+        yield from _configured_files(view, "Policy", policy[-1], f"--audit-policy-file={policy[-1]} but the "
+                                     "user-data writes no audit Policy there", _audit_policy_problems)
     for flag, minimum, cis in AUDIT_MINIMUMS:
         values = view.flags.get(flag)
         if not values:
@@ -722,23 +732,16 @@ def apiserver_secrets_encryption(type_: str, inputs: Mapping[str, Any], options:
         return
     yield from _no_kubeadm(view)
     if view.flags is None:
-        if view.files.documents("JoinConfiguration"):
-            docs = view.files.documents("EncryptionConfiguration")
-            if not docs:
-                yield "no EncryptionConfiguration for the API server's --encryption-provider-config"
-            for path, doc in docs:
-                yield from _encryption_problems(doc, path)
+        yield from _configured_files(view, "EncryptionConfiguration", None, "no EncryptionConfiguration for "
+                                     "the API server's --encryption-provider-config", _encryption_problems)
         return
     config = view.flags.get("encryption-provider-config")
     if not config:
         yield "--encryption-provider-config is not set: Secrets are stored in etcd in clear"
         return
-    configs = view.files.documents_at(config[-1], "EncryptionConfiguration")
-    if not configs:
-        yield (f"--encryption-provider-config={config[-1]} but the user-data neither writes an "
-               "EncryptionConfiguration there nor renders one to it")
-    for found in configs:
-        yield from _encryption_problems(found, config[-1])
+    yield from _configured_files(view, "EncryptionConfiguration", config[-1],
+                                 f"--encryption-provider-config={config[-1]} but the user-data neither writes "
+                                 "an EncryptionConfiguration there nor renders one to it", _encryption_problems)
 
 
 # etcd reads only its config file when --config-file is given (flags and ETCD_* variables
