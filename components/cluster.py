@@ -91,9 +91,8 @@ class Cluster(pulumi.ComponentResource):
         """The snapshot bucket (this target's cloud; written by the source's Job through
         federation, read by this etcd plane) and the Job that fills it before etcd boots."""
         t = src.transfer
-        self.snapshot_store = SnapshotStore(names.child(name, "snapshots"), self.adapter, src,
-                                            self.network.identities["etcd"], pulumi.ResourceOptions(parent=self))
-        bucket = self.snapshot_store.bucket
-        self.snapshot_jobs = SnapshotJobs(names.child(t.source_key, "snapshot"), src, bucket.name,
-                                          pulumi.ResourceOptions(parent=src.source, depends_on=list(bucket.resources)))
-        return Restore(bucket.name, t.key, [self.snapshot_jobs.job])
+        bucket = SnapshotStore(names.child(name, "snapshots"), self.adapter, src, self.network.identities["etcd"],
+                               pulumi.ResourceOptions(parent=self)).bucket
+        jobs = SnapshotJobs(names.child(t.source_key, "snapshot"), src, bucket.name,
+                            pulumi.ResourceOptions(parent=src.source, depends_on=list(bucket.resources)))
+        return Restore(bucket.name, t.key, [jobs.job])

@@ -58,7 +58,7 @@ class Fleet(pulumi.ComponentResource):
         """For a migration target with `data: etcd-snapshot` (before finalize): the source
         cluster, the snapshot settings and the federated writer."""
         m = c.migration
-        if m is None or m.role != "target" or m.data != "etcd-snapshot" or m.phase == "finalize":
+        if m is None or not m.receives_snapshot:
             return None
         source = self.clusters[m.source_key]
         t = transfer(source.plan, c, schedule=plan.snapshot_schedule, retention_days=plan.snapshot_retention_days)

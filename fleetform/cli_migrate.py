@@ -135,7 +135,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from .diff import diff_synth
     from .plan import plan_fleet
     from .policy import pending_removals
-    from .synth import Stack, load_stack, program_config, program_root, resource_record
+    from .synth import load_stack, program_config, program_root, resource_record
 
     _need_source(args, "migrate plan")
     stack = load_stack(args.stack, args.file)
@@ -152,39 +152,39 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                                   f"cluster {c.name!r} has no `migrate` block: nothing is moving (see {DOCS})")])
     m = c.migrate
     current = PhaseState.of(c)
-    # The previous phase: what the last applied stack held, or the one before this.
+    # The previous phase -- what the last applied stack held, or the one before the written
+    # one -- and the migrate block that runs the program as it was then.
+    assert current is not None
     if args.against is not None:
         old = previous_state(args.against, c.name)
         source_of_old = args.against
+        block = None if old is None else {**m.model_dump(mode="json", exclude_defaults=True),
+                                          "phase": old.phase, "release_source": old.release_source}
     else:
         block = previous_block(c)
-        old = PhaseState.of(c.model_copy(update={"migrate": type(m).model_validate(block)})) if block else None
         source_of_old = "the phase before the written one"
+        old = None if block is None else PhaseState(block["phase"], current.target,
+                                                    bool(block.get("release_source")))
     refusal = check_transition(c.name, old, current)
 
     # What changes: the program at the previous phase vs. at this one.
-    root = program_root()
-    config = program_config(stack, root)
-    block = previous_block(c) if args.against is None else (
-        None if old is None else {**m.model_dump(mode="json", exclude_defaults=True), "phase": old.phase,
-                                  "release_source": old.release_source})
     from .load import load_config
     from .offline import run_program
     from .synth import BASE_KEY, FLEET_KEY, PROJECT
 
-    before_config = _with_block(config, c.name, block)
-    before_spec = load_config(before_config[FLEET_KEY], before_config.get(BASE_KEY), stack=stack.name,
-                              label=stack.label, stacks_dir=stack.path.parent)
-    before_stack = Stack(stack.path, stack.label, stack.name, before_spec, plan_fleet(before_spec))
+    root = program_root()
+    before_config = _with_block(program_config(stack, root), c.name, block)
+    before_plan = plan_fleet(load_config(before_config[FLEET_KEY], before_config.get(BASE_KEY), stack=stack.name,
+                                         label=stack.label, stacks_dir=stack.path.parent))
     before = run_program(root, project=PROJECT, stack=stack.name, config=before_config)
     after = _evaluate(stack)
     old_records = [resource_record(r) for r in before.resources]
     new_records = [resource_record(r) for r in after.resources]
-    result = diff_synth(before_stack.plan.to_json(), old_records, stack.plan.to_json(), new_records)
+    result = diff_synth(before_plan.to_json(), old_records, stack.plan.to_json(), new_records)
     dangers = [str(r) for r in pending_removals(old_records, new_records)]
     released = [f"{p.key}: etcd disks unprotected (the next removal deletes its data)"
                 for p in stack.plan.incarnations(c.name) if not p.protect_data
-                and any(q.key == p.key and q.protect_data for q in before_stack.plan.incarnations(c.name))]
+                and any(q.key == p.key and q.protect_data for q in before_plan.incarnations(c.name))]
     mine = [ch for ch in result.changes if ch.cluster == c.name or ch.cluster is None]
     counts = {k: sum(1 for ch in mine if ch.kind == k) for k in ("add", "change", "move", "remove")}
     report = {

@@ -216,7 +216,7 @@ def migration_writers(plan: FleetPlan) -> list[WorkloadGrant]:
     out = []
     for c in plan.clusters:
         m = c.migration
-        if m is None or m.role != "target" or m.data != "etcd-snapshot" or m.phase == "finalize":
+        if m is None or not m.receives_snapshot:
             continue
         name = grant_name(c.name)
         out.append(WorkloadGrant(

@@ -46,8 +46,10 @@ class MigrationPlan:
     release_source: bool
 
     @property
-    def peer_key(self) -> str:
-        return self.target_key if self.role == "source" else self.source_key
+    def receives_snapshot(self) -> bool:
+        """A target whose etcd starts from the source's snapshot (bucket, Job, writer
+        grant exist until finalize)."""
+        return self.role == "target" and self.data == "etcd-snapshot" and self.phase != "finalize"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -26,11 +26,6 @@ def migration_gate(cluster: str) -> str:
     return f"{cluster}-migration"
 
 
-def snapshot_bucket(fleet: str, stack: str, target_key: str) -> str:
-    """The bucket a migration's etcd snapshot travels through (in the target's cloud)."""
-    return physical(fleet, stack, target_key, "snapshots")
-
-
 def etcd_member(index: int) -> str:
     return f"etcd-{index}"
 

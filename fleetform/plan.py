@@ -22,7 +22,7 @@ from .mesh import plan_mesh
 from .migrate import Incarnation, MigrationPlan, incarnations
 from .regions import zones as region_zones
 from .sizes import machine_type
-from .spec import ClusterSpec, FleetSpec
+from .spec import FleetSpec
 from .versions import ETCD_VERSION, resolve_kubernetes_version
 
 DEFAULT_ZONE_COUNT = 3
@@ -274,8 +274,8 @@ def replica_address_problem(network: NetworkPlan, replica: Replica) -> str | Non
             "is too small for it; use a larger network.node_cidr")
 
 
-def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: list[Problem],
-                 inc: Incarnation | None = None) -> ClusterPlan:
+def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: list[Problem]) -> ClusterPlan:
+    c = inc.spec
     where = origins(spec)
     zones = c.zones or region_zones(c.cloud, c.region)[:DEFAULT_ZONE_COUNT]
     subnets = tuple(
@@ -338,9 +338,9 @@ def plan_cluster(spec: FleetSpec, c: ClusterSpec, addr: Addresses, problems: lis
         firewall=firewall,
         labels=tuple(sorted(c.labels.items())),
         decommission=c.decommission,
-        serving=inc.serving if inc else True,
-        protect_data=inc.protect_data if inc else not c.decommission,
-        migration=inc.migration if inc else None,
+        serving=inc.serving,
+        protect_data=inc.protect_data,
+        migration=inc.migration,
         cost=estimate(c.cloud, (c.etcd.members, etcd.machine_type, c.etcd.disk_gb),
                       (c.control_plane.replicas, cp.machine_type),
                       [(p.machine_type, p.min, p.max) for p in pools], nat_count),
@@ -359,7 +359,7 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
     warnings: list[str] = []
     for c in spec.clusters:
         for inc in moves[c.name]:
-            cp = plan_cluster(spec, inc.spec, addresses[inc.address_key], problems, inc)
+            cp = plan_cluster(spec, inc, addresses[inc.address_key], problems)
             clusters.append(cp)
             member_zones = tuple(m.zone for m in cp.etcd.members)
             if len(member_zones) >= 3 and not survives_zone_loss(member_zones):

@@ -61,13 +61,6 @@ class SnapshotTransfer:
     # The workload-identity grant (identity_plan.WorkloadGrant.name) that writes it.
     grant: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source_key, "target": self.target_key, "bucket_cloud": self.target_cloud,
-            "key": self.key, "periodic_prefix": self.periodic_prefix, "schedule": self.schedule,
-            "retention_days": self.retention_days,
-        }
-
 
 def grant_name(cluster: str) -> str:
     """Name of the workload-identity grant of a cluster's snapshot writer."""

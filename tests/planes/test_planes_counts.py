@@ -135,7 +135,7 @@ PLANE_TYPES = {"network": "Network", "etcd": "EtcdDataPlane", "control-plane": "
 def with_snapshot_store(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
     """A migration target receiving etcd data has its snapshot bucket (until finalize)."""
     m = plan.migration
-    if m is None or m.role != "target" or m.data != "etcd-snapshot" or m.phase == "finalize":
+    if m is None or not m.receives_snapshot:
         return planes
     if plan.cloud == "aws":
         store = Counter({t: 1 for t in (
