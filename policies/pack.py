@@ -110,16 +110,18 @@ def subject(resource: PolicyResource) -> rules.Subject:
 
 
 def decommissioning(policy_config: Mapping[str, Any]) -> frozenset[str]:
-    """Clusters whose etcd disks may be unprotected: the policy config's
-    ``decommissioning`` list plus every cluster the stack's own config marks
-    ``decommission: true`` (Pulumi hands the stack config to the pack)."""
+    """Clusters (or incarnation keys) whose etcd disks may be unprotected: the policy
+    config's ``decommissioning`` list plus what the stack's own config releases
+    (Pulumi hands the stack config to the pack)."""
     names = {str(n) for n in policy_config.get("decommissioning") or ()}
     return frozenset(names | stack_decommissioning())
 
 
 def stack_decommissioning(config: Mapping[str, str] | None = None,
                           stack: str | None = None) -> set[str]:
-    """Clusters with ``decommission: true`` in the stack's ``fleetform:fleet`` config."""
+    """Incarnation keys the stack's ``fleetform:fleet`` config releases (``released``:
+    decommissioned clusters, released migration sources, migration targets in prepare);
+    without fleetform's loader, the names of clusters marked ``decommission: true``."""
     config = dict(pulumi.runtime.get_config_env() if config is None else config)
     raw = config.get("fleetform:fleet")
     if not raw:
