@@ -11,7 +11,7 @@ import pytest
 from fleetform.identity_plan import plan_identity
 from fleetform.kubeconfig import layout
 from fleetform.migrate import PhaseState, check_transition
-from fleetform.plan import FleetPlan
+from fleetform.plan import FleetPlan, plan_fleet
 
 from .helpers import STACK, load, plan_text, problems, stack_text, write_stack
 
@@ -98,16 +98,10 @@ def test_kube_contexts_follow_the_phase(tmp_path: Path) -> None:
                      ("web@aws-eu-west-1", "https://api-aws-eu-west-1.web.fleet.acme.example:6443")]),
     ]:
         spec = load(write_stack(tmp_path, stack_text(mover(phase))))
-        plan = plan_fleet_of(spec)
+        plan = plan_fleet(spec)
         for admin in (False, True):
             lay = layout(plan_identity(spec, plan), plan, admin=admin)
             assert [(ctx, server) for ctx, server, c in lay.endpoints if c == "web"] == expected
-
-
-def plan_fleet_of(spec: object) -> FleetPlan:
-    from fleetform.plan import plan_fleet
-
-    return plan_fleet(spec)  # type: ignore[arg-type]
 
 
 def test_warnings_say_what_the_phase_does(tmp_path: Path) -> None:
@@ -119,13 +113,13 @@ def test_warnings_say_what_the_phase_does(tmp_path: Path) -> None:
 
 def test_snapshot_writer_is_a_workload_grant_in_the_target_cloud(tmp_path: Path) -> None:
     spec = load(write_stack(tmp_path, stack_text(mover("prepare", extra=", data: etcd-snapshot"))))
-    plan = plan_fleet_of(spec)
+    plan = plan_fleet(spec)
     grants = {w.name: w for w in plan_identity(spec, plan).workloads}
     w = grants["etcd-snapshot-web"]
     assert (w.namespace, w.service_account, w.clusters) == ("kube-system", "fleetform-etcd-snapshot", ("web",))
     assert w.gcp and w.aws_role_name is None  # the bucket is on GCP, the target's cloud
     final = load(write_stack(tmp_path, stack_text(mover("finalize", extra=", data: etcd-snapshot, release_source: true"))))
-    assert "etcd-snapshot-web" not in {w.name for w in plan_identity(final, plan_fleet_of(final)).workloads}
+    assert "etcd-snapshot-web" not in {w.name for w in plan_identity(final, plan_fleet(final)).workloads}
 
 
 # ---------------------------------------------------------------- stack-file errors
