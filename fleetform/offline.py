@@ -39,20 +39,14 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
-from pulumi import Output
-from pulumi import _types as pulumi_types
-from pulumi import output as pulumi_output
 from pulumi.runtime import MockCallArgs, MockResourceArgs, run_in_stack, set_all_config, set_mocks
-from pulumi.runtime import known_types as pulumi_known_types
-from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime import rpc as pulumi_rpc
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.proto import alias_pb2, provider_pb2, resource_pb2, source_pb2
+from pulumi.runtime.proto import alias_pb2, provider_pb2, resource_pb2
 from pulumi.runtime.rpc_manager import RPCManager
 
 from fleetform.mocks import FleetMocks
+from fleetform.offline_sdk import sdk_shortcuts
 
 __all__ = [
     "SECRET_MASK",
@@ -649,175 +643,6 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
     loop.close()
 
 
-async def _wait_for_rpcs(await_all_outstanding_tasks: bool = True) -> None:
-    """`pulumi.runtime.stack.wait_for_rpcs`, with outstanding Outputs awaited per round.
-
-    The SDK's version waits for the set of outstanding Outputs with
-    `asyncio.wait(..., FIRST_COMPLETED)` in a loop: every completion re-registers a
-    done-callback on every other pending Output, so a program with P Outputs pays
-    O(P) per completed Output -- most of a large fleet's run time. Here each round waits
-    for all of them at once (`FIRST_EXCEPTION`: a failure still surfaces at once), then
-    picks up the Outputs created meanwhile, until no RPC or Output is left. Same
-    end state, same exceptions, linear cost.
-    """
-    rpc_manager = pulumi_stack._get_rpc_manager()
-    settings = pulumi_settings.SETTINGS
-    while True:
-        while len(rpc_manager.rpcs) > 0:
-            await asyncio.sleep(0)
-            try:
-                await rpc_manager.rpcs.pop()
-            except Exception as exn:
-                if rpc_manager.unhandled_exception is not None:
-                    cause = rpc_manager.unhandled_exception.with_traceback(
-                        rpc_manager.exception_traceback
-                    )
-                    raise exn from cause
-                raise
-        if rpc_manager.unhandled_exception is not None:
-            raise rpc_manager.unhandled_exception.with_traceback(rpc_manager.exception_traceback)
-        if await_all_outstanding_tasks:
-            while True:
-                with settings.lock:
-                    if len(settings.outputs) == 0:
-                        break
-                    pending: list[asyncio.Task[Any]] = list(settings.outputs)
-                    settings.outputs.clear()
-                done, not_done = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-                for task in done:
-                    await task  # re-raises a failed Output here, as the SDK does
-                if not_done:
-                    with settings.lock:
-                        settings.outputs.update(not_done)
-        if len(rpc_manager.rpcs) == 0:
-            break
-
-
-def _no_stack_trace() -> source_pb2.StackTrace:
-    """The SDK walks and formats the whole Python stack (reading source lines) for every
-    resource, to tell the engine where it was declared; nothing here reads that."""
-    return source_pb2.StackTrace()
-
-
-def _memoized(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``fn`` (a pure function of a type annotation) with its answers kept per annotation
-    object. Keyed by identity, not equality: ``Union[A, B] == Union[B, A]``, but the
-    functions read the order of the arguments. Annotations are few and long-lived (the
-    SDKs' own, and typing caches ``X[...]``); past ``_MEMO_LIMIT`` entries nothing more is kept."""
-    cache: dict[int, tuple[Any, Any]] = {}
-
-    def memo(val: Any) -> Any:
-        hit = cache.get(id(val))
-        if hit is not None and hit[0] is val:
-            return hit[1]
-        result = fn(val)
-        if len(cache) < _MEMO_LIMIT:
-            cache[id(val)] = (val, result)  # holding `val` keeps its id from being reused
-        return result
-
-    memo.__wrapped__ = fn  # type: ignore[attr-defined]
-    return memo
-
-
-_MEMO_LIMIT = 20_000
-# `pulumi._types` helpers that unwrap `Output[T]`, `Input[T]`, `Optional[T]`: `rpc`
-# calls them (via the module) for every property of every typed input and output object,
-# and they call each other through the module's globals. Pure; ~4% of a run, mostly
-# `typing.get_origin`.
-_TYPE_HELPERS = {name: _memoized(getattr(pulumi_types, name))
-                 for name in ("unwrap_type", "unwrap_optional_type", "_is_optional_type", "_is_union_type")
-                 if callable(getattr(pulumi_types, name, None))}
-
-
-def _contains_unknowns(value: Any) -> bool:
-    """`pulumi.runtime.rpc.contains_unknowns` without its garbage.
-
-    The SDK's version builds a recursive closure (a reference cycle, with its annotations
-    evaluated into new objects) on every call -- once per Output -- which only the cyclic
-    GC can free: two thirds of a run's garbage. Same answer: any unknown anywhere in
-    nested dicts and lists, each container visited once.
-    """
-    is_unknown = pulumi_known_types.is_unknown
-    if not isinstance(value, dict | list):
-        return is_unknown(value)
-    stack: list[Any] = [value]
-    seen: set[int] = set()
-    while stack:
-        item = stack.pop()
-        if is_unknown(item):
-            return True
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def _transfer_properties(res: Any, props: Any, custom: bool) -> dict[str, Any]:
-    """`pulumi.runtime.rpc.transfer_properties` with one future per output property.
-
-    The SDK gives every property a resource declares (a provider class declares all its
-    outputs, ~100 for an `aws.ec2.Instance`) four futures (value, known, secret,
-    dependencies) and an `Output` whose data is a task awaiting them: a task and about
-    three event-loop callbacks per property per resource, most of them for outputs
-    nothing reads -- the largest share of the event loop's work in a run. Here each
-    property gets the single `_OutputData` future the SDK itself uses for a resource's
-    `urn` and `id` (`resource.resource_output`), resolved by a resolver of the same
-    signature, to the same `_OutputData` the SDK's task would compute: resources = the
-    given dependencies plus the resource, value, known and secret as given (its
-    `__post_init__` still marks a value holding unknowns as not known); on failure the
-    Output fails with the same exception. Set on `res.__dict__` under the same names and
-    tracked in `SETTINGS.outputs` as every Output is (`Output._from_data`).
-    """
-    output_data = pulumi_output._OutputData
-    resolvers: dict[str, Any] = {}
-    for name in props:
-        if name == "urn" or (name == "id" and custom):
-            continue  # handled by the SDK's caller, as in the original
-        data: asyncio.Future[Any] = asyncio.Future()  # on the current loop, as the SDK's
-
-        def resolve(value: Any, is_known: bool, is_secret: bool, deps: Any,
-                    failed: Exception | None, data: asyncio.Future[Any] = data) -> None:
-            if failed is not None:
-                data.set_exception(failed)
-                return
-            resources = set(deps) if deps else set()
-            resources.add(res)
-            data.set_result(output_data(resources=resources, value=value,
-                                        is_known=is_known, is_secret=is_secret))
-
-        resolvers[name] = resolve
-        res.__dict__[name] = Output._from_data(data)
-    return resolvers
-
-
-@contextlib.contextmanager
-def _sdk_shortcuts() -> Iterator[None]:
-    """For this run: `_wait_for_rpcs` (`run_pulumi_func` looks the name up per call), no
-    source positions (`register_resource` looks `_get_stack_trace` up per call) and
-    `_contains_unknowns` (`Output` and `rpc` look it up on the `rpc` module per call),
-    `_transfer_properties` (`resource` calls `rpc.transfer_properties` through the module),
-    memoized `_types` helpers (`rpc` and `_types` look them up on the module per call)."""
-    patches = [(pulumi_stack, "wait_for_rpcs", _wait_for_rpcs),
-               (pulumi_resource, "_get_stack_trace", _no_stack_trace),
-               (pulumi_rpc, "contains_unknowns", _contains_unknowns),
-               (pulumi_rpc, "transfer_properties", _transfer_properties),
-               *((pulumi_types, name, memo) for name, memo in _TYPE_HELPERS.items())]
-    originals = [(module, name, getattr(module, name)) for module, name, _ in patches
-                 if hasattr(module, name)]
-    for module, name, value in patches:
-        if hasattr(module, name):
-            setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for module, name, value in originals:
-            setattr(module, name, value)
-
-
 # Cyclic-GC thresholds during a run (CPython's defaults: 700, 10, 10). A run allocates
 # millions of short-lived objects (Outputs, tasks, closures) on top of a large heap of
 # long-lived ones (the provider SDKs' modules); with the defaults, collections of the
@@ -889,7 +714,7 @@ def _run(
         def program() -> None:
             runpy.run_path(str(main_file), run_name="__main__")
 
-        with _program_environment(root), _sdk_shortcuts():
+        with _program_environment(root), sdk_shortcuts():
             # run_in_stack waits for every RPC and every Output (hence every apply) to settle.
             loop.run_until_complete(run_in_stack(program))
     except BaseException as exc:
