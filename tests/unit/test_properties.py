@@ -238,3 +238,30 @@ def test_explicit_zone_lists_of_three_or_more_keep_quorum(data: st.DataObject) -
     assert survives_any_zone_loss(member_zones)
     # Round-robin: no zone holds more than its share.
     assert max(Counter(member_zones).values()) == -(-members // len(chosen))
+
+
+_CIDRS = st.builds(
+    lambda addr, prefix: str(ipaddress.IPv4Network((addr, prefix), strict=False)),
+    st.integers(0, 2**32 - 1).map(lambda n: n & 0x0AFF_FFFF | 0x0A00_0000),  # inside 10.0.0.0/8
+    st.integers(8, 28),
+)
+
+
+@given(st.lists(st.tuples(_CIDRS, _CIDRS, st.one_of(st.none(), st.integers(0, 5))), min_size=0, max_size=12))
+def test_cross_cluster_overlaps_are_every_overlapping_pair(entries: list[tuple[str, str, int | None]]) -> None:
+    """The sweep in `ipam._overlapping_pairs` reports exactly the pairs, in the order,
+    that comparing every pair of clusters' node/pod CIDRs does."""
+    from fleetform.ipam import Addresses, _overlapping_pairs
+
+    items = sorted((f"c{i:02d}", Addresses(slot=slot, source="explicit", node_cidr=node, pod_cidr=pod,
+                                           service_cidr="192.168.0.0/24"))
+                   for i, (node, pod, slot) in enumerate(entries))
+    expected = []
+    for i, (_, a) in enumerate(items):
+        for j in range(i + 1, len(items)):
+            b = items[j][1]
+            for fa in ("node_cidr", "pod_cidr"):
+                for fb in ("node_cidr", "pod_cidr"):
+                    if ipaddress.IPv4Network(getattr(a, fa)).overlaps(ipaddress.IPv4Network(getattr(b, fb))):
+                        expected.append((i, fa, j, fb))
+    assert _overlapping_pairs(items) == expected
