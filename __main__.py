@@ -6,6 +6,7 @@ import pulumi
 
 from components.exports import export_fleet
 from components.fleet import Fleet
+from components.identity import fleet_identity
 from fleetform.load import load_config
 from fleetform.plan import plan_fleet
 
@@ -19,5 +20,5 @@ spec = load_config(
     stacks_dir=Path(__file__).parent / "stacks",
 )
 plan = plan_fleet(spec)
-fleet = Fleet(plan.fleet, plan)
+fleet = Fleet(plan.fleet, plan, identity=fleet_identity(plan, spec))
 export_fleet(plan, fleet)

@@ -7,6 +7,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from fleetform import names
+from fleetform.identity_plan import IdentityPlan
 from fleetform.plan import ClusterPlan, FleetPlan
 from fleetform.snapshots import transfer
 
@@ -16,21 +17,27 @@ from .snapshots import SnapshotSource
 
 
 class Fleet(pulumi.ComponentResource):
-    def __init__(self, name: str, plan: FleetPlan, opts: pulumi.ResourceOptions | None = None) -> None:
+    """``identity``: the fleet's identity plan (``components.identity.fleet_identity``
+    of the plan and its spec); by default made from the stack's configuration."""
+
+    def __init__(self, name: str, plan: FleetPlan, opts: pulumi.ResourceOptions | None = None, *,
+                 identity: IdentityPlan | None = None) -> None:
         super().__init__("fleetform:index:Fleet", name, None, opts)
+        from .identity import fleet_identity
+
+        self.identity_plan = identity if identity is not None else fleet_identity(plan)
         # Explicit providers for the non-cloud packages too; children inherit them.
         self.tls_provider = tls.Provider(names.child(name, "tls"), opts=pulumi.ResourceOptions(parent=self))
         self.random_provider = random.Provider(names.child(name, "random"), opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers=[self.tls_provider, self.random_provider])
-        self.identity = SharedIdentity(names.child(name, "identity"), plan.fleet, child)
+        self.identity = SharedIdentity(names.child(name, "identity"), plan.fleet, child,
+                                       settings=self.identity_plan.pki)
         # Shared identity (issue 5): workload identity federation for every cluster's
         # issuer, made before the clusters (a migration's snapshot writer is one of its
         # grants), and fleet RBAC + tenants on each incarnation (through its own provider).
         from .federation import Federation
-        from .identity import fleet_identity
         from .rbac import ClusterAccess
 
-        self.identity_plan = fleet_identity(plan)
         self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child)
         self.clusters: dict[str, Cluster] = {}
         for c in plan.clusters:  # a migration's source comes before its target
