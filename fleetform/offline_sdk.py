@@ -20,6 +20,7 @@ import pulumi
 from pulumi import Output
 from pulumi import _types as pulumi_types
 from pulumi import output as pulumi_output
+from pulumi.runtime import _depends_on as pulumi_depends_on
 from pulumi.runtime import known_types as pulumi_known_types
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc as pulumi_rpc
@@ -353,6 +354,27 @@ def _depends_on(start: Any, target: Any) -> bool:
     return False
 
 
+_sdk_resolve_depends_on = pulumi_depends_on._resolve_depends_on
+
+
+async def _resolve_depends_on(depends_on: Any) -> set[Any]:
+    """`_depends_on._resolve_depends_on` without two Outputs per listed resource.
+
+    For a plain list of resources (what `ResourceOptions.depends_on` nearly always is)
+    the SDK wraps the list and then each resource in a prompt Output, awaits each one's
+    (empty) dependencies and its value, and collects the resources. The same set is built
+    here the same way (a union with no dependencies, then the resource), without the
+    Outputs; anything else (Outputs, awaitables) goes to the SDK.
+    """
+    if type(depends_on) is list and depends_on and all(isinstance(d, pulumi.Resource) for d in depends_on):
+        resolved: set[Any] = set()
+        for d in depends_on:
+            resolved = resolved | set()  # as the SDK's `all_deps | more_deps`
+            resolved.add(d)
+        return resolved
+    return await _sdk_resolve_depends_on(depends_on)
+
+
 _sdk_serialize_properties = pulumi_rpc.serialize_properties
 
 
@@ -378,7 +400,8 @@ def sdk_shortcuts() -> Iterator[None]:
     `_transfer_properties` (`resource` calls `rpc.transfer_properties` through the module),
     `_get` (generated getters call `pulumi.get`; `@pulumi.getter` on an empty body calls
     `_types.get`), `_declare_dependency` (`rpc` imported it by name),
-    `_serialize_properties` (`resource` calls it through the `rpc` module), memoized `_types`
+    `_serialize_properties` (`resource` calls it through the `rpc` module),
+    `_resolve_depends_on` (`_resolve_depends_on_urns` looks it up in its module), memoized `_types`
     helpers (`rpc` and `_types` look them up on the module per call)."""
     patches = [(pulumi_stack, "wait_for_rpcs", _wait_for_rpcs),
                (pulumi_resource, "_get_stack_trace", _no_stack_trace),
@@ -386,6 +409,7 @@ def sdk_shortcuts() -> Iterator[None]:
                (pulumi_rpc, "transfer_properties", _transfer_properties),
                (pulumi_rpc, "declare_dependency", _declare_dependency),
                (pulumi_rpc, "serialize_properties", _serialize_properties),
+               (pulumi_depends_on, "_resolve_depends_on", _resolve_depends_on),
                (pulumi, "get", _get),
                (pulumi_types, "get", _get),
                *((pulumi_types, name, memo) for name, memo in _TYPE_HELPERS.items())]

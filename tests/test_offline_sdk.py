@@ -72,6 +72,8 @@ TYPED_PROGRAM = """
     plain = Plain("plain", 3, pulumi.ResourceOptions(depends_on=[group]))
     secret = aws.secretsmanager.Secret("s", name="s")
     version = aws.secretsmanager.SecretVersion("sv", secret_id=secret.id, secret_string="hunter2")
+    # depends_on as the SDK gets it in other shapes: resources next to an Output of one.
+    late = Plain("late", 4, pulumi.ResourceOptions(depends_on=[secret, pulumi.Output.from_input(version)]))
     # ... and after (inside an apply, once registration came back), directly via pulumi.get.
     pulumi.export("arn_after", group.vpc.urn.apply(lambda _: group.vpc.arn))
     pulumi.export("tags_all", group.subnet.id.apply(lambda _: pulumi.get(group.subnet, "tags_all")))
@@ -100,6 +102,8 @@ def test_typed_and_plain_resources_record_and_export_as_under_the_sdk(
     assert fast.outputs.get("unset") is None and fast.outputs["unset_known"] is True
     plain = next(r for r in fast.resources if r.name == "plain")
     assert {r.name for r in fast.resources if r.urn in plain.dependencies} == {"g-vpc", "g-subnet"}
+    late = next(r for r in fast.resources if r.name == "late")
+    assert {r.name for r in fast.resources if r.urn in late.dependencies} == {"s", "sv"}
 
 
 def test_a_failed_registration_fails_its_declared_outputs_as_under_the_sdk(
