@@ -100,6 +100,9 @@ class AwsAdapter(CloudAdapter):
         # Routes and NATs: a machine's first boot installs packages, so it must wait
         # for egress (NetworkHandle carries ids only, not the resources behind them).
         self._egress: list[pulumi.Resource] = []
+        # Explicit subnet CIDR reservations of the plan's fixed addresses (network()):
+        # whatever else places a network interface in a private subnet waits for them.
+        self._reserved: list[pulumi.Resource] = []
 
     # ------------------------------------------------------------------ facts
 
@@ -109,7 +112,9 @@ class AwsAdapter(CloudAdapter):
             self._provider = aws.Provider(
                 names.child(self.ctx.plan.key, "aws"),
                 region=self.ctx.plan.region,
-                default_tags=aws.ProviderDefaultTagsArgs(tags=dict(self.ctx.fleet.aws_default_tags)),
+                # The cluster's labels too, so resources that take no explicit tags carry them.
+                default_tags=aws.ProviderDefaultTagsArgs(
+                    tags={**dict(self.ctx.fleet.aws_default_tags), **dict(self.ctx.plan.labels)}),
                 opts=pulumi.ResourceOptions(parent=self.ctx.owner),
             )
         return self._provider
@@ -203,6 +208,7 @@ class AwsAdapter(CloudAdapter):
                                **{"kubernetes.io/role/internal-elb": "1"}),
                 opts=self.opts(parent),
             )
+            self._reserved += self._reserve_fixed_addresses(name, zone, priv, parent)
             public_assoc = aws.ec2.RouteTableAssociation(
                 names.child(name, "rta", "public", zone),
                 subnet_id=pub.id,
@@ -484,7 +490,7 @@ class AwsAdapter(CloudAdapter):
                 delete_on_termination=True, tags=tags),
             tags=tags,
             opts=self.opts(parent, protect=req.protect,
-                           depends_on=[*req.depends_on, *req.identity.resources, *self._egress],
+                           depends_on=[*req.depends_on, *req.identity.resources, *self._egress, *self._reserved],
                            ignore_changes=ignore, **replace),
         )
         if req.data_disk is not None:
@@ -565,7 +571,7 @@ class AwsAdapter(CloudAdapter):
                     for k, v in sorted(template_tags.items())],
             # The cluster autoscaler owns the desired size once the group exists.
             opts=self.opts(parent, ignore_changes=["desiredCapacity"],
-                           depends_on=[*depends_on, *identity.resources, *self._egress]),
+                           depends_on=[*depends_on, *identity.resources, *self._egress, *self._reserved]),
         )
         return MachineGroupHandle(id=group.id, resources=(template, group))
 
@@ -591,6 +597,28 @@ class AwsAdapter(CloudAdapter):
             self._public_lbs[id(handle)] = (handle, outside)
         return handle
 
+    def _reserve_fixed_addresses(self, name: str, zone: str, subnet: aws.ec2.Subnet,
+                                 parent: pulumi.Resource) -> list[pulumi.Resource]:
+        """An explicit /32 reservation per planned fixed address in ``zone`` (etcd members,
+        control-plane replicas): AWS then never hands one to another interface -- a
+        worker, a load balancer node -- before (or while) its machine does not hold it,
+        e.g. during a delete-first replacement. GCP reserves the same addresses as
+        `compute.Address` resources."""
+        plan = self.ctx.plan
+        fixed = [*((m.name, m.ip) for m in plan.etcd.members if m.zone == zone),
+                 *((r.name, r.ip) for r in plan.control_plane.replicas if r.zone == zone)]
+        return [
+            aws.ec2.SubnetCidrReservation(
+                names.child(name, "ip", member),
+                subnet_id=subnet.id,
+                cidr_block=f"{ip}/32",
+                reservation_type="explicit",
+                description=f"fixed address of {plan.key} {member}",
+                opts=self.opts(parent),
+            )
+            for member, ip in fixed
+        ]
+
     def _nlb(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
              network: NetworkHandle, firewall: FirewallHandle, public: bool, parent: pulumi.Resource,
              plane: str = "control_plane", peers: bool = False) -> tuple[list[pulumi.Resource], aws.lb.LoadBalancer]:
@@ -605,7 +633,8 @@ class AwsAdapter(CloudAdapter):
             security_groups=None if peers else [firewall.by_role["api_lb"]],
             enable_cross_zone_load_balancing=True,
             tags=self.tags(plane),
-            opts=self.opts(parent),
+            # Internal: its interfaces take addresses in the private subnets.
+            opts=self.opts(parent, depends_on=None if public else list(self._reserved)),
         )
         group = aws.lb.TargetGroup(
             names.child(name, "tg"),

@@ -166,8 +166,9 @@ class CloudAdapter(abc.ABC):
         return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kw)  # type: ignore[arg-type]
 
     def tags(self, plane: str, **extra: str) -> dict[str, str]:
-        """Labels on everything: fleet, cluster, plane (+ the fleet's defaults)."""
-        t = {k: v for k, v in self.ctx.fleet.aws_default_tags} if self.cloud == "aws" else {}
+        """Labels on everything: fleet, cluster, plane (+ the fleet's defaults and, on AWS,
+        the cluster's labels; fleetform's own keys win, then the cluster's)."""
+        t = {**dict(self.ctx.fleet.aws_default_tags), **dict(self.ctx.plan.labels)} if self.cloud == "aws" else {}
         t.update({"fleet": self.ctx.fleet.fleet, "cluster": self.ctx.plan.name, "plane": plane,
                   "incarnation": self.ctx.plan.key})
         t.update(extra)

@@ -182,7 +182,8 @@ def test_every_aws_resource_uses_the_one_explicit_provider(fixture: str, request
     [provider] = providers
     assert provider.inputs["region"] == run.plan.region
     assert provider.parent == run.one("fleetform:test:Dummy", run.plan.key).urn
-    assert json.loads(provider.inputs["defaultTags"])["tags"] == dict(run.fleet.aws_default_tags)
+    assert json.loads(provider.inputs["defaultTags"])["tags"] == {**dict(run.fleet.aws_default_tags),
+                                                                   **dict(run.plan.labels)}
     assert run.outputs["provider"] == provider.urn
     assert run.aws, "the adapter created AWS resources"
     for r in run.aws:
@@ -209,8 +210,10 @@ def test_names_are_unique_and_come_from_stable_keys(tmp_path: Path, eu: Run) -> 
     key = eu.plan.key
     for r in eu.aws:
         assert r.name.startswith(key + "-"), r.name
-    # No list positions: etcd-0 / cp-0 are the plan's member names, ports are rule content.
-    allowed_numbers = {"0", "1"} | {str(p) for rule in eu.plan.firewall for p in rule.ports}
+    # No list positions: etcd-<n> / cp-<n> are the plan's member names, ports are rule content.
+    members = [*(m.name for m in eu.plan.etcd.members), *(r.name for r in eu.plan.control_plane.replicas)]
+    allowed_numbers = ({"0", "1"} | {str(p) for rule in eu.plan.firewall for p in rule.ports}
+                       | {n for member in members for n in re.findall(r"\d+", member)})
     for r in eu.aws:
         rest = r.name[len(key) + 1:]
         for cidr in eu.plan.api.allowed_cidrs:
@@ -234,6 +237,7 @@ def test_only_expected_types(eu: Run) -> None:
     counts = Counter(r.type for r in eu.aws)
     assert set(counts) == {
         "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/subnetCidrReservation:SubnetCidrReservation",
         "aws:ec2/eip:Eip", "aws:ec2/natGateway:NatGateway", "aws:ec2/routeTable:RouteTable",
         "aws:ec2/route:Route", "aws:ec2/routeTableAssociation:RouteTableAssociation",
         "aws:ec2/securityGroup:SecurityGroup",
@@ -292,6 +296,41 @@ def test_network_counts_follow_the_plan(fixture: str, request: pytest.FixtureReq
     assert len({r.inputs["natGatewayId"] for r in routes if r.inputs.get("natGatewayId")}) == nats
     for nat in run.of_type("aws:ec2/natGateway:NatGateway"):
         assert nat.inputs["subnetId"] in run.outputs["public"].values()
+
+
+@pytest.mark.parametrize("fixture", ["eu", "edge"])
+def test_fixed_addresses_are_reserved_before_anything_else_takes_them(
+        fixture: str, request: pytest.FixtureRequest) -> None:
+    """One explicit /32 reservation per etcd member and control-plane replica, in its
+    zone's private subnet; every machine, worker group and internal load balancer (all
+    of which take addresses there) waits for all of them."""
+    run: Run = request.getfixturevalue(fixture)
+    plan, private = run.plan, run.outputs["private"]
+    reservations = run.of_type("aws:ec2/subnetCidrReservation:SubnetCidrReservation")
+    fixed = [*((m.name, m.zone, m.ip) for m in plan.etcd.members),
+             *((r.name, r.zone, r.ip) for r in plan.control_plane.replicas)]
+    assert {(r.name, r.inputs["subnetId"], r.inputs["cidrBlock"], r.inputs["reservationType"])
+            for r in reservations} == {
+        (names.child(plan.key, "network", "ip", name), private[zone], f"{ip}/32", "explicit")
+        for name, zone, ip in fixed}
+    urns = {r.urn for r in reservations}
+    waiting = [*run.of_type("aws:ec2/instance:Instance"), *run.of_type("aws:autoscaling/group:Group"),
+               *(lb for lb in run.of_type("aws:lb/loadBalancer:LoadBalancer") if lb.inputs["internal"])]
+    assert waiting and all(urns <= set(r.dependencies) for r in waiting)
+    public_lbs = [lb for lb in run.of_type("aws:lb/loadBalancer:LoadBalancer") if not lb.inputs["internal"]]
+    assert all(not urns & set(lb.dependencies) for lb in public_lbs)
+
+
+def test_cluster_labels_are_tags_on_every_tagged_resource(eu: Run) -> None:
+    labels = dict(eu.plan.labels)
+    assert labels == {"team": "platform", "tier": "core"}  # the cluster's + its ha profile's
+    [provider] = eu.of_type("pulumi:providers:aws")
+    assert labels.items() <= json.loads(provider.inputs["defaultTags"])["tags"].items()
+    tagged = [r for r in eu.aws if isinstance(r.inputs.get("tags"), dict)]
+    assert len(tagged) > 20
+    for r in tagged:
+        assert labels.items() <= r.inputs["tags"].items(), r.name
+        assert r.inputs["tags"]["cluster"] == eu.plan.name  # fleetform's own keys win
 
 
 # --------------------------------------------------------------------------------------

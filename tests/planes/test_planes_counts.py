@@ -44,6 +44,8 @@ def expected_aws(plan: ClusterPlan) -> dict[str, Counter[str]]:
             "aws:ec2/routeTableAssociation:RouteTableAssociation": 2 * zones,
             "aws:ec2/eip:Eip": nats,
             "aws:ec2/natGateway:NatGateway": nats,
+            # an explicit reservation per fixed address (etcd members, control-plane replicas)
+            "aws:ec2/subnetCidrReservation:SubnetCidrReservation": members + replicas,
             "aws:route53/zone:Zone": 1,
             "aws:iam/role:Role": 3,  # etcd, control plane, worker
             "aws:iam/instanceProfile:InstanceProfile": 3,
