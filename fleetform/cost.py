@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .sizes import DISK_GB_MONTH, HOURLY_PRICE, HOURS_PER_MONTH, LOAD_BALANCER_HOUR, NAT_HOUR
@@ -51,9 +51,13 @@ def estimate(
     control_plane: tuple[int, str],
     pools: list[tuple[str, int, int]],
     nat_gateways: int,
+    load_balancers: int = 1,
 ) -> CostEstimate:
     """etcd = (members, machine type, disk GB); control_plane = (replicas, machine
     type); pools = [(machine type, min, max)]. Unknown machine types cost 0 here.
+
+    ``load_balancers``: the API's (internal; a public API adds an internet-facing one on
+    both clouds) and a ClusterMesh member's endpoint (components/mesh.py).
 
     ``nat_gateways`` is what the network plan asks for (one per zone, or one). AWS builds
     that many NAT gateways; GCP's Cloud NAT is one regional gateway per network whatever
@@ -67,5 +71,12 @@ def estimate(
         control_plane=round(replicas * monthly(cp_mt), 2),
         workers_min=round(sum(monthly(mt) * lo for mt, lo, _ in pools), 2),
         workers_max=round(sum(monthly(mt) * hi for mt, _, hi in pools), 2),
-        network=round((LOAD_BALANCER_HOUR[cloud] + nat_gateways * NAT_HOUR[cloud]) * HOURS_PER_MONTH, 2),
+        network=round((load_balancers * LOAD_BALANCER_HOUR[cloud] + nat_gateways * NAT_HOUR[cloud])
+                      * HOURS_PER_MONTH, 2),
     )
+
+
+def with_load_balancers(cost: CostEstimate, cloud: str, extra: int) -> CostEstimate:
+    """``cost`` with ``extra`` more load balancers (decided after the cluster's own plan,
+    e.g. a ClusterMesh member's endpoint)."""
+    return replace(cost, network=round(cost.network + extra * LOAD_BALANCER_HOUR[cloud] * HOURS_PER_MONTH, 2))

@@ -8,12 +8,12 @@ plan; adding a cluster never changes another cluster's plan.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from . import names
 from .cni import CniPlan, plan_cni
-from .cost import CostEstimate, estimate
+from .cost import CostEstimate, estimate, with_load_balancers
 from .errors import FleetError, Problem
 from .firewall import FirewallRule, base_rules, datapath_rules
 from .ipam import Addresses, allocate, zone_subnets
@@ -343,7 +343,8 @@ def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: l
         migration=inc.migration,
         cost=estimate(c.cloud, (c.etcd.members, etcd.machine_type, c.etcd.disk_gb),
                       (c.control_plane.replicas, cp.machine_type),
-                      [(p.machine_type, p.min, p.max) for p in pools], nat_count),
+                      [(p.machine_type, p.min, p.max) for p in pools], nat_count,
+                      2 if c.api.public else 1),
     )
 
 
@@ -377,6 +378,9 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
     # Fleet-level CNI: ClusterMesh among the serving incarnations (a migration target
     # joins the mesh at cutover, when it takes the cluster's name).
     meshed, cni_warnings = plan_mesh(spec, [c for c in clusters if c.serving])
+    # A member's ClusterMesh API has a load balancer of its own (components/mesh.py).
+    meshed = [replace(c, cost=with_load_balancers(c.cost, c.cloud, 1)) if c.cni.mesh is not None else c
+              for c in meshed]
     by_key = {c.key: c for c in meshed}
     clusters = [by_key.get(c.key, c) for c in clusters]
     warnings += cni_warnings

@@ -468,3 +468,17 @@ def test_changing_a_live_clusters_plugin_is_refused_with_a_clear_message() -> No
 def test_first_install_and_unchanged_plugin_pass_the_guard(olds: dict[str, str]) -> None:
     news = {"cluster": "eu-core", "plugin": "calico"}
     assert _PluginGuardProvider().check(olds, news).failures == []
+
+
+def test_cost_counts_every_load_balancer_a_cluster_gets(tmp_path: Path) -> None:
+    """The API's internal load balancer, its internet-facing twin for a public API, and a
+    ClusterMesh member's endpoint: each at the cloud's load balancer price."""
+    from fleetform.sizes import HOURS_PER_MONTH, LOAD_BALANCER_HOUR
+
+    plan = plan_text(tmp_path, fleet(
+        cluster("a", index=1), cluster("b", index=2, extra="api: {public: true, allowed_cidrs: [203.0.113.0/24]}"),
+        cluster("c", index=3), cluster("d", index=4), head="mesh: {clusters: [c, d]}\n"))
+    lb = round(LOAD_BALANCER_HOUR["aws"] * HOURS_PER_MONTH, 2)
+    network = {c.name: c.cost.network for c in plan.clusters}
+    assert network["b"] == pytest.approx(network["a"] + lb, abs=0.011)
+    assert network["c"] == network["d"] == pytest.approx(network["a"] + lb, abs=0.011)
