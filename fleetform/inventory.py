@@ -3,8 +3,9 @@
 Built from the plan, offline: every etcd member and control-plane replica is a host,
 named ``<cluster>-<member>`` (``eu-core-etcd-0``, ``eu-core-cp-0``). etcd members have
 planned fixed addresses; control-plane replicas get theirs from the stack outputs
-(``pulumi stack output --json``, the ``clusters`` output of ``components/exports.py``)
-when given, and have ``private_ip: null`` (and no ``ansible_host``) otherwise. Worker
+(``pulumi stack output --json``: the ``clusters`` output of ``components/exports.py``,
+and ``incarnations`` for a moving cluster's other incarnation) when given, and have
+``private_ip: null`` (and no ``ansible_host``) otherwise. Worker
 pools are autoscaled groups whose instances no plan or stack output lists, so
 ``kube_node`` and ``<cluster>_kube_node`` carry the pools as group variables
 (``fleetform_pools``) and no hosts.
@@ -44,7 +45,9 @@ def host_name(cluster: str, member: str) -> str:
 
 
 def read_outputs(path: str) -> dict[str, Any]:
-    """The ``clusters`` output of ``pulumi stack output --json``, checked."""
+    """The hosts of ``pulumi stack output --json``, checked, by inventory label: the
+    ``clusters`` output (each cluster as it serves its name) plus, while a cluster moves,
+    its other incarnation from the ``incarnations`` output under its incarnation key."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -63,18 +66,26 @@ def read_outputs(path: str) -> dict[str, Any]:
         what = "missing" if clusters is None else f"expected an object, got {type(clusters).__name__}"
         raise FleetError([Problem(path, "clusters", f"{what}: the stack output `clusters` "
                                                     "(is this the output of a fleetform stack?)")])
+    incarnations = data.get("incarnations", {})  # absent in stacks older than migrations
+    if not isinstance(incarnations, dict):
+        raise FleetError([Problem(path, "incarnations", f"expected an object, got {type(incarnations).__name__}")])
     problems = []
-    for name, c in clusters.items():
+    by_label: dict[str, Any] = {}
+    entries = [*((f"clusters.{name}", name, c) for name, c in clusters.items()),
+               *((f"incarnations.{key}", key, c) for key, c in incarnations.items()
+                 if not (isinstance(c, dict) and c.get("serving", True)))]
+    for where, label, c in entries:
         if not isinstance(c, dict):
-            problems.append(Problem(path, f"clusters.{name}", "expected an object"))
+            problems.append(Problem(path, where, "expected an object"))
             continue
         for role in ("etcd", "control_plane"):
             hosts = c.get(role, {})
             if not isinstance(hosts, dict) or not all(isinstance(h, dict) for h in hosts.values()):
-                problems.append(Problem(path, f"clusters.{name}.{role}", "expected an object of hosts"))
+                problems.append(Problem(path, f"{where}.{role}", "expected an object of hosts"))
+        by_label[label] = c
     if problems:
         raise FleetError(problems)
-    return clusters
+    return by_label
 
 
 def _ip(outputs: Mapping[str, Any] | None, cluster: str, role: str, member: str) -> str | None:
@@ -173,8 +184,9 @@ def host_vars(inventory: Mapping[str, Any], host: str) -> dict[str, Any] | None:
 
 
 def unmatched_outputs(plan: FleetPlan, outputs: Mapping[str, Any]) -> list[str]:
-    """Warnings: clusters of the plan missing from the outputs and the other way round."""
-    planned = {c.name for c in plan.clusters}
+    """Warnings: clusters (or a moving cluster's other incarnation) of the plan missing
+    from the outputs and the other way round."""
+    planned = {c.name if c.serving else c.key for c in plan.clusters}
     warnings = [f"cluster {n!r} is not in the stack outputs (not deployed yet?): its control-plane "
                 "addresses are unknown" for n in sorted(planned - set(outputs))]
     warnings += [f"the stack outputs have cluster {n!r}, which is not in this stack file: ignored"

@@ -217,6 +217,23 @@ def test_inventory_host_and_outputs(runs: Runs) -> None:
     assert json.loads((runs.dir("dev-a") / "inventory.json").read_text()) == _inventory("--stack", "dev", "--list")
 
 
+def test_inventory_outputs_address_both_incarnations_of_a_moving_cluster(runs: Runs) -> None:
+    """prod's edge-fra moves: the serving incarnation's hosts take their addresses from the
+    `clusters` output, the target's (named by its incarnation key) from `incarnations`."""
+    outputs_file = runs.dir("prod") / "outputs.json"
+    outputs = json.loads(outputs_file.read_text())
+    [target] = [k for k, inc in outputs["incarnations"].items() if inc["cluster"] == "edge-fra" and not inc["serving"]]
+    inv = _inventory("--stack", "prod", "--list", "--outputs", str(outputs_file))
+    hostvars = inv["_meta"]["hostvars"]
+    for label, source in (("edge-fra", outputs["clusters"]["edge-fra"]), (target, outputs["incarnations"][target])):
+        for replica, info in source["control_plane"].items():
+            hv = hostvars[f"{label}-{replica}"]
+            assert hv["private_ip"] == hv["ansible_host"] == info["private_ip"]
+            assert hv["private_ip_source"] == "outputs"
+    out = fleetform("inventory", "--stack", "prod", "--list", "--outputs", str(outputs_file))
+    assert out.returncode == 0 and "not in the stack outputs" not in out.stderr, out.stderr
+
+
 def test_inventory_reads_the_stack_from_the_environment() -> None:
     inv = _inventory("--list", env={"FLEETFORM_STACK": "dev"})
     assert set(inv["_meta"]["hostvars"]) == {"dev-aws-etcd-0", "dev-aws-cp-0", "dev-gcp-etcd-0", "dev-gcp-cp-0"}
