@@ -138,27 +138,6 @@ def _contains_unknowns(value: Any) -> bool:
     return False
 
 
-def _eager_output(res: Any, name: str) -> Callable[..., None]:
-    """One declared property as an `Output` now, and its resolver.
-
-    The SDK gives every property four futures (value, known, secret, dependencies) and
-    an `Output` whose data is a task awaiting them. Here the property gets the single
-    `_OutputData` future the SDK itself uses for a resource's `urn` and `id`
-    (`resource.resource_output`), resolved to the same `_OutputData` the SDK's task would
-    compute: resources = the given dependencies plus the resource, value, known and
-    secret as given (its `__post_init__` still marks a value holding unknowns as not
-    known); on failure the Output fails with the same exception. Tracked in
-    `SETTINGS.outputs` as every Output is (`Output._from_data`).
-    """
-    data: asyncio.Future[Any] = asyncio.Future()  # on the current loop, as the SDK's
-
-    def resolve(value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Exception | None) -> None:
-        _settle(data, res, (value, is_known, is_secret, deps, failed))
-
-    res.__dict__[name] = Output._from_data(data)
-    return resolve
-
-
 _Settled = tuple[Any, bool, bool, Any, "Exception | None"]
 
 
@@ -179,16 +158,23 @@ _DECLARED = "_fleetform_declared_outputs"
 
 
 class _DeclaredOutputs:
-    """A resource's declared output properties, made into `Output`s when first read.
+    """A resource's declared properties and their Outputs.
+
+    The SDK gives every property four futures (value, known, secret, dependencies) and an
+    `Output` whose data is a task awaiting them. Here a property's Output has the single
+    `_OutputData` future the SDK itself uses for a resource's `urn` and `id`
+    (`resource.resource_output`), settled to the same `_OutputData` the SDK's task would
+    compute: resources = the given dependencies plus the resource, value, known and
+    secret as given (its `__post_init__` still marks a value holding unknowns as not
+    known); on failure it fails with the same exception. Tracked in `SETTINGS.outputs`
+    as every Output is (`Output._from_data`).
 
     A provider class declares every output of its resource (~100 for an
-    `aws.ec2.Instance`); the SDK makes an Output for each at registration, and a run
-    reads few of them. Each resolver call is kept here; `output(name)` makes the
-    property's Output on first read -- already settled if the registration came back,
-    else settled when it does -- and sets it on the resource, where later reads find it.
-    The Output is what `_eager_output` would have made: same data, same tracking.
-    Only properties read through a generated getter (`pulumi.get`) are made lazy
-    (`_lazy_property`); attribute reads of plain instance attributes never see this.
+    `aws.ec2.Instance`) and a run reads few of them, so `output(name)` is called on
+    first read through a generated getter (`pulumi.get`, see `_lazy_property`): already
+    settled if the registration came back, else settled when it does. Any other
+    property (read as a plain attribute, or by a hand-written getter) gets its Output at
+    registration (`_transfer_properties`). Each resolver call is kept here.
     """
 
     __slots__ = ("names", "res", "settled", "waiting")
@@ -225,26 +211,21 @@ class _Resolvers(Mapping[str, Callable[..., None]]):
     """The resolver table `transfer_properties` returns: `rpc.resolve_properties` and
     `resolve_outputs_due_to_exception` look resolvers up by name and iterate them."""
 
-    __slots__ = ("declared", "eager")
+    __slots__ = ("declared",)
 
-    def __init__(self, eager: dict[str, Callable[..., None]], declared: _DeclaredOutputs) -> None:
-        self.eager = eager
+    def __init__(self, declared: _DeclaredOutputs) -> None:
         self.declared = declared
 
     def __getitem__(self, name: str) -> Callable[..., None]:
-        resolve = self.eager.get(name)
-        if resolve is not None:
-            return resolve
         if name in self.declared.names:
             return functools.partial(self.declared.resolve, name)
         raise KeyError(name)
 
     def __iter__(self) -> Iterator[str]:
-        yield from self.eager
-        yield from self.declared.names
+        return iter(self.declared.names)
 
     def __len__(self) -> int:
-        return len(self.eager) + len(self.declared.names)
+        return len(self.declared.names)
 
 
 _LAZY_PROPERTY: dict[tuple[type, str], bool] = {}
@@ -273,23 +254,18 @@ def _lazy_property(cls: type, name: str) -> bool:
 
 def _transfer_properties(res: Any, props: Any, custom: bool) -> Mapping[str, Callable[..., None]]:
     """`pulumi.runtime.rpc.transfer_properties`: an Output per declared property, made now
-    (`_eager_output`) or when first read (`_DeclaredOutputs`)."""
+    or, for a generated getter's property, when first read (`_DeclaredOutputs`)."""
     cls = type(res)
-    eager: dict[str, Callable[..., None]] = {}
-    lazy: list[str] = []
-    for name in props:
-        if name == "urn" or (name == "id" and custom):
-            continue  # handled by the SDK's caller, as in the original
+    # urn and (for a custom resource) id are handled by the SDK's caller, as in the original.
+    names = [name for name in props if not (name == "urn" or (name == "id" and custom))]
+    declared = _DeclaredOutputs(res, names)
+    for name in names:
         if _lazy_property(cls, name):
             res.__dict__.pop(name, None)
-            lazy.append(name)
         else:
-            eager[name] = _eager_output(res, name)
-    if not lazy:
-        return eager
-    declared = _DeclaredOutputs(res, lazy)
+            declared.output(name)
     res.__dict__[_DECLARED] = declared
-    return _Resolvers(eager, declared)
+    return _Resolvers(declared)
 
 
 _sdk_get = pulumi_types.get
