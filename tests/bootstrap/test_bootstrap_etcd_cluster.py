@@ -463,13 +463,20 @@ def test_cluster_forms_tolerates_minority_loss_and_recovers(
         assert cluster.get("/fleet/after", m) == "v3"
 
 
-def test_snapshot_save_and_restore_into_a_fresh_cluster(make_cluster: Callable[..., LocalCluster], tmp_path: Path) -> None:
-    source = make_cluster("src", 3)
-    source.start()
-    source.wait_healthy()
-    keys = {f"/registry/fleet/key-{i}": f"value-{i}" for i in range(20)}
+def _seeded_cluster(make_cluster: Callable[..., LocalCluster], name: str, prefix: str,
+                    count: int) -> tuple[LocalCluster, dict[str, str]]:
+    """A healthy 3-member cluster holding `count` keys under `prefix`, and those keys."""
+    cluster = make_cluster(name, 3)
+    cluster.start()
+    cluster.wait_healthy()
+    keys = {f"{prefix}/key-{i}": f"value-{i}" for i in range(count)}
     for k, v in keys.items():
-        source.put(k, v)
+        cluster.put(k, v)
+    return cluster, keys
+
+
+def test_snapshot_save_and_restore_into_a_fresh_cluster(make_cluster: Callable[..., LocalCluster], tmp_path: Path) -> None:
+    source, keys = _seeded_cluster(make_cluster, "src", "/registry/fleet", 20)
 
     # The timer's mode: every member runs the rendered script, only the leader uploads.
     buckets = tmp_path / "buckets" / BUCKET / "etcd" / "src"
@@ -539,12 +546,7 @@ def test_migration_snapshot_job_and_restore_into_the_target(
 
     from fleetform.snapshots import SnapshotTransfer, snapshot_script
 
-    source = make_cluster("mover", 3)
-    source.start()
-    source.wait_healthy()
-    keys = {f"/registry/moving/key-{i}": f"value-{i}" for i in range(25)}
-    for k, v in keys.items():
-        source.put(k, v)
+    source, keys = _seeded_cluster(make_cluster, "mover", "/registry/moving", 25)
     t = SnapshotTransfer(
         cluster="mover", source_key="mover-aws-eu-west-1", target_key="mover-gcp-europe-west1",
         target_cloud="aws", target_region="eu-west-1",
