@@ -7,8 +7,8 @@ import pulumi
 from components.exports import export_fleet
 from components.fleet import Fleet
 from components.identity import fleet_identity
-from fleetform.load import load_config
-from fleetform.plan import plan_fleet
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_config
 
 config = pulumi.Config("fleetform")
 stack = pulumi.get_stack()

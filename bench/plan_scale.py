@@ -122,7 +122,7 @@ FLOOR_PROGRAM = textwrap.dedent('''\
 def _capture_inputs() -> dict[str, Any]:
     """Plain (secrets revealed) inputs by URN, as the mocks saw them: one dict store per
     registration, so capturing costs nothing measurable."""
-    from fleetform.mocks import FleetMocks
+    from fleetform.engine.mocks import FleetMocks
 
     captured: dict[str, Any] = {}
     original = FleetMocks.new_resource
@@ -147,7 +147,7 @@ def _time_key_generation() -> list[float]:
     returned one-element list. Plan and floor generate the same keys (same seeds); the
     cost of each is a heavy-tailed function of its seed (the gap to the next prime), so
     it is reported apart."""
-    from fleetform import mocks
+    from fleetform.engine import mocks
 
     spent = [0.0]
     generate = mocks._rsa_key
@@ -170,7 +170,7 @@ def _peak_mib() -> float:
 def child(kind: str, clusters: int, workdir: Path, profile: bool) -> dict[str, Any]:
     """One measurement in this (fresh) process; prints a JSON line."""
     cold = time.perf_counter()
-    from fleetform.offline import run_program
+    from fleetform.engine.run import run_program
 
     inputs = _capture_inputs()
     keys = _time_key_generation()
@@ -190,7 +190,7 @@ def child(kind: str, clusters: int, workdir: Path, profile: bool) -> dict[str, A
         wall, cpu = time.perf_counter(), time.process_time()
         if profiler is not None and prefix == "c":
             # On this thread: the profiler samples only the thread that started it.
-            from fleetform import offline
+            from fleetform.engine import run as offline
 
             with offline._gc_tuned():  # as run_program does
                 result = offline._run(offline._main_file(Path(program)), "fleetform", STACK, config, None)

@@ -9,20 +9,19 @@ from dataclasses import dataclass
 
 import pulumi
 
-from fleetform import names
-from fleetform.plan import ClusterPlan, FleetPlan
-
-from .clouds import adapter_for
-from .clouds.base import ClusterContext, LoadBalancerHandle
-from .cni import Cni, CniArgs
-from .control_plane import ControlPlane
-from .etcd import EtcdDataPlane, PlaneArgs
-from .identity import ClusterIdentity
-from .kube import KubeAccess
-from .mesh import MeshEndpoint, MeshEndpointArgs
-from .network import Network, NetworkArgs
-from .snapshots import Restore, SnapshotJobs, SnapshotSource, SnapshotStore
-from .workers import WorkerPlane
+from components.clouds import adapter_for
+from components.clouds.base import ClusterContext, LoadBalancerHandle
+from components.cni import Cni, CniArgs
+from components.control_plane import ControlPlane
+from components.etcd import EtcdDataPlane, PlaneArgs
+from components.identity import ClusterIdentity, fleet_identity
+from components.kube import KubeAccess
+from components.mesh import MeshEndpoint, MeshEndpointArgs
+from components.network import Network, NetworkArgs
+from components.snapshots import Restore, SnapshotJobs, SnapshotSource, SnapshotStore
+from components.workers import WorkerPlane
+from fleetform.plan import names
+from fleetform.plan.model import ClusterPlan, FleetPlan
 
 
 @dataclass(frozen=True)
@@ -39,9 +38,8 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("fleetform:index:Cluster", name, None, opts)
         plan = args.plan
         self.plan = plan
-        # Shared identity (issue 5): decide the fleet's identity plan before any plane
+        # Shared identity: decide the fleet's identity plan before any plane
         # renders: control planes read their SSO and service-account issuer from it.
-        from .identity import fleet_identity
 
         self.identity_plan = fleet_identity(args.fleet)
         self.adapter = adapter_for(ClusterContext(args.fleet, plan, owner=self))
@@ -79,7 +77,7 @@ class Cluster(pulumi.ComponentResource):
         })
 
     def install_cni(self, mesh_endpoints: Mapping[str, LoadBalancerHandle]) -> Cni:
-        """The network plugin (issue 6): Helm releases through self.kube, after its gate;
+        """The network plugin: Helm releases through self.kube, after its gate;
         ``mesh_endpoints``: every mesh member's ClusterMesh API load balancer, by cluster."""
         if self.cni is None:
             self.cni = Cni(names.child(self.pulumi_resource_name, "cni"),

@@ -2,7 +2,7 @@
 Kubernetes provider, behind its API readiness gate (``KubeAccess.opts``).
 
 Everything plan-dependent (charts, namespace, values) comes from ``ClusterPlan.cni``
-(``fleetform/cni.py``, ``fleetform/mesh.py``); this component only adds what cannot be
+(``fleetform/plan/cni.py``, ``fleetform/plan/mesh.py``); this component only adds what cannot be
 planned: the ClusterMesh CA (an intermediate of the fleet root, shared by every member)
 as secret values, and the guard that turns a plugin change on a live cluster into an
 explicit error instead of a silent replacement:
@@ -36,14 +36,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from fleetform import names
-from fleetform.cni import MeshPlan, helm_values
-from fleetform.mesh import MESH_CA_KEY, clustermesh_ca
-from fleetform.plan import ClusterPlan
-
-from .clouds.base import LoadBalancerHandle
-from .identity import ClusterIdentity, IssuedCert, issue
-from .kube import KubeAccess
+from components.clouds.base import LoadBalancerHandle
+from components.identity import ClusterIdentity, IssuedCert, issue
+from components.kube import KubeAccess
+from fleetform.plan import names
+from fleetform.plan.cni import MeshPlan, helm_values
+from fleetform.plan.mesh import MESH_CA_KEY, clustermesh_ca
+from fleetform.plan.model import ClusterPlan
 
 # Helm waits for the release's workloads.
 RELEASE_TIMEOUT_SECONDS = 900

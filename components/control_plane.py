@@ -8,16 +8,15 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
-from fleetform import names
+from components.clouds.base import LoadBalancerHandle, MachineHandle, MachineRequest, SecretRef
+from components.etcd import EtcdDataPlane, PlaneArgs
+from components.identity import issue
+from components.secrets import resources_of, store
 from fleetform.bootstrap import render_control_plane
-from fleetform.firewall import API_PORT
-from fleetform.nodes import control_plane_node
-from fleetform.pki import incarnation_leaves
-
-from .clouds.base import LoadBalancerHandle, MachineHandle, MachineRequest, SecretRef
-from .etcd import EtcdDataPlane, PlaneArgs
-from .identity import issue
-from .secrets import resources_of, store
+from fleetform.bootstrap.nodes import control_plane_node
+from fleetform.plan import names
+from fleetform.plan.firewall import API_PORT
+from fleetform.plan.pki import incarnation_leaves
 
 
 class ControlPlane(pulumi.ComponentResource):

@@ -8,18 +8,17 @@ from typing import Any
 
 import pulumi
 
-from fleetform import names
+from components.clouds.base import CloudAdapter, MachineHandle, MachineRequest
+from components.identity import ClusterIdentity, IssuedCert, issue
+from components.network import Network
+from components.secrets import resources_of, store
+from components.snapshots import Restore
 from fleetform.bootstrap import render_etcd_member
 from fleetform.bootstrap.inputs import ObjectLocation
-from fleetform.nodes import etcd_node
-from fleetform.pki import incarnation_leaves
-from fleetform.plan import ClusterPlan, FleetPlan
-
-from .clouds.base import CloudAdapter, MachineHandle, MachineRequest
-from .identity import ClusterIdentity, IssuedCert, issue
-from .network import Network
-from .secrets import resources_of, store
-from .snapshots import Restore
+from fleetform.bootstrap.nodes import etcd_node
+from fleetform.plan import names
+from fleetform.plan.model import ClusterPlan, FleetPlan
+from fleetform.plan.pki import incarnation_leaves
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,9 @@ from typing import Any
 
 import pulumi
 
-from fleetform.kubeconfig import fleet_admin_kubeconfig, layout, people_kubeconfig
-from fleetform.plan import FleetPlan
-
-from .fleet import Fleet
+from components.fleet import Fleet
+from fleetform.plan.kubeconfig import fleet_admin_kubeconfig, layout, people_kubeconfig
+from fleetform.plan.model import FleetPlan
 
 
 def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:

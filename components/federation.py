@@ -1,8 +1,8 @@
 """Workload identity federation for the whole fleet.
 
-Each logical cluster's service-account issuer (``identity_plan.Issuer``) publishes an
+Each logical cluster's service-account issuer (``fleetform.plan.identity.Issuer``) publishes an
 OpenID discovery document and a JWKS rendered from the cluster's service-account public
-key (``identity_plan.jwks_document``, inside an apply). One cloud serves them over HTTPS
+key (``fleetform.plan.federation.jwks_document``, inside an apply). One cloud serves them over HTTPS
 under the fleet domain (``identity.federation.host``), and every federated cloud trusts
 every issuer: AWS with one IAM OIDC provider per issuer, GCP with one pool and one
 provider per issuer. Workload identities then get an AWS role and/or a GCP service
@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from fleetform import names
-from fleetform.identity_plan import IdentityPlan, Issuer, discovery_document, jwks_document
-from fleetform.plan import FleetPlan
-
-from .clouds.base import MachineIdentity
-from .identity import SharedIdentity
+from components.clouds.base import MachineIdentity
+from components.clouds.federation_aws import AwsFederation
+from components.clouds.federation_gcp import GcpFederation
+from components.identity import SharedIdentity
+from fleetform.plan import names
+from fleetform.plan.federation import discovery_document, jwks_document
+from fleetform.plan.identity import IdentityPlan, Issuer
+from fleetform.plan.model import FleetPlan
 
 if TYPE_CHECKING:
-    from .clouds.federation_aws import AwsFederation
-    from .clouds.federation_gcp import GcpFederation
+    from components.clouds.federation_aws import AwsFederation
+    from components.clouds.federation_gcp import GcpFederation
 
 
 class Federation(pulumi.ComponentResource):
@@ -47,11 +49,9 @@ class Federation(pulumi.ComponentResource):
         self.aws: AwsFederation | None = None
         self.gcp: GcpFederation | None = None
         if "aws" in clouds:
-            from .clouds.federation_aws import AwsFederation
 
             self.aws = AwsFederation(names.child(name, "aws"), identity, dict(plan.aws_default_tags), child)
         if "gcp" in clouds:
-            from .clouds.federation_gcp import GcpFederation
 
             self.gcp = GcpFederation(names.child(name, "gcp"), identity, child)
         served: list[pulumi.Resource] = []

@@ -6,14 +6,16 @@ import pulumi
 import pulumi_random as random
 import pulumi_tls as tls
 
-from fleetform import names
-from fleetform.identity_plan import IdentityPlan
-from fleetform.plan import ClusterPlan, FleetPlan
-from fleetform.snapshots import transfer
-
-from .cluster import Cluster, ClusterArgs
-from .identity import SharedIdentity
-from .snapshots import SnapshotSource
+from components.cluster import Cluster, ClusterArgs
+from components.federation import Federation
+from components.identity import SharedIdentity, fleet_identity
+from components.migration import ClusterName
+from components.rbac import ClusterAccess
+from components.snapshots import SnapshotSource
+from fleetform.plan import names
+from fleetform.plan.identity import IdentityPlan
+from fleetform.plan.model import ClusterPlan, FleetPlan
+from fleetform.plan.snapshots import transfer
 
 
 class Fleet(pulumi.ComponentResource):
@@ -23,7 +25,6 @@ class Fleet(pulumi.ComponentResource):
     def __init__(self, name: str, plan: FleetPlan, opts: pulumi.ResourceOptions | None = None, *,
                  identity: IdentityPlan | None = None) -> None:
         super().__init__("fleetform:index:Fleet", name, None, opts)
-        from .identity import fleet_identity
 
         self.identity_plan = identity if identity is not None else fleet_identity(plan)
         # Explicit providers for the non-cloud packages too; children inherit them.
@@ -32,11 +33,9 @@ class Fleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, providers=[self.tls_provider, self.random_provider])
         self.identity = SharedIdentity(names.child(name, "identity"), plan.fleet, child,
                                        settings=self.identity_plan.pki)
-        # Shared identity (issue 5): workload identity federation for every cluster's
+        # Shared identity: workload identity federation for every cluster's
         # issuer, made before the clusters (a migration's snapshot writer is one of its
         # grants), and fleet RBAC + tenants on each incarnation (through its own provider).
-        from .federation import Federation
-        from .rbac import ClusterAccess
 
         self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child)
         self.clusters: dict[str, Cluster] = {}
@@ -50,7 +49,6 @@ class Fleet(pulumi.ComponentResource):
         for cluster in self.clusters.values():
             cluster.install_cni(mesh_endpoints)
         # What belongs to a cluster's name, not to one incarnation (migration.py).
-        from .migration import ClusterName
 
         self.names = {
             name: ClusterName(name, {k: v for k, v in self.clusters.items() if v.plan.name == name}, child)

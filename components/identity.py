@@ -6,7 +6,7 @@ every credential they issued. Key algorithm and validity come from ``identity.pk
 (``PkiSettings``); they travel down the chain with every ``IssuedCert``, so leaves the
 planes issue under a cluster CA get the fleet's settings too.
 
-``fleet_identity(plan)`` is the fleet's identity plan (``fleetform.identity_plan``),
+``fleet_identity(plan)`` is the fleet's identity plan (``fleetform.plan.identity``),
 decided once per program run from the stack's own configuration.
 """
 
@@ -20,9 +20,12 @@ from typing import Any
 import pulumi
 import pulumi_tls as tls
 
-from fleetform import identity_plan, names
-from fleetform.identity_plan import IdentityPlan
-from fleetform.pki import (
+from fleetform.plan import identity as identity_plan
+from fleetform.plan import names
+from fleetform.plan.identity import IdentityPlan
+from fleetform.plan.load import load_config
+from fleetform.plan.model import FleetPlan
+from fleetform.plan.pki import (
     DEFAULT_PKI,
     SA_KEY_RSA_BITS,
     CertSpec,
@@ -32,8 +35,14 @@ from fleetform.pki import (
     resource_key,
     root_ca,
 )
-from fleetform.plan import FleetPlan
-from fleetform.spec import FleetSpec
+from fleetform.spec.models import (
+    CloudsSpec,
+    FleetNetworkSpec,
+    FleetSpec,
+    GcpCloudSpec,
+    IdentitySpec,
+    MeshSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,6 @@ def configured_spec() -> FleetSpec | None:
     root = Path(pulumi.get_root_directory() or Path.cwd())
     key = json.dumps([fleet, base, stack, str(root)], sort_keys=True, default=str)
     if key not in _SPECS:
-        from fleetform.load import load_config
 
         _SPECS[key] = load_config(fleet, base, stack=stack, label=f"stacks/Pulumi.{stack}.yaml",
                                   stacks_dir=root / "stacks")
@@ -219,7 +227,6 @@ def fleet_identity(plan: FleetPlan, spec: FleetSpec | None = None) -> IdentityPl
 
 def _bare_spec(plan: FleetPlan) -> FleetSpec:
     """A spec with no identity settings for a plan built in code (tests)."""
-    from fleetform.spec import CloudsSpec, FleetNetworkSpec, GcpCloudSpec, IdentitySpec, MeshSpec
 
     fields: dict[str, Any] = {
         "api_version": "fleetform/v1", "name": plan.fleet, "domain": plan.domain, "stack": plan.stack,

@@ -20,11 +20,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from fleetform import names
-from fleetform.kubeconfig import AdminAccess, admin_kubeconfig
-from fleetform.plan import ClusterPlan
-
-from .identity import ClusterIdentity
+from components.identity import ClusterIdentity
+from fleetform.plan import names
+from fleetform.plan.kubeconfig import AdminAccess, admin_kubeconfig
+from fleetform.plan.model import ClusterPlan
 
 READY_TIMEOUT_SECONDS = 1800
 

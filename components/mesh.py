@@ -3,7 +3,7 @@
 Cilium exposes its ClusterMesh API (``clustermesh-apiserver``) as a Service. A
 ``LoadBalancer`` Service needs the cloud's Kubernetes service controller, which
 fleetform's self-managed clusters do not run, so the plan makes it a ``NodePort`` with a
-fixed port (``fleetform.cni.clustermesh_node_port``) and this component puts a cloud TCP
+fixed port (``fleetform.plan.cni.clustermesh_node_port``) and this component puts a cloud TCP
 load balancer in front of the cluster's workers on that port, through the cluster's own
 adapter and provider:
 
@@ -11,7 +11,7 @@ adapter and provider:
   worker pool's machine group is a target, so nodes the autoscaler adds serve too;
   clients (the peers' nodes) keep their source addresses up to the workers, whose
   firewall admits exactly the peers' node CIDRs on that port (plan data,
-  ``fleetform/mesh.py``);
+  ``fleetform/plan/mesh.py``);
 - ``clustermesh.<cluster>.<domain>`` in the cluster's private zone, pointing at it.
 
 Its ``handle`` is what peers put in their Cilium values (``components/cni.py``): the
@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 import pulumi
 
-from fleetform import names
-from fleetform.plan import ClusterPlan
-
-from .clouds.base import CloudAdapter, LoadBalancerHandle, MachineGroupHandle
-from .network import Network
+from components.clouds.base import CloudAdapter, LoadBalancerHandle, MachineGroupHandle
+from components.network import Network
+from fleetform.plan import names
+from fleetform.plan.model import ClusterPlan
 
 
 @dataclass(frozen=True)

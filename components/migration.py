@@ -3,7 +3,7 @@
 remembers its migration phase in the engine's state.
 
 The gate's ``check`` receives the phase of the last `pulumi up` (``olds``) and of this
-one (``news``) and fails the preview on an illegal jump (``fleetform.migrate
+one (``news``) and fails the preview on an illegal jump (``fleetform.plan.migrate
 .check_transition``), so a skipped phase is refused before anything is created.
 """
 
@@ -21,11 +21,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from fleetform import names
-from fleetform.migrate import PhaseState, check_transition
-from fleetform.plan import ClusterPlan
-
-from .cluster import Cluster
+from components.cluster import Cluster
+from fleetform.plan import names
+from fleetform.plan.migrate import PhaseState, check_transition
+from fleetform.plan.model import ClusterPlan
 
 _FIELDS = ("cluster", "phase", "source", "target", "release_source", "data")
 

@@ -7,10 +7,15 @@ from dataclasses import dataclass
 
 import pulumi
 
-from fleetform import names
-from fleetform.plan import ClusterPlan
-
-from .clouds.base import CloudAdapter, DnsZoneHandle, FirewallHandle, MachineIdentity, NetworkHandle
+from components.clouds.base import (
+    CloudAdapter,
+    DnsZoneHandle,
+    FirewallHandle,
+    MachineIdentity,
+    NetworkHandle,
+)
+from fleetform.plan import names
+from fleetform.plan.model import ClusterPlan
 
 PLANE_ROLES = ("etcd", "control_plane", "worker")
 

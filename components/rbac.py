@@ -1,6 +1,6 @@
 """Fleet RBAC and tenants on one cluster incarnation, through its own Kubernetes provider.
 
-The objects are decided in ``fleetform.identity_plan`` (plain manifests); this module
+The objects are decided in ``fleetform.plan.identity`` (plain manifests); this module
 only declares exactly those through pulumi-kubernetes, each with ``kube.opts(...)``: the
 incarnation's explicit provider, after its readiness gate.
 
@@ -18,11 +18,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from fleetform import names
-from fleetform.identity_plan import IdentityPlan, Tenant, fleet_rbac_objects, tenant_objects
-from fleetform.plan import ClusterPlan
-
-from .kube import KubeAccess
+from components.kube import KubeAccess
+from fleetform.addons.rbac import fleet_rbac_objects, tenant_objects
+from fleetform.plan import names
+from fleetform.plan.identity import IdentityPlan, Tenant
+from fleetform.plan.model import ClusterPlan
 
 _KINDS: dict[str, Any] = {
     "Namespace": k8s.core.v1.Namespace,

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import pulumi
 
-from fleetform import names
-
-from .clouds.base import CloudAdapter, MachineIdentity, SecretRef
+from components.clouds.base import CloudAdapter, MachineIdentity, SecretRef
+from fleetform.plan import names
 
 
 def store(adapter: CloudAdapter, plane: pulumi.Resource, plane_name: str, key: str,

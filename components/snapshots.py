@@ -1,5 +1,5 @@
 """A migration's etcd data (``data: etcd-snapshot``): the snapshot bucket in the target's
-cloud and the source's snapshot Job and CronJob (documents in fleetform/snapshots.py)."""
+cloud and the source's snapshot Job and CronJob (documents in fleetform/bootstrap/snapshots.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from fleetform import names
-from fleetform.snapshots import SnapshotTransfer, snapshot_objects
-
-from .clouds.base import CloudAdapter, MachineIdentity
-from .kube import KubeAccess
+from components.clouds.base import CloudAdapter, MachineIdentity
+from components.kube import KubeAccess
+from fleetform.bootstrap.snapshots import snapshot_objects
+from fleetform.plan import names
+from fleetform.plan.snapshots import SnapshotTransfer
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ from typing import Any
 
 import pulumi
 
-from fleetform import names
+from components.clouds.base import MachineGroupHandle
+from components.control_plane import ControlPlane
+from components.etcd import PlaneArgs
 from fleetform.bootstrap import render_worker
-from fleetform.nodes import worker_node
-from fleetform.plan import PoolPlan
-
-from .clouds.base import MachineGroupHandle
-from .control_plane import ControlPlane
-from .etcd import PlaneArgs
+from fleetform.bootstrap.nodes import worker_node
+from fleetform.plan import names
+from fleetform.plan.model import PoolPlan
 
 
 class WorkerPlane(pulumi.ComponentResource):

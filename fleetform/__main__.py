@@ -1,3 +1,3 @@
-from fleetform.cli import main
+from fleetform.cli.main import main
 
 raise SystemExit(main())

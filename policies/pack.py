@@ -132,12 +132,12 @@ def stack_decommissioning(config: Mapping[str, str] | None = None,
         return set()
     stack = stack or os.environ.get("PULUMI_STACK") or "stack"
     try:  # fleetform's own loader knows layering (defaults, profiles, base file)
-        from fleetform.load import load_config
+        from fleetform.plan.load import load_config
 
         spec = load_config(fleet, config.get("fleetform:base"), stack=stack,
                            label=f"stacks/Pulumi.{stack}.yaml", stacks_dir=_PROJECT / "stacks")
-        from fleetform.plan import plan_fleet
-        from fleetform.policy import released
+        from fleetform.engine.policy import released
+        from fleetform.plan.fleet import plan_fleet
 
         # Decommissioned clusters, released migration sources, targets still in prepare.
         return set(released(plan_fleet(spec)))

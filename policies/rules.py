@@ -5,7 +5,7 @@ The same functions run in two places:
 * under ``pulumi preview|up --policy-pack policies`` (Pulumi CrossGuard), wrapped by
   ``policies/pack.py`` into ``ResourceValidationPolicy`` / ``StackValidationPolicy``;
 * inside ``fleetform plan``, over the resources the offline engine recorded
-  (``fleetform/policy.py``).
+  (``fleetform/engine/policy.py``).
 
 A *resource rule* is ``check(type, inputs, options) -> iterable of messages``; a *stack
 rule* is ``check(subjects, context) -> iterable of (urn, message)`` for the rules that
@@ -67,7 +67,7 @@ class _UnknownValue:
 
 
 UNKNOWN: Any = _UnknownValue()
-# How the offline engine shows a secret input (fleetform.offline.SECRET_MASK).
+# How the offline engine shows a secret input (fleetform.engine.records.SECRET_MASK).
 MASKED = "[secret]"
 
 

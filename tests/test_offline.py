@@ -18,15 +18,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from fleetform.mocks import INVOKE_MOCKS, FleetMocks, InvokeCall
-from fleetform.offline import (
+from fleetform.engine.mocks import INVOKE_MOCKS, FleetMocks, InvokeCall
+from fleetform.engine.records import (
     SECRET_MASK,
     DuplicateResourceError,
     ProgramResult,
     Resource,
     canonical_order,
-    run_program,
 )
+from fleetform.engine.run import run_program
 
 # Importing the provider SDKs' deprecated classes warns; not this module's concern.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -479,7 +479,7 @@ def test_kubeconfig_on_libyaml_is_byte_identical() -> None:
     """`kubeconfig._safe_dump` (libyaml when it can be) writes what `yaml.safe_dump` does."""
     import yaml
 
-    from fleetform.kubeconfig import _safe_dump
+    from fleetform.plan.kubeconfig import _safe_dump
 
     rng = random.Random(7)
     alphabet = "abcXYZ019 -_:./'\"#\u00e9\n"
@@ -647,7 +647,7 @@ def test_order_is_the_same_in_a_fresh_interpreter(tmp_path: Path) -> None:
         f"""
         import json
         from pathlib import Path
-        from fleetform.offline import run_program
+        from fleetform.engine.run import run_program
         r = run_program(Path({str(program)!r}), project="p", stack="s", config={{}})
         print(json.dumps([x.to_json() for x in r.resources]))
         """

@@ -1,4 +1,4 @@
-"""The offline engine's SDK shortcuts (`fleetform/offline_sdk.py`) change nothing a
+"""The offline engine's SDK shortcuts (`fleetform/engine/sdk.py`) change nothing a
 program sees, registers or exports: each run here goes once with them and once through
 the Pulumi SDK's own functions, and the two must agree exactly."""
 
@@ -15,8 +15,11 @@ import pytest
 import yaml
 from pulumi.runtime import resource_cycle_breaker
 
-from fleetform import offline, offline_sdk
-from fleetform.offline import ProgramResult, run_program
+from fleetform.engine import records
+from fleetform.engine import run as offline
+from fleetform.engine import sdk as offline_sdk
+from fleetform.engine.records import ProgramResult
+from fleetform.engine.run import run_program
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -97,7 +100,7 @@ def test_typed_and_plain_resources_record_and_export_as_under_the_sdk(
     # What the comparison covers: declared outputs read early, late, unset and secret.
     assert fast.outputs["subnet_cidr"] == "10.1.0.0/24"
     assert fast.outputs["arn_after"].startswith("arn:aws:ec2:")
-    assert fast.outputs["secret_string"] == offline.SECRET_MASK
+    assert fast.outputs["secret_string"] == records.SECRET_MASK
     assert fast.secret_outputs["secret_string"] == "hunter2"
     assert fast.outputs.get("unset") is None and fast.outputs["unset_known"] is True
     plain = next(r for r in fast.resources if r.name == "plain")
@@ -117,7 +120,7 @@ def test_a_failed_registration_fails_its_declared_outputs_as_under_the_sdk(
         pulumi.export("arn", again.arn)
     """)
     fast, sdk = both_ways(monkeypatch, program, {"aws:region": "eu-west-1"})
-    assert isinstance(fast, offline.DuplicateResourceError)
+    assert isinstance(fast, records.DuplicateResourceError)
     assert type(fast) is type(sdk) and str(fast) == str(sdk)
 
 

@@ -18,8 +18,8 @@ from typing import Literal
 import pulumi
 
 from fleetform.bootstrap.inputs import SecretStore
-from fleetform.firewall import FirewallRule, Role
-from fleetform.plan import ClusterPlan, FleetPlan, PoolPlan
+from fleetform.plan.firewall import FirewallRule, Role
+from fleetform.plan.model import ClusterPlan, FleetPlan, PoolPlan
 
 
 @dataclass(frozen=True)

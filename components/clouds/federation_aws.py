@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from fleetform import names
-from fleetform.identity_plan import (
+from fleetform.plan import names
+from fleetform.plan.federation import aws_trust_policy
+from fleetform.plan.identity import (
     AWS_AUDIENCE,
     IdentityPlan,
     Issuer,
     WorkloadGrant,
-    aws_trust_policy,
 )
 
 # CloudFront's managed cache policy "Managed-CachingOptimized" (documented, fixed id).

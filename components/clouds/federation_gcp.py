@@ -18,16 +18,18 @@ from collections.abc import Callable, Mapping, Sequence
 import pulumi
 import pulumi_gcp as gcp
 
-from fleetform import names
-from fleetform.identity_plan import (
+from fleetform.plan import names
+from fleetform.plan.federation import (
     GCP_ATTRIBUTE_CONDITION,
+    gcp_attribute_mapping,
+    gcp_credential_config,
+    gcp_principal_set,
+)
+from fleetform.plan.identity import (
     GCP_AUDIENCE,
     IdentityPlan,
     Issuer,
     WorkloadGrant,
-    gcp_attribute_mapping,
-    gcp_credential_config,
-    gcp_principal_set,
 )
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"

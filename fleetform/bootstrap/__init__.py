@@ -24,7 +24,6 @@ from fleetform.bootstrap.etcd import (
     render_etcd_member,
 )
 from fleetform.bootstrap.inputs import (
-    OIDC,
     AuditLog,
     ControlPlaneInputs,
     ControlPlanePKI,
@@ -35,7 +34,6 @@ from fleetform.bootstrap.inputs import (
     ObjectLocation,
     SecretFile,
     SecretStore,
-    ServiceAccountIssuer,
     WorkerInputs,
     aws_ebs_device_path,
     check_node_label,
@@ -55,6 +53,7 @@ from fleetform.bootstrap.kubeadm import (
 )
 from fleetform.bootstrap.kubernetes import render_control_plane, render_worker
 from fleetform.bootstrap.shell import cloud_library, common_library, secret_fetch_commands
+from fleetform.plan.identity import OIDC, ServiceAccountIssuer
 
 __all__ = [
     "AWS_USER_DATA_LIMIT",

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from fleetform.plan.identity import OIDC, ServiceAccountIssuer
+
 Cloud = Literal["aws", "gcp"]
 Arch = Literal["amd64", "arm64"]
 
@@ -260,46 +262,6 @@ class EtcdNodeInputs:
 
 
 # --------------------------------------------------------------------- Kubernetes
-
-
-@dataclass(frozen=True)
-class OIDC:
-    """An OIDC identity provider for human users of the API server."""
-
-    issuer_url: str
-    client_id: str
-    username_claim: str = "sub"
-    groups_claim: str = "groups"
-    # Prefixes keep IdP names from colliding with system: users and groups.
-    username_prefix: str = "oidc:"
-    groups_prefix: str = "oidc:"
-
-    def __post_init__(self) -> None:
-        _require(
-            self.issuer_url.startswith("https://"), f"OIDC issuer {self.issuer_url!r} must be https"
-        )
-        _require(bool(self.client_id), "OIDC client_id is empty")
-
-
-@dataclass(frozen=True)
-class ServiceAccountIssuer:
-    """A public service-account issuer (workload identity federation).
-
-    The signing key itself is the cluster's service-account key pair (``ControlPlanePKI``).
-    """
-
-    issuer_url: str
-    jwks_uri: str | None = None
-
-    def __post_init__(self) -> None:
-        _require(
-            self.issuer_url.startswith("https://"),
-            f"service-account issuer {self.issuer_url!r} must be https",
-        )
-        if self.jwks_uri is not None:
-            _require(
-                self.jwks_uri.startswith("https://"), f"JWKS URI {self.jwks_uri!r} must be https"
-            )
 
 
 @dataclass(frozen=True)

@@ -540,11 +540,12 @@ fi
 def test_migration_snapshot_job_and_restore_into_the_target(
         make_cluster: Callable[..., LocalCluster], tools: Tools, pki: TestPKI, tmp_path: Path) -> None:
     """A migration with `data: etcd-snapshot`: the source's rendered snapshot script (the
-    Job's, fleetform/snapshots.py) against a real seeded cluster, then the target's members
-    restore that one object from their rendered first boot (issue 8)."""
+    Job's, fleetform/bootstrap/snapshots.py) against a real seeded cluster, then the target's members
+    restore that one object from their rendered first boot."""
     import hashlib
 
-    from fleetform.snapshots import SnapshotTransfer, snapshot_script
+    from fleetform.bootstrap.snapshots import snapshot_script
+    from fleetform.plan.snapshots import SnapshotTransfer
 
     source, keys = _seeded_cluster(make_cluster, "mover", "/registry/moving", 25)
     t = SnapshotTransfer(

@@ -169,7 +169,7 @@ def test_the_schema_catches_typos_enums_and_ranges() -> None:
 def test_cost_is_per_cluster_summed_and_labelled_an_estimate() -> None:
     out = fleetform("cost", "--stack", "prod", "--json")
     data = json.loads(out.stdout)
-    from fleetform.sizes import PRICES_AS_OF, PRICES_SOURCE
+    from fleetform.catalog.sizes import PRICES_AS_OF, PRICES_SOURCE
 
     assert data["estimate"] is True and (data["prices_as_of"], data["prices_source"]) == (PRICES_AS_OF, PRICES_SOURCE)
     assert len(data["clusters"]) == 7  # six clusters; edge-fra runs twice while it moves
@@ -184,10 +184,10 @@ def test_cost_is_per_cluster_summed_and_labelled_an_estimate() -> None:
 
 
 def test_docs_cost_md_has_the_current_price_table() -> None:
-    from fleetform.cli_cost import prices_markdown
+    from fleetform.cli.cost_report import prices_markdown
 
     assert prices_markdown() in (ROOT / "docs" / "cost.md").read_text(), (
-        "docs/cost.md is stale: paste `fleetform.cli_cost.prices_markdown()` into it")
+        "docs/cost.md is stale: paste `fleetform.cli.cost_report.prices_markdown()` into it")
     out = fleetform("cost", "--prices", "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["machines"]
 

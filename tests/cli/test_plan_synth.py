@@ -125,7 +125,7 @@ def test_synth_prod_has_one_document_per_member_replica_and_pool(runs: Runs) -> 
 
 
 def test_synth_replaces_its_own_files_and_keeps_others(tmp_path: Path, runs: Runs) -> None:
-    from fleetform.synth import write_synth
+    from fleetform.engine.synth import write_synth
 
     out = tmp_path / "out"
     (out / "bootstrap" / "gone-cluster").mkdir(parents=True)

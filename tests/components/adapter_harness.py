@@ -4,7 +4,7 @@ Each test module writes a small Pulumi program that builds the `ClusterContext` 
 planned cluster and calls every adapter method; `run_adapter` runs it under the offline
 engine, with the given data-source answers recorded, and returns the recorded graph.
 Replacement options (`delete_before_replace`, `replace_on_changes`) are on each recorded
-`fleetform.offline.Resource`.
+`fleetform.engine.records.Resource`.
 
 Imported as a plain module (`from adapter_harness import ...`): pytest puts this
 directory on `sys.path` (no `__init__.py` here -- it would shadow the `components`
@@ -20,10 +20,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from fleetform import mocks as fleet_mocks
-from fleetform.load import load_stack_file
-from fleetform.offline import Resource, run_program
-from fleetform.plan import ClusterPlan, FleetPlan, plan_fleet
+from fleetform.engine import mocks as fleet_mocks
+from fleetform.engine.records import Resource
+from fleetform.engine.run import run_program
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.model import ClusterPlan, FleetPlan
 
 Handler = Callable[[fleet_mocks.InvokeCall], dict[str, Any]]
 

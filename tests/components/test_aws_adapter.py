@@ -2,7 +2,7 @@
 
 A small Pulumi program (written to a temporary directory) builds the `ClusterContext` of
 a real planned cluster from `stacks/Pulumi.prod.yaml`, hangs a dummy plane component
-under a dummy owner, and calls every adapter method. `fleetform.offline.run_program`
+under a dummy owner, and calls every adapter method. `fleetform.engine.run.run_program`
 records every RegisterResource request; the tests read that graph.
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 import adapter_harness as harness
 import pytest
 
-from fleetform import mocks as fleet_mocks
-from fleetform import names
-from fleetform.firewall import LB_HEALTH_CHECKS, ROLES
-from fleetform.offline import SECRET_MASK, Resource
+from fleetform.engine import mocks as fleet_mocks
+from fleetform.engine.records import SECRET_MASK, Resource
+from fleetform.plan import names
+from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD = ROOT / "stacks" / "Pulumi.prod.yaml"
@@ -35,9 +35,9 @@ from pathlib import Path
 
 from components.clouds.aws import AwsAdapter
 from components.clouds.base import ClusterContext, MachineRequest
-from fleetform import names
-from fleetform.load import load_stack_file
-from fleetform.plan import plan_fleet
+from fleetform.plan import names
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.fleet import plan_fleet
 
 cfg = pulumi.Config("test")
 fleet = plan_fleet(load_stack_file(Path(cfg.require("stack_file"))))

@@ -4,7 +4,7 @@ A small Pulumi program (written to a temporary directory) plans a fleet from a s
 with all three plugins on both clouds and a ClusterMesh, builds each cluster's identity
 (the real ``SharedIdentity``) and Kubernetes access (the real ``KubeAccess``: explicit
 provider + readiness gate), and hangs a ``Cni`` on each, exactly as ``Cluster`` does.
-``fleetform.offline.run_program`` records every RegisterResource request.
+``fleetform.engine.run.run_program`` records every RegisterResource request.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 
-from fleetform.cni import helm_values
-from fleetform.firewall import base_rules
-from fleetform.load import load_stack_file
-from fleetform.offline import SECRET_MASK, ProgramResult, Resource, run_program
-from fleetform.plan import FleetPlan, plan_fleet
+from fleetform.engine.records import SECRET_MASK, ProgramResult, Resource
+from fleetform.engine.run import run_program
+from fleetform.plan.cni import helm_values
+from fleetform.plan.firewall import base_rules
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.model import FleetPlan
 
 PROGRAM = '''
 from pathlib import Path
@@ -32,9 +34,9 @@ import pulumi_tls as tls
 from components.cni import Cni, CniArgs
 from components.identity import SharedIdentity
 from components.kube import KubeAccess
-from fleetform import names
-from fleetform.load import load_stack_file
-from fleetform.plan import plan_fleet
+from fleetform.plan import names
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.fleet import plan_fleet
 
 cfg = pulumi.Config("test")
 fleet = plan_fleet(load_stack_file(Path(cfg.require("stack_file"))))
@@ -292,9 +294,9 @@ import pulumi
 
 from components.clouds import adapter_for
 from components.clouds.base import ClusterContext
-from fleetform import names
-from fleetform.load import load_stack_file
-from fleetform.plan import plan_fleet
+from fleetform.plan import names
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.fleet import plan_fleet
 
 
 class Dummy(pulumi.ComponentResource):
@@ -408,7 +410,7 @@ def prod() -> tuple[ProgramResult, FleetPlan]:
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
     config["fleetform:fleet"]["mesh"] = {"clusters": ["eu-core", "us-gcp"]}
     result = run_program(ROOT, project="fleetform", stack="prod", config=config)
-    from fleetform.load import load_config
+    from fleetform.plan.load import load_config
 
     plan = plan_fleet(load_config(config["fleetform:fleet"], config["fleetform:base"], stack="prod",
                                   label="stacks/Pulumi.prod.yaml", stacks_dir=ROOT / "stacks"))

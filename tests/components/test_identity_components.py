@@ -29,18 +29,16 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from fleetform.identity_plan import (
-    AWS_AUDIENCE,
-    GCP_AUDIENCE,
-    cluster_objects,
-    gcp_principal_set,
-    plan_identity,
-)
-from fleetform.load import load_stack_file
-from fleetform.offline import SECRET_MASK, ProgramResult, Resource, run_program
-from fleetform.plan import FleetPlan, plan_fleet
-from fleetform.spec import FleetSpec
-from fleetform.versions import SUPPORTED_MINORS
+from fleetform.addons.rbac import cluster_objects
+from fleetform.catalog.versions import SUPPORTED_MINORS
+from fleetform.engine.records import SECRET_MASK, ProgramResult, Resource
+from fleetform.engine.run import run_program
+from fleetform.plan.federation import gcp_principal_set
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.identity import AWS_AUDIENCE, GCP_AUDIENCE, plan_identity
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.model import FleetPlan
+from fleetform.spec.models import FleetSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = (ROOT / "tests" / "unit" / "helpers.py")
@@ -58,12 +56,12 @@ from components.federation import Federation
 from components.identity import SharedIdentity, configured_spec, fleet_identity, issue
 from components.kube import KubeAccess
 from components.rbac import ClusterAccess
-from fleetform import names
+from fleetform.plan import names
 from fleetform.bootstrap import render_control_plane
 from fleetform.bootstrap.inputs import SecretStore
-from fleetform.nodes import control_plane_node
-from fleetform.pki import incarnation_leaves
-from fleetform.plan import plan_fleet
+from fleetform.bootstrap.nodes import control_plane_node
+from fleetform.plan.pki import incarnation_leaves
+from fleetform.plan.fleet import plan_fleet
 
 
 class Stand(pulumi.ComponentResource):

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "planes"))
 
 from planes_support import STACKS, StackRun, run_stack, stack_config, write_stack
 
-from fleetform.firewall import LB_HEALTH_CHECKS
-from fleetform.plan import ClusterPlan
+from fleetform.plan.firewall import LB_HEALTH_CHECKS
+from fleetform.plan.model import ClusterPlan
 
 MEMBERS = ("eu-core", "us-gcp")
 ENDPOINT = "fleetform:index:ClusterMeshEndpoint"

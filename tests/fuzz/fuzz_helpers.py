@@ -252,7 +252,7 @@ class Outcome:
 
 
 def run_cli(*argv: str) -> Outcome:
-    from fleetform.cli import main
+    from fleetform.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -2,7 +2,7 @@
 one ``<file>: <path>: <message>`` line per problem (or are still valid), never a
 traceback, never exit 1, and never register a resource.
 
-Most runs call ``fleetform.cli.main`` in-process (fast); a few go through the real
+Most runs call ``fleetform.cli.main.main`` in-process (fast); a few go through the real
 entry point (``python -m fleetform``) in a subprocess; and mutations of the fleet itself
 also go through the Pulumi program under the offline engine, which must refuse them
 before registering anything but the root Stack.
@@ -34,8 +34,10 @@ from fuzz_helpers import (
 )
 from hypothesis import HealthCheck, assume, given, settings
 
-from fleetform.errors import FleetError
-from fleetform.offline import RecordingMonitor, Resource, run_program
+from fleetform.engine.monitor import RecordingMonitor
+from fleetform.engine.records import Resource
+from fleetform.engine.run import run_program
+from fleetform.spec.errors import FleetError
 
 FAST = settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 

@@ -1,4 +1,4 @@
-"""The fleet PKI with real certificates: the hierarchy of ``fleetform/pki.py``, issued
+"""The fleet PKI with real certificates: the hierarchy of ``fleetform/plan/pki.py``, issued
 with ``cryptography`` the way pulumi-tls issues it (same key types, key usages,
 extended key usages, basic constraints, subject key ids, SANs), then verified with
 ``cryptography.x509.verification``.
@@ -31,7 +31,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from fleetform.pki import (
+from fleetform.plan.model import ClusterPlan, FleetPlan
+from fleetform.plan.pki import (
     CertSpec,
     PkiSettings,
     admin_client,
@@ -39,7 +40,6 @@ from fleetform.pki import (
     incarnation_leaves,
     root_ca,
 )
-from fleetform.plan import ClusterPlan, FleetPlan
 from tests.unit.helpers import plan_text
 
 pytestmark = pytest.mark.integration
@@ -114,7 +114,7 @@ class ClusterPki:
 
 
 def fleet_pki(plan: FleetPlan, settings: PkiSettings) -> tuple[Issued, dict[str, ClusterPki]]:
-    """The whole hierarchy, spec by spec, from fleetform/pki.py."""
+    """The whole hierarchy, spec by spec, from fleetform/plan/pki.py."""
     root = issue(root_ca(plan.fleet, settings), None, settings)
     out: dict[str, ClusterPki] = {}
     for c in plan.clusters:

@@ -26,10 +26,13 @@ from unittest import mock
 
 import yaml
 
-from fleetform import offline
-from fleetform.load import load_stack_file
-from fleetform.offline import RecordingMonitor, Resource, run_program
-from fleetform.plan import ClusterPlan, FleetPlan, plan_fleet
+from fleetform.engine import run as offline
+from fleetform.engine.monitor import RecordingMonitor
+from fleetform.engine.records import Resource
+from fleetform.engine.run import run_program
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.model import ClusterPlan, FleetPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ROOT / "stacks"

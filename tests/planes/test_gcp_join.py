@@ -26,7 +26,7 @@ from planes_support import (
     write_stack,
 )
 
-from fleetform.plan import ClusterPlan
+from fleetform.plan.model import ClusterPlan
 
 PIN = re.compile(r"ff_api_pin (\S+) 6443 /etc/kubernetes/pki/ca\.crt ((?:\d+\.\d+\.\d+\.\d+ ?)+)$", re.M)
 

@@ -23,7 +23,7 @@ from planes_support import (
     write_stack,
 )
 
-from fleetform.snapshots import CRONJOB, JOB
+from fleetform.bootstrap.snapshots import CRONJOB, JOB
 
 AWS_DISK, GCP_DISK = "aws:ebs/volume:Volume", "gcp:compute/disk:Disk"
 SOURCE, TARGET = "mover-aws-eu-west-1", "mover-gcp-europe-west1"

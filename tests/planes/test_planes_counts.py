@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 from planes_support import StackRun, cloud_counts
 
-from fleetform.plan import ClusterPlan
+from fleetform.plan.model import ClusterPlan
 
 # Secrets each plane stores (etcd: per member; control plane: per cluster).
 ETCD_SECRETS_PER_MEMBER = 2  # server key, peer key

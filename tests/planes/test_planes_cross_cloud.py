@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from planes_support import AWS_INSTANCE, GCP_INSTANCE, MACHINE_TYPES, StackRun, user_data
 
-from fleetform.offline import Resource
-from fleetform.plan import ClusterPlan
+from fleetform.engine.records import Resource
+from fleetform.plan.model import ClusterPlan
 
 CLOUD_LIB = "/usr/local/lib/fleetform/cloud.sh"
 _PEM = re.compile(r"-----BEGIN (CERTIFICATE|PUBLIC KEY)-----\n.*?-----END \1-----\n?", re.S)

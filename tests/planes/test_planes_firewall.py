@@ -12,8 +12,8 @@ import json
 
 from planes_support import GCP_INSTANCE, GCP_TEMPLATE, StackRun
 
-from fleetform.firewall import LB_HEALTH_CHECKS
-from fleetform.plan import ClusterPlan
+from fleetform.plan.firewall import LB_HEALTH_CHECKS
+from fleetform.plan.model import ClusterPlan
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

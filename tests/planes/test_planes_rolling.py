@@ -23,10 +23,11 @@ from planes_support import (
     write_stack,
 )
 
-from fleetform.errors import FleetError
-from fleetform.load import load_stack_file
-from fleetform.offline import Resource, run_program
-from fleetform.plan import plan_fleet
+from fleetform.engine.records import Resource
+from fleetform.engine.run import run_program
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_stack_file
+from fleetform.spec.errors import FleetError
 
 FROZEN_IGNORES = {"aws": {"userDataBase64", "instanceType", "ami"}, "gcp": {"metadata", "machineType", "bootDisk"}}
 

@@ -6,7 +6,7 @@ import re
 
 from planes_support import COMPONENT_PREFIX, STACK_TYPE, StackRun
 
-from fleetform.plan import ClusterPlan
+from fleetform.plan.model import ClusterPlan
 
 _PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 

@@ -7,7 +7,8 @@ import copy
 import pytest
 from policy_helpers import ROOT, Record, prod_config, records
 
-from fleetform.offline import ProgramResult, run_program
+from fleetform.engine.records import ProgramResult
+from fleetform.engine.run import run_program
 
 
 @pytest.fixture(scope="session")

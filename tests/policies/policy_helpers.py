@@ -1,5 +1,5 @@
 """Helpers of the policy tests: run the real program, mutate its records, and evaluate the
-rules both ways — offline (``fleetform.policy.evaluate``) and through pulumi-policy's own
+rules both ways — offline (``fleetform.engine.policy.evaluate``) and through pulumi-policy's own
 analyzer servicer (what ``pulumi preview --policy-pack policies`` talks to)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pulumi.runtime.proto import analyzer_pb2  # noqa: E402
 from pulumi_policy import EnforcementLevel  # noqa: E402
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # noqa: E402
 
-from fleetform.policy import Violation, evaluate  # noqa: E402
+from fleetform.engine.policy import Violation, evaluate  # noqa: E402
 from policies import rules  # noqa: E402
 from policies.pack import PACK_NAME, build_policies  # noqa: E402
 
@@ -39,9 +39,9 @@ def prod_config() -> dict[str, Any]:
 def prod_released() -> frozenset[str]:
     """What the prod stack itself releases (the pack reads it from the stack config): the
     etcd copy of edge-fra's migration target, in phase prepare."""
-    from fleetform.load import load_stack_file
-    from fleetform.plan import plan_fleet
-    from fleetform.policy import released
+    from fleetform.engine.policy import released
+    from fleetform.plan.fleet import plan_fleet
+    from fleetform.plan.load import load_stack_file
 
     return released(plan_fleet(load_stack_file(PROD_STACK)))
 

@@ -11,15 +11,15 @@ import pytest
 from policy_helpers import ROOT, Record, _options, _struct, prod_released, servicer
 from pulumi.runtime.proto import analyzer_pb2
 
-from fleetform.offline import ProgramResult
-from fleetform.policy import evaluate, exit_code, subjects
+from fleetform.engine.policy import evaluate, exit_code, subjects
+from fleetform.engine.records import ProgramResult
 from policies import rules
 
 
 def test_prod_has_no_violations_offline(prod_result: ProgramResult) -> None:
-    from fleetform.load import load_stack_file
-    from fleetform.plan import plan_fleet
-    from fleetform.policy import released
+    from fleetform.engine.policy import released
+    from fleetform.plan.fleet import plan_fleet
+    from fleetform.plan.load import load_stack_file
 
     plan = plan_fleet(load_stack_file(ROOT / "stacks" / "Pulumi.prod.yaml"))
     # edge-fra is moving: its target's etcd copy (phase prepare) is not protected yet...

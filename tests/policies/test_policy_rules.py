@@ -2,7 +2,7 @@
 
 Each case starts from the records of the real program on the prod stack (session
 fixture), changes one thing the way a mistake in a component or an adapter would, and
-evaluates the rule offline (``fleetform.policy.evaluate``) and through pulumi-policy's
+evaluates the rule offline (``fleetform.engine.policy.evaluate``) and through pulumi-policy's
 analyzer (``policies.pack`` under the servicer ``pulumi preview --policy-pack`` talks
 to); both must report exactly the same violations.
 """

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from policy_helpers import ROOT, Record, records
 
-from fleetform.errors import FleetError
-from fleetform.load import load_config
-from fleetform.offline import run_program
-from fleetform.plan import plan_fleet
-from fleetform.policy import PendingRemoval, evaluate, load_resources, pending_removals
+from fleetform.engine.policy import PendingRemoval, evaluate, load_resources, pending_removals
+from fleetform.engine.run import run_program
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_config
+from fleetform.spec.errors import FleetError
 from policies import rules
 
 FLEET: dict[str, Any] = {

@@ -7,10 +7,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from fleetform.errors import FleetError
-from fleetform.load import load_config, load_stack_file
-from fleetform.plan import FleetPlan, plan_fleet
-from fleetform.spec import FleetSpec
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_config, load_stack_file
+from fleetform.plan.model import FleetPlan
+from fleetform.spec.errors import FleetError
+from fleetform.spec.models import FleetSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,12 +19,13 @@ from cryptography.x509.oid import NameOID
 from components.cni import _PluginGuardProvider
 from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.kubeadm import kubeadm_control_plane_documents
-from fleetform.cni import ChartPin, helm_values
-from fleetform.firewall import LB_HEALTH_CHECKS, NODE_ROLES, FirewallRule, base_rules
-from fleetform.load import load_stack_file
-from fleetform.nodes import control_plane_node
-from fleetform.plan import ClusterPlan, FleetPlan, plan_fleet
-from fleetform.versions import CNI_CHARTS
+from fleetform.bootstrap.nodes import control_plane_node
+from fleetform.catalog.versions import CNI_CHARTS
+from fleetform.plan.cni import ChartPin, helm_values
+from fleetform.plan.firewall import LB_HEALTH_CHECKS, NODE_ROLES, FirewallRule, base_rules
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.model import ClusterPlan, FleetPlan
 
 from .helpers import ROOT, STACK, plan_text, problems
 
@@ -473,7 +474,7 @@ def test_first_install_and_unchanged_plugin_pass_the_guard(olds: dict[str, str])
 def test_cost_counts_every_load_balancer_a_cluster_gets(tmp_path: Path) -> None:
     """The API's internal load balancer, its internet-facing twin for a public API, and a
     ClusterMesh member's endpoint: each at the cloud's load balancer price."""
-    from fleetform.sizes import HOURS_PER_MONTH, LOAD_BALANCER_HOUR
+    from fleetform.catalog.sizes import HOURS_PER_MONTH, LOAD_BALANCER_HOUR
 
     plan = plan_text(tmp_path, fleet(
         cluster("a", index=1), cluster("b", index=2, extra="api: {public: true, allowed_cidrs: [203.0.113.0/24]}"),

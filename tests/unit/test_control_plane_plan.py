@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from fleetform.cost import estimate
-from fleetform.plan import CONTROL_PLANE_IP_OFFSET, ETCD_IP_OFFSET
-from fleetform.sizes import HOURS_PER_MONTH, LOAD_BALANCER_HOUR, NAT_HOUR
+from fleetform.catalog.sizes import HOURS_PER_MONTH, LOAD_BALANCER_HOUR, NAT_HOUR
+from fleetform.plan.cost import estimate
+from fleetform.plan.model import CONTROL_PLANE_IP_OFFSET, ETCD_IP_OFFSET
 
 from .helpers import plan_text, problems
 

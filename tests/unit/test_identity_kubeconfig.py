@@ -10,15 +10,15 @@ from pathlib import Path
 
 import yaml
 
-from fleetform.identity_plan import plan_identity
-from fleetform.kubeconfig import (
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.identity import plan_identity
+from fleetform.plan.kubeconfig import (
     OIDC_LOGIN_COMMAND,
     PLACEHOLDER_CA,
     fleet_admin_kubeconfig,
     layout,
     people_kubeconfig,
 )
-from fleetform.plan import plan_fleet
 
 from .helpers import ROOT, load_text, stack_text, write_stack
 

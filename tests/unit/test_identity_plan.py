@@ -19,21 +19,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
-from fleetform import identity_plan as ip
+from fleetform.addons.rbac import cluster_objects, fleet_rbac_objects, tenant_objects
 from fleetform.bootstrap import render_control_plane
 from fleetform.bootstrap.inputs import SecretStore
-from fleetform.identity_plan import (
-    cluster_objects,
-    discovery_document,
-    fleet_rbac_objects,
-    jwk,
-    jwks_document,
-    plan_identity,
-    tenant_objects,
-)
-from fleetform.mocks import mock_pem
-from fleetform.nodes import control_plane_node
-from fleetform.pki import (
+from fleetform.bootstrap.nodes import control_plane_node
+from fleetform.catalog.versions import SUPPORTED_MINORS
+from fleetform.engine.mocks import mock_pem
+from fleetform.plan import federation
+from fleetform.plan import identity as ip
+from fleetform.plan.federation import discovery_document, jwk, jwks_document
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.identity import plan_identity
+from fleetform.plan.pki import (
     DEFAULT_PKI,
     PkiSettings,
     admin_client,
@@ -42,9 +39,7 @@ from fleetform.pki import (
     resource_key,
     root_ca,
 )
-from fleetform.plan import plan_fleet
-from fleetform.spec import FleetSpec
-from fleetform.versions import SUPPORTED_MINORS
+from fleetform.spec.models import FleetSpec
 
 from .helpers import load_text
 
@@ -197,7 +192,7 @@ def test_jwks_of_an_offline_placeholder_and_of_a_non_rsa_key() -> None:
 
 
 def test_aws_trust_policy() -> None:
-    policy = json.loads(ip.aws_trust_policy([("arn:p1", "h/a"), ("arn:p2", "h/b")], "system:serviceaccount:n:s"))
+    policy = json.loads(federation.aws_trust_policy([("arn:p1", "h/a"), ("arn:p2", "h/b")], "system:serviceaccount:n:s"))
     assert [s["Principal"]["Federated"] for s in policy["Statement"]] == ["arn:p1", "arn:p2"]
     assert policy["Statement"][1]["Condition"] == {"StringEquals": {
         "h/b:sub": "system:serviceaccount:n:s", "h/b:aud": "sts.amazonaws.com"}}
@@ -206,12 +201,12 @@ def test_aws_trust_policy() -> None:
 
 def test_gcp_credential_configuration() -> None:
     name = "projects/1/locations/global/workloadIdentityPools/acme-prod/providers/eu-core"
-    config = json.loads(ip.gcp_credential_config(name, "sa@p.iam.gserviceaccount.com"))
+    config = json.loads(federation.gcp_credential_config(name, "sa@p.iam.gserviceaccount.com"))
     assert config["type"] == "external_account"
     assert config["audience"] == f"//iam.googleapis.com/{name}"
     assert config["credential_source"] == {"file": ip.GCP_TOKEN_PATH, "format": {"type": "text"}}
     assert config["service_account_impersonation_url"].endswith("/sa@p.iam.gserviceaccount.com:generateAccessToken")
-    assert ip.gcp_attribute_mapping("eu-core")["attribute.workload"] == "'eu-core/' + assertion.sub"
+    assert federation.gcp_attribute_mapping("eu-core")["attribute.workload"] == "'eu-core/' + assertion.sub"
 
 
 # ---------------------------------------------------------------- Kubernetes objects

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetform.validate_identity import quantity
+from fleetform.plan.validate.identity import quantity
 
 from .helpers import STACK, problems
 

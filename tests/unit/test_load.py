@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetform.errors import FleetError
-from fleetform.load import load_config
+from fleetform.plan.load import load_config
+from fleetform.spec.errors import FleetError
 
 from .helpers import (
     BASE,

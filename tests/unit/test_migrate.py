@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fleetform.identity_plan import plan_identity
-from fleetform.kubeconfig import layout
-from fleetform.migrate import PhaseState, check_transition
-from fleetform.plan import FleetPlan, plan_fleet
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.identity import plan_identity
+from fleetform.plan.kubeconfig import layout
+from fleetform.plan.migrate import PhaseState, check_transition
+from fleetform.plan.model import FleetPlan
 
 from .helpers import STACK, load, plan_text, problems, stack_text, write_stack
 
@@ -38,7 +39,7 @@ def test_prepare_builds_the_target_next_to_the_source(tmp_path: Path) -> None:
     # The source keeps its data protected; the target's copy is not yet worth protecting.
     assert (src.protect_data, tgt.protect_data) == (True, False)
     # Same settings translated: sizes become the target cloud's machine types.
-    from fleetform.sizes import machine_type
+    from fleetform.catalog.sizes import machine_type
 
     assert tgt.etcd.machine_type == machine_type("gcp", src.etcd.size) != src.etcd.machine_type
     assert len(tgt.etcd.members) == len(src.etcd.members) and tgt.cni.plugin == src.cni.plugin
@@ -231,7 +232,7 @@ def test_gate_state_survives_the_final_edit() -> None:
 
 
 def transfers(tmp_path: Path) -> list[object]:
-    from fleetform.snapshots import transfer
+    from fleetform.plan.snapshots import transfer
 
     out = []
     for to in ("{cloud: gcp, region: europe-west1}", "{cloud: aws, region: eu-central-1}"):
@@ -244,7 +245,7 @@ def transfers(tmp_path: Path) -> list[object]:
 def test_snapshot_objects_are_valid_kubernetes(tmp_path: Path) -> None:
     import kubernetes_validate
 
-    from fleetform.snapshots import snapshot_objects
+    from fleetform.bootstrap.snapshots import snapshot_objects
 
     for t in transfers(tmp_path):
         writer = ("snap@acme-fleet.iam.gserviceaccount.com" if t.target_cloud == "gcp"  # type: ignore[attr-defined]
@@ -268,7 +269,7 @@ def test_snapshot_script_passes_shellcheck(tmp_path: Path) -> None:
     import shutil
     import subprocess
 
-    from fleetform.snapshots import snapshot_script
+    from fleetform.bootstrap.snapshots import snapshot_script
 
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:

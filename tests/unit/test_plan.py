@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fleetform.load import load_stack_file
-from fleetform.plan import FleetPlan, plan_fleet
-from fleetform.regions import zones as region_zones
+from fleetform.catalog.regions import zones as region_zones
+from fleetform.plan.fleet import plan_fleet
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.model import FleetPlan
 
 from .helpers import ROOT, plan_text
 
@@ -307,7 +308,7 @@ def test_slot_carving(tmp_path: Path) -> None:
 
 
 def test_automatic_slot_is_a_hash_of_the_name(tmp_path: Path) -> None:
-    from fleetform.ipam import auto_slot
+    from fleetform.plan.ipam import auto_slot
 
     net = plan_text(tmp_path, """
         clusters: [{name: eu-core, cloud: aws, region: eu-west-1}]

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fleetform.errors import FleetError
-from fleetform.ipam import auto_slot, slot_count
-from fleetform.regions import AWS_REGIONS, GCP_REGIONS, zones
+from fleetform.catalog.regions import AWS_REGIONS, GCP_REGIONS, zones
+from fleetform.plan.ipam import auto_slot, slot_count
+from fleetform.spec.errors import FleetError
 
 from .helpers import plan_dict
 
@@ -251,7 +251,7 @@ _CIDRS = st.builds(
 def test_cross_cluster_overlaps_are_every_overlapping_pair(entries: list[tuple[str, str, int | None]]) -> None:
     """The sweep in `ipam._overlapping_pairs` reports exactly the pairs, in the order,
     that comparing every pair of clusters' node/pod CIDRs does."""
-    from fleetform.ipam import Addresses, _overlapping_pairs
+    from fleetform.plan.ipam import Addresses, _overlapping_pairs
 
     items = sorted((f"c{i:02d}", Addresses(slot=slot, source="explicit", node_cidr=node, pod_cidr=pod,
                                            service_cidr="192.168.0.0/24"))

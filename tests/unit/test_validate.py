@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetform.plan import plan_fleet
+from fleetform.plan.fleet import plan_fleet
 
 from .helpers import (
     BASE,

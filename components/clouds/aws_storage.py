@@ -1,0 +1,145 @@
+"""The AWS adapter's storage: Secrets Manager secrets with their reading policies, and S3 buckets."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.clouds.aws_base import (
+    SECRET_RECOVERY_DAYS,
+    AwsBase,
+    _bucket_policy,
+    _role_name_from_arn,
+)
+from components.clouds.base import (
+    BucketHandle,
+    MachineIdentity,
+    SecretRef,
+)
+from fleetform.plan import names
+
+
+class AwsStorage(AwsBase):
+    def secret(self, name: str, key: str, value: pulumi.Output[str],
+               readers: Sequence[MachineIdentity], parent: pulumi.Resource) -> SecretRef:
+        secret = aws.secretsmanager.Secret(
+            name,
+            name=f"{self.ctx.fleet.fleet}/{self.ctx.plan.key}/{key}",
+            description=f"fleetform {self.ctx.plan.key}: {key}",
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self.tags("secrets", key=key),
+            opts=self.opts(parent),
+        )
+        version = aws.secretsmanager.SecretVersion(
+            names.child(name, "version"),
+            secret_id=secret.id,
+            # The SDK marks secret_string secret itself; it never reaches state in clear.
+            secret_string=value,
+            opts=self.opts(parent),
+        )
+        resources: list[pulumi.Resource] = [secret, version]
+        if readers:
+            policy = pulumi.Output.all(secret.arn, *(r.principal for r in readers)).apply(
+                lambda v: json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Sid": "ReadersOnly",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": sorted(set(v[1:]))},
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": v[0],
+                    }],
+                }))
+            resources.append(aws.secretsmanager.SecretPolicy(
+                names.child(name, "policy"),
+                secret_arn=secret.arn,
+                policy=policy,
+                block_public_policy=True,
+                # The role must exist before its ARN is accepted as a principal.
+                opts=self.opts(parent, depends_on=[x for r in readers for x in r.resources]),
+            ))
+        return SecretRef(key=key, secret_id=secret.arn, resources=resources)
+
+    def bucket(self, name: str, writers: Sequence[MachineIdentity], readers: Sequence[MachineIdentity],
+               parent: pulumi.Resource, retention_days: int | None = None) -> BucketHandle:
+        # Bucket names are global: a readable prefix plus a unique suffix from AWS.
+        prefix = names.physical(self.ctx.fleet.fleet, self.ctx.plan.key, self._short(name), limit=36) + "-"
+        bucket = aws.s3.Bucket(
+            name,
+            bucket_prefix=prefix,
+            tags=self.tags("storage"),
+            opts=self.opts(parent),
+        )
+        resources: list[pulumi.Resource] = [
+            bucket,
+            aws.s3.BucketPublicAccessBlock(
+                names.child(name, "public-access-block"),
+                bucket=bucket.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                opts=self.opts(parent),
+            ),
+            aws.s3.BucketOwnershipControls(
+                names.child(name, "ownership"),
+                bucket=bucket.id,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+                opts=self.opts(parent),
+            ),
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                names.child(name, "encryption"),
+                bucket=bucket.id,
+                rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=(
+                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="aws:kms")),
+                    bucket_key_enabled=True,
+                )],
+                opts=self.opts(parent),
+            ),
+            aws.s3.BucketVersioning(
+                names.child(name, "versioning"),
+                bucket=bucket.id,
+                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+                opts=self.opts(parent),
+            ),
+        ]
+        if retention_days is not None:
+            resources.append(aws.s3.BucketLifecycleConfiguration(
+                names.child(name, "lifecycle"),
+                bucket=bucket.id,
+                rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="retention",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention_days),
+                    # Versioning keeps overwritten objects: expire those too.
+                    noncurrent_version_expiration=(
+                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=retention_days)),
+                    abort_incomplete_multipart_upload=(
+                        aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                            days_after_initiation=1)),
+                )],
+                opts=self.opts(parent),
+            ))
+
+        # One inline policy per identity: the union of what it may do on this bucket only.
+        grants: dict[str, tuple[MachineIdentity, set[str]]] = {}
+        for ident, actions in [(w, {"s3:PutObject"}) for w in writers] + [(r, {"s3:GetObject"}) for r in readers]:
+            grants.setdefault(ident.role, (ident, set()))[1].update(actions)
+        for role, (ident, object_actions) in sorted(grants.items()):
+            policy = bucket.arn.apply(functools.partial(_bucket_policy, object_actions=sorted(object_actions)))
+            resources.append(aws.iam.RolePolicy(
+                names.child(name, "access", names.part(role)),
+                role=ident.principal.apply(_role_name_from_arn),
+                policy=policy,
+                opts=self.opts(parent),
+            ))
+        return BucketHandle(name=bucket.bucket, url=bucket.bucket.apply(lambda b: f"s3://{b}"),
+                            resources=resources)

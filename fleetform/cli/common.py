@@ -1,0 +1,80 @@
+"""What every command shares: exit codes, the --stack/--file source, loading, the
+program run with its progress bar, and writing a result to a file or stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from fleetform.cli.render import engine_progress
+from fleetform.engine import policy
+from fleetform.engine.synth import Stack, evaluate
+from fleetform.plan.load import load_stack_file
+from fleetform.plan.model import FleetPlan
+from fleetform.spec.errors import FleetError, Problem
+from fleetform.spec.load import did_you_mean
+from fleetform.spec.models import FleetSpec
+from fleetform.spec.stackfiles import resolve
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_CHECK = 0, 1, 2, 3
+
+# argparse only declares the type parameter for type checkers.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_source(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument("--stack", metavar="NAME", help="stack name: stacks/Pulumi.NAME.yaml")
+    src.add_argument("--file", metavar="PATH", help="path to a stack file")
+
+
+def load(args: argparse.Namespace) -> FleetSpec:
+    """The validated spec of --stack/--file."""
+    path, label = resolve(args.stack, args.file)
+    return load_stack_file(path, label=label)
+
+
+def need_source(args: argparse.Namespace, command: str) -> None:
+    if args.stack is None and args.file is None:
+        raise FleetError([Problem(command, "-", "one of --stack NAME or --file PATH is required")])
+
+
+def unknown_cluster(plan: FleetPlan, cluster: str) -> Problem:
+    names = list(dict.fromkeys(c.name for c in plan.clusters))
+    return Problem("--cluster", cluster, f"no such cluster{did_you_mean(cluster, names)} (clusters: {', '.join(names)})")
+
+
+def focus(plan: FleetPlan, cluster: str | None) -> dict[str, Any]:
+    data = plan.to_json()
+    if cluster is not None:
+        if cluster not in [c["name"] for c in data["clusters"]]:
+            raise FleetError([unknown_cluster(plan, cluster)])
+        data["clusters"] = [c for c in data["clusters"] if c["name"] == cluster]
+    return data
+
+
+def run_engine(stack: Stack) -> Any:
+    """Run the program for a loaded stack, with a progress bar on an interactive stderr."""
+    with engine_progress(f"evaluating {stack.label}") as tick:
+        result = evaluate(stack, on_resource=tick)
+    for token in result.unknown_invokes:
+        print(f"warning: offline engine: no mock answer for data source {token!r}", file=sys.stderr)
+    return result
+
+
+def write_or_print(text: str, output: str | None, what: str) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise FleetError([Problem("--output", output, f"cannot write: {exc.strerror or exc}")]) from None
+    print(f"wrote {output} ({what})", file=sys.stderr)
+
+
+def violations(result: Any, plan: FleetPlan) -> list[policy.Violation]:
+    """Policy violations of a program run."""
+    return list(policy.evaluate(result.resources, outputs=result.outputs, decommissioning=policy.released(plan)))

@@ -1,0 +1,75 @@
+"""``fleetform`` / ``python -m fleetform``: see the fleet before anything exists.
+
+Exit codes: 0 ok, 2 invalid input (``<file>: <path>: <message>`` per line on stderr),
+3 a mandatory policy rule fails (``plan``) or a stateful resource would be removed
+(``diff --strict``, ``plan --against DIR --strict``), 1 internal error. User errors never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from fleetform.cli import (
+    cost,
+    diff,
+    graph,
+    inventory,
+    kubeconfig,
+    migrate,
+    plan,
+    schema,
+    synth,
+    validate,
+)
+from fleetform.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
+from fleetform.spec.errors import FleetError
+
+# One module per command, in the order `fleetform --help` lists them.
+COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetform",
+        description="Plan and inspect fleets of Kubernetes clusters offline, before `pulumi up` "
+                    "(no cloud credentials, no Pulumi CLI). See docs/cli.md.",
+        epilog="Exit codes: 0 ok, 2 invalid input, 3 a check failed (policy, diff --strict, plan --against --strict), "
+               "1 internal error. Colours are off when output is not a terminal or NO_COLOR is set.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # A short-lived process that builds large graphs: collect cyclic garbage rarely (the
+    # offline engine does the same while a program runs; see fleetform/engine/run.py).
+    gc.set_threshold(50_000, 20, 100)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run: Callable[[argparse.Namespace], int] = args.run
+        return run(args)
+    except FleetError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`fleetform plan | head`): not an error; keep Python quiet.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+    except Exception as exc:  # an internal error is ours, not the user's: say so
+        if os.environ.get("FLEETFORM_DEBUG"):
+            raise
+        print(f"fleetform: internal error: {type(exc).__name__}: {exc} "
+              "(set FLEETFORM_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

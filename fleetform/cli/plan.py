@@ -1,0 +1,90 @@
+"""``fleetform plan``: the resolved plan and the resources ``pulumi up`` would create."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from fleetform.cli.against import read_previous, removals, warn
+from fleetform.cli.common import (
+    EXIT_CHECK,
+    EXIT_OK,
+    Subparsers,
+    add_source,
+    focus,
+    run_engine,
+    violations,
+)
+from fleetform.cli.migrate import phase_problems
+from fleetform.cli.render import print_plan, print_policy, print_tree
+from fleetform.engine.policy import exit_code
+from fleetform.engine.synth import attribute_plan, load_stack, resource_json, resource_record
+from fleetform.spec.errors import FleetError, Problem
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser("plan", help="the resolved plan and the resources `pulumi up` would create",
+                       description="The plan of a stack: a table of clusters, the resource tree "
+                                   "(fleet > cluster > plane > resource counts by type) and the policy "
+                                   "check, from the real program run offline.")
+    add_source(p)
+    p.add_argument("--json", action="store_true", help="machine-readable JSON (docs/cli.md)")
+    p.add_argument("--cluster", metavar="NAME", help="only this cluster")
+    p.add_argument("--no-resources", action="store_true",
+                   help="skip the program run: the plan only (fast; no resource tree, no policy)")
+    p.add_argument("--against", metavar="DIR",
+                   help="warn (stderr) when a stateful resource of this synth directory would be removed")
+    p.add_argument("--strict", action="store_true",
+                   help="with --against: exit 3 when a stateful resource would be removed")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    previous = None
+    if args.against is not None:
+        if args.no_resources:
+            raise FleetError([Problem("--against", args.against, "needs the program run: drop --no-resources")])
+        previous = read_previous(args.against)  # before the (slow) run: a bad DIR fails fast
+    elif args.strict:
+        raise FleetError([Problem("--strict", "-", "goes with --against DIR")])
+    stack = load_stack(args.stack, args.file)
+    if previous is not None:  # a skipped migration phase is refused like the gate refuses it
+        problems = phase_problems(stack.spec, previous.resources)
+        if problems:
+            raise FleetError(problems)
+    data = focus(stack.plan, args.cluster)
+    if args.no_resources:
+        if args.json:
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+            return EXIT_OK
+        print_plan(stack.plan, data)
+        return EXIT_OK
+    result = run_engine(stack)
+    records = [resource_json(r) for r in result.resources]
+    places = attribute_plan(records, stack.plan)
+    if args.cluster is not None:
+        records = [r for r in records if places[r["urn"]].cluster == args.cluster]
+    found = violations(result, stack.plan)
+    shown = found if args.cluster is None else [
+        v for v in found if v.urn not in places or places[v.urn].cluster in (args.cluster, None)]
+    code = EXIT_CHECK if exit_code(found) else EXIT_OK
+    removed = None
+    if previous is not None:  # every removal, also with --cluster: a gone cluster has no name to focus on
+        removed = removals(previous, stack.plan.to_json(), [resource_record(r) for r in result.resources])
+        if args.strict and removed.any:
+            code = EXIT_CHECK
+    if args.json:
+        data["resources"] = records
+        data["policy"] = [v.to_json() for v in shown]
+        if removed is not None:
+            data["against"] = removed.to_json()
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        print_plan(stack.plan, data)
+        print_tree(stack.plan, data, records, places)
+        print_policy(shown)
+    if removed is not None:
+        sys.stdout.flush()
+        warn(removed, f"--stack {args.stack}" if args.stack else f"--file {args.file}", strict=args.strict)
+    return code
