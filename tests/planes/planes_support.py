@@ -26,7 +26,7 @@ from unittest import mock
 
 import yaml
 
-from fleetform.engine import run as offline
+from fleetform.engine import records
 from fleetform.engine.monitor import RecordingMonitor
 from fleetform.engine.records import Resource
 from fleetform.engine.run import run_program
@@ -158,17 +158,17 @@ def _capturing(registrations: dict[str, Registration], invokes: list[Invoke]) ->
         state = self.resources.get(response.urn)
         secret_inputs: dict[str, Any] = {}
         if request.type.endswith(("secretVersion:SecretVersion",)):
-            secret_inputs = offline._plain(offline._from_struct(request.object), reveal=True)
+            secret_inputs = records._plain(records._from_struct(request.object), reveal=True)
         registrations[response.urn] = Registration(
             id=response.id,
-            outputs=offline._plain(state.state, reveal=True) if state is not None else {},
+            outputs=records._plain(state.state, reveal=True) if state is not None else {},
             secret_inputs=secret_inputs,
         )
         return response
 
     def invoke_and_keep(self: RecordingMonitor, request: Any) -> Any:
         invokes.append(Invoke(request.tok, request.provider or None,
-                              offline._plain(offline._from_struct(request.args), reveal=True)))
+                              records._plain(records._from_struct(request.args), reveal=True)))
         return invoke(self, request)
 
     with mock.patch.object(RecordingMonitor, "RegisterResource", register_and_keep), \
@@ -243,7 +243,7 @@ def user_data(r: Resource) -> str | None:
         return metadata.get("user-data") if isinstance(metadata, dict) else None
     else:
         return None
-    if not isinstance(encoded, str) or encoded == offline.SECRET_MASK:
+    if not isinstance(encoded, str) or encoded == records.SECRET_MASK:
         return encoded
     return gzip.decompress(base64.b64decode(encoded)).decode()
 
