@@ -24,6 +24,7 @@ def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
             "cloud": c.cloud,
             "region": c.region,
             "endpoint": f"https://{c.api.dns}:{c.api.port}",
+            "kubernetes_version": c.kubernetes_version,
             "load_balancer": cluster.control_plane.load_balancer.address,
             "etcd": {m.name: {"zone": m.zone, "private_ip": cluster.etcd.members[m.name].private_ip}
                      for m in c.etcd.members},
@@ -42,6 +43,9 @@ def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
     pulumi.export("migrations", {
         c.name: c.migration.to_json() | {"serving": c.key if c.serving else c.migration.source_key}
         for c in plan.clusters if c.migration is not None and c.migration.role == "target"})
+    mgmt = fleet.identity_plan.management
+    if mgmt is not None and fleet.management is not None:
+        pulumi.export("management", {**mgmt.to_json(), "registered": sorted(fleet.management.secrets)})
     pulumi.export("root_ca", fleet.identity.root.cert_pem)
     pulumi.export("trust_bundle", fleet.identity.trust_bundle())
     export_identity(plan, fleet)

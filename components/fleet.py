@@ -9,10 +9,12 @@ import pulumi_tls as tls
 from components.cluster import Cluster, ClusterArgs
 from components.federation import Federation
 from components.identity import SharedIdentity, fleet_identity
+from components.management import Management
 from components.migration import ClusterName
 from components.rbac import ClusterAccess
 from components.snapshots import SnapshotSource
 from fleetform.plan import names
+from fleetform.plan.handoff import registrations
 from fleetform.plan.identity import IdentityPlan
 from fleetform.plan.model import ClusterPlan, FleetPlan
 from fleetform.plan.snapshots import transfer
@@ -57,6 +59,16 @@ class Fleet(pulumi.ComponentResource):
         self.access = {key: ClusterAccess(names.child(key, "access"), cluster.plan, self.identity_plan, cluster.kube,
                                           pulumi.ResourceOptions(parent=cluster))
                        for key, cluster in self.clusters.items()}
+        self.management: Management | None = None
+        mgmt = self.identity_plan.management
+        if mgmt is not None:
+            tenants_of = {c: tuple(t.name for t in self.identity_plan.tenants_on(c))
+                          for c in dict.fromkeys(c.name for c in plan.clusters)}
+            host = next((c for c in plan.clusters if c.name == mgmt.cluster and c.serving), None)
+            self.management = Management(
+                names.child(name, "management"), mgmt, registrations(plan, mgmt, tenants_of),
+                self.identity.clusters, host,
+                pulumi.ResourceOptions(parent=self, depends_on=list(self.clusters.values())))
         self.register_outputs({"root_ca": self.identity.root.cert_pem})
 
     def _snapshot_source(self, plan: FleetPlan, c: ClusterPlan) -> SnapshotSource | None:

@@ -11,6 +11,7 @@ from fleetform.plan.identity import (
     TENANT_LABEL,
     IdentityPlan,
     Tenant,
+    member_of_management,
 )
 
 
@@ -148,6 +149,16 @@ def tenant_objects(tenant: Tenant, minor: str) -> list[dict[str, Any]]:
 def cluster_objects(identity: IdentityPlan, cluster: str) -> list[dict[str, Any]]:
     """Every Kubernetes object the fleet declares on ``cluster``."""
     objs = fleet_rbac_objects(identity)
+    if identity.management is not None and member_of_management(identity, cluster):
+        objs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": _meta("fleetform:management"),
+                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "User", "apiGroup": RBAC_GROUP, "name": identity.management.user}],
+            }
+        )
     for t in identity.tenants_on(cluster):
         objs += tenant_objects(t, identity.minor(cluster))
     return objs

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from fleetform.plan.handoff import ManagementPlan
 from fleetform.plan.identity import OIDC, ServiceAccountIssuer
 
 Cloud = Literal["aws", "gcp"]
@@ -342,6 +343,7 @@ class ControlPlaneInputs:
     advertise_address: str | None = None
     oidc: OIDC | None = None
     service_account_issuer: ServiceAccountIssuer | None = None
+    management: ManagementPlan | None = None
     skip_kube_proxy: bool = False
     cert_sans: Sequence[str] = ()
     audit: AuditLog = field(default_factory=AuditLog)

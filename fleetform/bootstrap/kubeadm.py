@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fleetform.bootstrap.inputs import ControlPlaneInputs, WorkerInputs
+from fleetform.plan.handoff import member_authenticator
 
 API_VERSION = "kubeadm.k8s.io/v1beta4"
 API_PORT = 6443
@@ -302,6 +303,8 @@ def authentication_config(inputs: ControlPlaneInputs) -> dict[str, Any]:
                 },
             }
         )
+    if inputs.management is not None:
+        jwt.append(member_authenticator(inputs.management))
     return {
         "apiVersion": "apiserver.config.k8s.io/v1",
         "kind": "AuthenticationConfiguration",

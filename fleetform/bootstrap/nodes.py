@@ -99,6 +99,7 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
         cert_sans=(plan.api.dns, plan.api.incarnation_dns),
         oidc=auth.oidc,
         service_account_issuer=auth.service_account_issuer,
+        management=auth.management,
     )
 
 

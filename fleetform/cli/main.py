@@ -23,6 +23,7 @@ from fleetform.cli import (
     migrate,
     plan,
     schema,
+    status,
     synth,
     validate,
 )
@@ -30,7 +31,7 @@ from fleetform.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
 from fleetform.spec.errors import FleetError
 
 # One module per command, in the order `fleetform --help` lists them.
-COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate)
+COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate, status)
 
 
 def build_parser() -> argparse.ArgumentParser:

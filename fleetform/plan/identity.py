@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fleetform.catalog.regions import matches_any
 from fleetform.plan import names
+from fleetform.plan.handoff import ManagementPlan, plan_management
 from fleetform.plan.pki import PkiSettings
 from fleetform.plan.snapshots import SERVICE_ACCOUNT, grant_name
 
@@ -193,6 +194,8 @@ class IdentityPlan:
     gcp_pool_id: str
     # logical cluster -> kubernetes minor ("1.37"), for Pod Security version pins
     minors: tuple[tuple[str, str], ...] = field(default=())
+    # GitOps registration: whom the member clusters trust for the management controller.
+    management: ManagementPlan | None = None
 
     def issuer(self, cluster: str) -> Issuer:
         return next(i for i in self.issuers if i.cluster == cluster)
@@ -389,6 +392,7 @@ def plan_identity(spec: FleetSpec, plan: FleetPlan) -> IdentityPlan:
     pool = fed.gcp_pool or names.physical(plan.fleet, plan.stack, limit=32)
     if len(pool) < 4:
         pool = f"{pool}-wif"
+    issuers = tuple(issuer_for(c.name, host) for c in clusters)
     return IdentityPlan(
         fleet=plan.fleet,
         stack=plan.stack,
@@ -397,7 +401,7 @@ def plan_identity(spec: FleetSpec, plan: FleetPlan) -> IdentityPlan:
         sso=sso,
         admins_group=group(ident.admins_group),
         viewers_group=group(ident.viewers_group),
-        issuers=tuple(issuer_for(c.name, host) for c in clusters),
+        issuers=issuers,
         tenants=tenants,
         workloads=tuple(workloads),
         federation_clouds=clouds,
@@ -408,6 +412,8 @@ def plan_identity(spec: FleetSpec, plan: FleetPlan) -> IdentityPlan:
         gcp_dns_zone=fed.gcp_dns_zone,
         gcp_pool_id=pool,
         minors=tuple((c.name, ".".join(c.kubernetes_version.split(".")[:2])) for c in clusters),
+        management=plan_management(spec.management, plan, {i.cluster: i.url for i in issuers},
+                                   tuple(c.name for c in spec.clusters if c.gitops is False)),
     )
 
 
@@ -421,6 +427,8 @@ class ClusterAuth:
 
     oidc: OIDC | None
     service_account_issuer: ServiceAccountIssuer | None
+    # The management cluster's controller, trusted on every member but the host itself.
+    management: ManagementPlan | None = None
 
 
 # ClusterPlan (by identity) -> its auth, registered by the components when they plan the
@@ -433,7 +441,15 @@ def auth_for(identity: IdentityPlan, cluster: str) -> ClusterAuth:
     return ClusterAuth(
         identity.sso.api_server() if identity.sso is not None else None,
         ServiceAccountIssuer(issuer.url, issuer.jwks_uri),
+        identity.management if member_of_management(identity, cluster) else None,
     )
+
+
+def member_of_management(identity: IdentityPlan, cluster: str) -> bool:
+    """A cluster the management cluster reaches from outside (not the host itself: an API
+    server may not trust its own service-account issuer as an external one)."""
+    m = identity.management
+    return m is not None and m.cluster != cluster
 
 
 def register(identity: IdentityPlan, plan: FleetPlan) -> None:

@@ -499,6 +499,7 @@ def build_spec(fleet: Node, *, stack: str, rules: FleetRules) -> FleetSpec:
         mesh=doc.mesh,
         clusters=tuple(clusters),
         snapshots=doc.snapshots,
+        management=doc.management,
     )
     result._origins = Origins(fleet, origins)
     # Fleet-wide rules run on every cluster we could read; address allocation only when

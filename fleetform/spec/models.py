@@ -22,6 +22,7 @@ from fleetform.spec.base import (
     Model,
 )
 from fleetform.spec.cni import CalicoOptions, CiliumOptions, FlannelOptions
+from fleetform.spec.handoff import ManagementSpec
 from fleetform.spec.identity import IdentitySpec, TenantSpec, WorkloadIdentitySpec
 from fleetform.spec.mesh import MeshSpec
 from fleetform.spec.migrate import MigrateSpec, SnapshotsSpec
@@ -108,6 +109,9 @@ class ClusterSpec(Model):
     # Step one of removing a cluster: stateful resources lose `protect` so that
     # deleting the entry in a later `pulumi up` can remove them.
     decommission: bool = False
+    # GitOps registration in the fleet's management cluster (spec/handoff.py): every
+    # cluster by default when `management` is set; false keeps this one out.
+    gitops: bool | None = None
     # Moving this cluster to another cloud or region (spec_migrate.py, docs/migration.md).
     migrate: MigrateSpec | None = None
 
@@ -158,6 +162,7 @@ class FleetDoc(Model):
     workload_identities: tuple[WorkloadIdentitySpec, ...] = ()
     mesh: MeshSpec = Field(default_factory=lambda: MeshSpec())
     snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
+    management: ManagementSpec | None = None
     defaults: dict[str, Any] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     clusters: tuple[dict[str, Any], ...] = ()
@@ -179,6 +184,7 @@ class FleetSpec(Model):
     mesh: MeshSpec
     clusters: tuple[ClusterSpec, ...]
     snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
+    management: ManagementSpec | None = None
 
     # Where each cluster's values came from (file + path), for plan-time errors.
     _origins: Any = PrivateAttr(default=None)

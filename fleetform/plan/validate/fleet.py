@@ -8,6 +8,7 @@ from fleetform.catalog.regions import matches_any
 from fleetform.catalog.versions import resolve_kubernetes_version
 from fleetform.plan.ipam import allocate
 from fleetform.plan.validate.cni import check_cni
+from fleetform.plan.validate.handoff import check_management
 from fleetform.plan.validate.identity import check_identity
 from fleetform.plan.validate.migrate import check_migration
 from fleetform.plan.validate.place import place_problems
@@ -49,6 +50,7 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
         problems += ipam_problems
     problems += check_cni(spec, complete=complete)
     problems += check_identity(spec)
+    problems += check_management(spec)
     return problems
 
 
