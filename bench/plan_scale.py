@@ -122,7 +122,7 @@ FLOOR_PROGRAM = textwrap.dedent('''\
 def _capture_inputs() -> dict[str, Any]:
     """Plain (secrets revealed) inputs by URN, as the mocks saw them: one dict store per
     registration, so capturing costs nothing measurable."""
-    from fleetform.engine.mocks import FleetMocks
+    from fleetform.engine.mocks.fleet import FleetMocks
 
     captured: dict[str, Any] = {}
     original = FleetMocks.new_resource
@@ -147,7 +147,7 @@ def _time_key_generation() -> list[float]:
     returned one-element list. Plan and floor generate the same keys (same seeds); the
     cost of each is a heavy-tailed function of its seed (the gap to the next prime), so
     it is reported apart."""
-    from fleetform.engine import mocks
+    from fleetform.engine.mocks import tls as mocks
 
     spent = [0.0]
     generate = mocks._rsa_key

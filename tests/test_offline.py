@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from fleetform.engine.mocks import INVOKE_MOCKS, FleetMocks, InvokeCall
+from fleetform.engine.mocks.base import INVOKE_MOCKS, InvokeCall
+from fleetform.engine.mocks.fleet import FleetMocks
 from fleetform.engine.records import (
     SECRET_MASK,
     DuplicateResourceError,

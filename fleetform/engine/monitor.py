@@ -12,7 +12,7 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.proto import alias_pb2, provider_pb2, resource_pb2
 
-from fleetform.engine.mocks import FleetMocks
+from fleetform.engine.mocks.fleet import FleetMocks
 from fleetform.engine.records import (
     _STACK_TYPE,
     DuplicateResourceError,

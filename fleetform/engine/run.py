@@ -40,7 +40,7 @@ from pulumi.runtime import run_in_stack, set_all_config, set_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.rpc_manager import RPCManager
 
-from fleetform.engine.mocks import FleetMocks
+from fleetform.engine.mocks.fleet import FleetMocks
 from fleetform.engine.monitor import RecordingMonitor
 from fleetform.engine.records import (
     ProgramResult,

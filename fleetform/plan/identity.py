@@ -47,7 +47,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "fleetform"}
 TENANT_LABEL = "fleetform.io/tenant"
 # Namespaces a tenant may never be called.
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-# The offline engine's placeholder PEMs (fleetform/engine/mocks.py) carry this marker.
+# The offline engine's placeholder PEMs (fleetform/engine/mocks/tls.py) carry this marker.
 OFFLINE_PEM_MARK = "FLEETFORM+OFFLINE+MOCK"
 
 

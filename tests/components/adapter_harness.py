@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from fleetform.engine import mocks as fleet_mocks
+from fleetform.engine.mocks import base as fleet_mocks
 from fleetform.engine.records import Resource
 from fleetform.engine.run import run_program
 from fleetform.plan.fleet import plan_fleet

@@ -20,7 +20,7 @@ from typing import Any
 import adapter_harness as harness
 import pytest
 
-from fleetform.engine import mocks as fleet_mocks
+from fleetform.engine.mocks import base as fleet_mocks
 from fleetform.engine.records import SECRET_MASK, Resource
 from fleetform.plan import names
 from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES

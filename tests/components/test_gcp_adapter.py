@@ -28,7 +28,7 @@ from components.clouds.gcp import (
     LB_BACKENDS,
     check_user_data,
 )
-from fleetform.engine import mocks as fleet_mocks
+from fleetform.engine.mocks import base as fleet_mocks
 from fleetform.engine.records import SECRET_MASK, Resource
 from fleetform.plan import names
 from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES

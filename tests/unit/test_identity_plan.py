@@ -24,7 +24,7 @@ from fleetform.bootstrap import render_control_plane
 from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.nodes import control_plane_node
 from fleetform.catalog.versions import SUPPORTED_MINORS
-from fleetform.engine.mocks import mock_pem
+from fleetform.engine.mocks.tls import mock_pem
 from fleetform.plan import federation
 from fleetform.plan import identity as ip
 from fleetform.plan.federation import discovery_document, jwk, jwks_document
