@@ -95,6 +95,8 @@ class AwsEdge(AwsBase):
         subnets = network.public_subnets if public else network.private_subnets
         lb = aws.lb.LoadBalancer(
             name,
+            # Explicit: ELBv2 allows 32 characters, which Pulumi's auto-name would exceed.
+            name=names.elbv2(self.ctx.fleet.fleet, name),
             load_balancer_type="network",
             internal=not public,
             subnets=[subnets[s.zone] for s in self.ctx.plan.network.subnets],
@@ -108,6 +110,7 @@ class AwsEdge(AwsBase):
         )
         group = aws.lb.TargetGroup(
             names.child(name, "tg"),
+            name=names.elbv2(self.ctx.fleet.fleet, name, "tg"),
             port=port,
             protocol="TCP",
             target_type="instance",

@@ -28,6 +28,7 @@ from fleetform.cli import (
     validate,
 )
 from fleetform.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
+from fleetform.engine.checks import ProviderCheckError
 from fleetform.spec.errors import FleetError
 
 # One module per command, in the order `fleetform --help` lists them.
@@ -68,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
+    except ProviderCheckError as exc:
+        # What a real preview would refuse, in the provider's words as `pulumi preview`
+        # prints them. Input that validates never gets here: the fix is ours (exit 1).
+        for refused in exc.problems:
+            print(f"error: {refused}", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as exc:  # an internal error is ours, not the user's: say so
         if os.environ.get("FLEETFORM_DEBUG"):
             raise

@@ -59,6 +59,16 @@ def physical(*parts: str, limit: int = 63) -> str:
     return f"{name[: limit - 8].rstrip('-')}-{digest}"
 
 
+def elbv2(*parts: str) -> str:
+    """An ELBv2 load balancer or target group name: at most 32 of [a-z0-9-], not ending
+    in '-' and never starting with "internal-" (ELBv2 keeps that prefix for the DNS
+    names of internal load balancers)."""
+    name = physical(*parts, limit=32)
+    if name.startswith("internal-"):
+        name = physical("lb", *parts, limit=32)
+    return name
+
+
 def cluster_domain(cluster: str, fleet_domain: str) -> str:
     """Private DNS zone of a cluster (each incarnation's network carries its own copy)."""
     return f"{cluster}.{fleet_domain}"

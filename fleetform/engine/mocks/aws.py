@@ -236,7 +236,7 @@ def _aws_launch_template(c: ResourceCall) -> tuple[str, dict[str, Any]]:
     rid = f"lt-{c.hex(17)}"
     return rid, {
         "arn": c.arn("ec2", f"launch-template/{rid}"),
-        "name": c.autoname(max_len=128),
+        "name": c.autoname(),
         "latestVersion": 1,
         "defaultVersion": 1,
         **_tags(c),
@@ -258,7 +258,7 @@ def _aws_key_pair(c: ResourceCall) -> tuple[str, dict[str, Any]]:
 
 @resource_mock("aws:autoscaling/group:Group")
 def _aws_asg(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    name = c.autoname(max_len=255)
+    name = c.autoname()
     return name, {
         "name": name,
         "arn": c.arn(
@@ -275,7 +275,7 @@ def _lb_kind(c: ResourceCall) -> str:
 
 @resource_mock("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _aws_lb(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    name = c.autoname(max_len=32)
+    name = c.autoname()
     suffix = f"{_lb_kind(c)}/{name}/{c.hex(16)}"
     arn = c.arn("elasticloadbalancing", f"loadbalancer/{suffix}")
     internal = "internal-" if c.get("internal") else ""
@@ -300,7 +300,7 @@ def _aws_lb(c: ResourceCall) -> tuple[str, dict[str, Any]]:
 
 @resource_mock("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
 def _aws_target_group(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    name = c.autoname(max_len=32)
+    name = c.autoname()
     suffix = f"targetgroup/{name}/{c.hex(16)}"
     arn = c.arn("elasticloadbalancing", suffix)
     return arn, {"arn": arn, "arnSuffix": suffix, "name": name, "loadBalancerArns": [], **_tags(c)}
@@ -352,7 +352,7 @@ def _aws_record(c: ResourceCall) -> tuple[str, dict[str, Any]]:
 
 def _iam_named(kind: str, *, id_is_arn: bool = False, prefix: str = "AROA") -> ResourceHandler:
     def handler(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-        name = c.autoname(max_len=64)
+        name = c.autoname()
         path = str(c.get("path", "/"))
         arn = f"arn:aws:iam::{ACCOUNT_ID}:{kind}{path}{name}"
         out = {
@@ -376,7 +376,7 @@ resource_mock("aws:iam/user:User")(_iam_named("user", prefix="AIDA"))
 
 @resource_mock("aws:iam/policy:Policy")
 def _aws_iam_policy(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    name = c.autoname(max_len=128)
+    name = c.autoname()
     arn = f"arn:aws:iam::{ACCOUNT_ID}:policy{c.get('path', '/')}{name}"
     return arn, {
         "name": name,
@@ -407,7 +407,7 @@ def _aws_oidc(c: ResourceCall) -> tuple[str, dict[str, Any]]:
 
 @resource_mock("aws:secretsmanager/secret:Secret")
 def _aws_secret(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    name = c.autoname(max_len=512)
+    name = c.autoname()
     suffix = "".join(string.ascii_letters[b % 52] for b in digest(c.seed, "secret")[:6])
     arn = c.arn("secretsmanager", f"secret:{name}-{suffix}")
     return arn, {"arn": arn, "name": name, **_tags(c)}
@@ -428,7 +428,7 @@ def _aws_secret_version(c: ResourceCall) -> tuple[str, dict[str, Any]]:
 
 @resource_mock("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 def _aws_bucket(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    name = c.autoname("bucket", max_len=63).lower()
+    name = c.autoname("bucket")
     return name, {
         "bucket": name,
         "arn": f"arn:aws:s3:::{name}",

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fleetform.engine.checks import autoname as provider_autoname
+
 ACCOUNT_ID = "123456789012"
 DEFAULT_AWS_REGION = "us-east-1"
 DEFAULT_GCP_PROJECT = "fleetform-offline"
@@ -123,16 +125,22 @@ class ResourceCall:
         return default if value is None else value
 
     # ---- naming
-    def autoname(self, key: str = "name", *, sep: str = "-", max_len: int | None = None) -> str:
-        """Given name, or Pulumi-style auto-name: logical name + "-" + 7 hex chars."""
+    @property
+    def autoname_suffix(self) -> str:
+        """The auto-name's "random" part: 7 hex characters, as tfbridge draws them."""
+        return self.hex(7, "autoname")
+
+    def autoname(self, key: str = "name") -> str:
+        """The given value, else the provider's auto-name: the URN name (lowercased where
+        the provider does so), "-" and the suffix. Never shortened or corrected: a name
+        that cannot fit was refused by the provider checks before any handler runs."""
         given = self.inputs.get(key)
         if isinstance(given, str) and given:
             return given
-        suffix = self.hex(7, "autoname")
-        base = self.name
-        if max_len is not None:
-            base = base[: max(1, max_len - len(suffix) - len(sep))]
-        return f"{base}{sep}{suffix}"
+        rule = provider_autoname(self.type)
+        if rule is not None and rule.prop == key:
+            return rule.value(self.name, self.autoname_suffix)
+        return f"{self.name}-{self.autoname_suffix}"
 
     # ---- AWS
     @property

@@ -28,6 +28,7 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
+from fleetform.engine.checks import ProviderCheckError, check
 from fleetform.engine.mocks import aws_data, random, tls  # noqa: F401  (register their handlers)
 from fleetform.engine.mocks.aws import aws_generic
 from fleetform.engine.mocks.base import (
@@ -110,6 +111,11 @@ class FleetMocks(Mocks):
             return "", {}  # components: the engine computes nothing for them
         provider_inputs = self._providers.get(provider_urn(args.provider) or "", {})
         call = ResourceCall(args.typ, args.name, urn, inputs, provider_inputs, self)
+        if not args.resource_id:
+            # What a real preview refuses fails here, before anything is computed.
+            problems = check(args.typ, args.name, inputs, suffix=call.autoname_suffix)
+            if problems:
+                raise ProviderCheckError(problems)
 
         handler = RESOURCE_MOCKS.get(args.typ) or _fallback_handler(args.typ)
         resource_id, computed = handler(call)

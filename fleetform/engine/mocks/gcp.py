@@ -397,7 +397,7 @@ def _gcp_secret_version(c: ResourceCall) -> tuple[str, dict[str, Any]]:
 
 @resource_mock("gcp:storage/bucket:Bucket")
 def _gcp_bucket(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    name = c.autoname().lower()
+    name = c.autoname()
     return name, {
         "name": name,
         "project": c.project,
