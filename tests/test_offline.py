@@ -676,7 +676,8 @@ def test_mock_shapes_follow_the_providers() -> None:
     assert role["arn"] == f"arn:aws:iam::123456789012:role/{role['name']}"
     assert role["name"].startswith("node-") and len(role["name"]) == len("node-") + 7
     lb = _new(
-        mocks, "aws:lb/loadBalancer:LoadBalancer", "api", loadBalancerType="network", internal=True
+        mocks, "aws:lb/loadBalancer:LoadBalancer", "api", loadBalancerType="network", internal=True,
+        subnets=["subnet-0123"],
     )
     assert lb["dnsName"].startswith("internal-api-") and lb["dnsName"].endswith(
         ".elb.us-east-1.amazonaws.com"
@@ -684,8 +685,8 @@ def test_mock_shapes_follow_the_providers() -> None:
     assert ":loadbalancer/net/api-" in lb["arn"]
     zone = _new(mocks, "aws:route53/zone:Zone", "z", name="fleet.example.")
     assert zone["zoneId"].startswith("Z") and len(zone["nameServers"]) == 4
-    sa = _new(mocks, "gcp:serviceaccount/account:Account", "sa", accountId="etcd")
-    assert sa["email"] == "etcd@acme.iam.gserviceaccount.com"
+    sa = _new(mocks, "gcp:serviceaccount/account:Account", "sa", accountId="etcd-node")
+    assert sa["email"] == "etcd-node@acme.iam.gserviceaccount.com"
     subnet = _new(
         mocks,
         "gcp:compute/subnetwork:Subnetwork",

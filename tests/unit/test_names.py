@@ -1,0 +1,34 @@
+"""The naming module's cloud-side names fit the providers' checks for any input."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleetform.engine.checks import check
+from fleetform.plan import names
+
+parts = st.lists(st.from_regex(r"[a-z0-9][a-z0-9-]{0,79}", fullmatch=True), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=parts)
+def test_elbv2_names_pass_the_load_balancer_and_target_group_checks(parts: list[str]) -> None:
+    name = names.elbv2(*parts)
+    assert name == names.elbv2(*parts)  # stable
+    assert len(name) <= 32
+    assert check("aws:lb/loadBalancer:LoadBalancer", "lb", {"name": name, "subnets": ["s"]}) == []
+    assert check("aws:lb/targetGroup:TargetGroup", "tg", {"name": name}) == []
+
+
+def test_elbv2_names_are_unique_where_their_inputs_differ() -> None:
+    keys = [f"acme-cluster-{i:03d}-aws-ap-southeast-2-control-plane-api" for i in range(300)]
+    made = {names.elbv2("acme", k) for k in keys} | {names.elbv2("acme", k, "tg") for k in keys}
+    assert len(made) == 600
+
+
+def test_elbv2_never_starts_with_internal() -> None:
+    name = names.elbv2("internal", "edge-aws-eu-west-1-control-plane-api")
+    assert not name.startswith("internal-")
+    assert check("aws:lb/loadBalancer:LoadBalancer", "lb", {"name": name, "subnets": ["s"]}) == []
+    assert names.elbv2("acme", "short") == "acme-short"
