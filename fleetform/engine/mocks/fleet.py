@@ -17,6 +17,10 @@ A resource handler receives a `ResourceCall` and returns `(id, computed)`; the i
 are echoed under the computed properties. Handlers see plain inputs: secrets already
 unwrapped, resource references as URNs. TLS resources return real, parseable (but
 deterministic, hence never secret) keys and certificates, because programs parse them.
+
+Before a handler runs, `new_resource` applies the providers' offline checks
+(`fleetform.engine.checks`) and raises `ProviderCheckError` for what a real preview would
+refuse. No handler shortens, lowercases or otherwise corrects a value it is given.
 """
 
 from __future__ import annotations
