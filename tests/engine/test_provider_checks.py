@@ -32,7 +32,7 @@ def problem(type_token: str, name: str, reason: str, prop: str) -> str:
         ("aws:s3/bucket:Bucket", 63, "bucket"),
         (LB, 255, "name"),
         ("aws:ec2/launchTemplate:LaunchTemplate", 255, "name"),
-        ("gcp:compute/address:Address", 255, "name"),
+        ("gcp:compute/disk:Disk", 255, "name"),
     ],
 )
 def test_autoname_overflow_fails_with_the_bridge_error(type_token: str, maxlen: int, prop: str) -> None:
@@ -155,11 +155,13 @@ def test_secret_name() -> None:
 # ---- GCP
 
 
-def test_firewall_name_is_a_gce_name() -> None:
+@pytest.mark.parametrize(("token", "extra"), [
+    (FW, {"allows": [{}]}), ("gcp:compute/address:Address", {})])
+def test_firewall_and_address_names_are_gce_names(token: str, extra: dict[str, Any]) -> None:
     pattern = "^(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)$"
     for bad in ["Fw", "fw-", "1fw", "f" * 64]:
-        assert check(FW, "fw", {"name": bad, "allows": [{}]}) == [problem(
-            FW, "fw", f'"name" ("{bad}") doesn\'t match regexp "{pattern}"', "name")]
+        assert check(token, "fw", {"name": bad, **extra}) == [problem(
+            token, "fw", f'"name" ("{bad}") doesn\'t match regexp "{pattern}"', "name")]
 
 
 def test_firewall_allow_or_deny_and_tag_conflicts() -> None:

@@ -102,6 +102,9 @@ _PROVIDER_KINDS = [("aws", "aws"), ("oidc", "oidc")]
 
 RULES: dict[str, Rules] = {
     "gcp:compute/firewall:Firewall": _FIREWALL,
+    # resource_compute_address.go: ValidateRegexp of the same GCE name pattern.
+    "gcp:compute/address:Address": Rules(
+        autoname=_named(), checks=(field("name", "name", gce_name),)),
     "gcp:serviceaccount/account:Account": Rules(
         checks=(field("accountId", "account_id", rfc1035_name(6, 30)),),
     ),
@@ -125,7 +128,6 @@ RULES: dict[str, Rules] = {
     **{
         token: Rules(autoname=_named(unless=unless))
         for token, unless in [
-            ("gcp:compute/address:Address", ()),
             ("gcp:compute/disk:Disk", ()),
             ("gcp:compute/forwardingRule:ForwardingRule", ()),
             ("gcp:compute/instance:Instance", ()),
