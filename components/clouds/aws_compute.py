@@ -128,6 +128,8 @@ class AwsCompute(AwsBase):
         tags = self.tags(role, Name=names.child(self.ctx.plan.key, self._short(name)), pool=pool.name)
         template = aws.ec2.LaunchTemplate(
             names.child(name, "lt"),
+            # Explicit: a long cluster and pool name would push the auto-name past 125.
+            name=names.physical(self.ctx.fleet.fleet, names.child(name, "lt"), limit=125),
             image_id=self._ami_id(),
             instance_type=pool.machine_type,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(name=identity.attachable),

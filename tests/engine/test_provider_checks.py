@@ -31,7 +31,7 @@ def problem(type_token: str, name: str, reason: str, prop: str) -> str:
         ("aws:iam/role:Role", 64, "name"),
         ("aws:s3/bucket:Bucket", 63, "bucket"),
         (LB, 255, "name"),
-        ("aws:ec2/launchTemplate:LaunchTemplate", 255, "name"),
+        ("aws:ec2/securityGroup:SecurityGroup", 255, "name"),
         ("gcp:compute/disk:Disk", 255, "name"),
     ],
 )
@@ -127,6 +127,18 @@ def test_target_group_name_prefix() -> None:
     assert check(TG, "tg", {"namePrefix": "toolong"}) == [
         problem(TG, "tg", '"name_prefix" cannot be longer than 6 characters', "namePrefix")
     ]
+
+
+@pytest.mark.parametrize(("prop", "tf", "value", "reason"), [
+    ("name", "name", "lt", '"name" cannot be less than 3 characters'),
+    ("name", "name", "l" * 126, '"name" cannot be longer than 125 characters'),
+    ("namePrefix", "name_prefix", "l" * 100,
+     '"name_prefix" cannot be longer than 99 characters, name is limited to 125'),
+    ("name", "name", "pool lt", '"name" can only alphanumeric characters and ()./_- symbols'),
+])
+def test_launch_template_names(prop: str, tf: str, value: str, reason: str) -> None:
+    token = "aws:ec2/launchTemplate:LaunchTemplate"
+    assert check(token, "lt", {prop: value}) == [problem(token, "lt", reason, prop)]
 
 
 # ---- AWS IAM and Secrets Manager

@@ -112,6 +112,20 @@ def secret_name(k: str, value: str) -> list[str]:
     return errors
 
 
+def launch_template_name(k: str, value: str) -> list[str]:
+    """internal/verify/validate.go ValidLaunchTemplateName (name and name_prefix)."""
+    q = go_quote(k)
+    if len(value) < 3:
+        return [f"{q} cannot be less than 3 characters"]
+    if k.endswith("prefix") and len(value) > 99:
+        return [f"{q} cannot be longer than 99 characters, name is limited to 125"]
+    if not k.endswith("prefix") and len(value) > 125:
+        return [f"{q} cannot be longer than 125 characters"]
+    if not re.search(r"^[0-9A-Za-z()./_\-]+$", value):
+        return [f"{q} can only alphanumeric characters and ()./_- symbols"]
+    return []
+
+
 def _lb_subnets(inputs: Mapping[str, Any]) -> list[str]:
     keys = [("subnetMappings", "subnet_mapping"), ("subnets", "subnets")]
     return exactly_one_of(inputs, "subnet_mapping", keys)
@@ -173,7 +187,13 @@ RULES: dict[str, Rules] = {
         autoname=_named(unless=("namePrefix",)),
         checks=(field("name", "name", secret_name),),
     ),
-    "aws:ec2/launchTemplate:LaunchTemplate": Rules(autoname=_named(unless=("namePrefix",))),
+    "aws:ec2/launchTemplate:LaunchTemplate": Rules(
+        autoname=_named(unless=("namePrefix",)),
+        checks=(
+            field("name", "name", launch_template_name),
+            field("namePrefix", "name_prefix", launch_template_name),
+        ),
+    ),
     "aws:ec2/securityGroup:SecurityGroup": Rules(autoname=_named(unless=("namePrefix",))),
     "aws:autoscaling/group:Group": Rules(autoname=_named(unless=("namePrefix",))),
     "aws:cloudfront/originAccessControl:OriginAccessControl": Rules(autoname=_named()),
