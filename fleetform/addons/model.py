@@ -10,8 +10,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-# Where the Flux objects that tie the add-ons together live in the bundle.
+# Where the Flux objects that tie the add-ons together live in the bundle: the boot
+# installer applies one root Kustomization (path ``./flux``) on the Bucket source below.
 FLUX_DIR = "flux"
+# Flux's own namespace; every Flux object of the bundle lives in it.
+FLUX_NAMESPACE = "flux-system"
+# The Bucket source (the cluster's own bucket) the boot installer creates; every
+# Kustomization of the bundle reads from it.
+BUCKET_SOURCE = "fleetform-addons"
+# Secret values the boot installer writes from the secret store and HelmReleases read
+# with ``valuesFrom`` (never in the bundle): the ClusterMesh CA of a Cilium mesh member,
+# under key ``values.yaml``, in the flux-system namespace.
+CNI_SECRET_VALUES = "fleetform-cni-secret-values"
 
 
 @dataclass(frozen=True)
