@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES
+
 from .context import AUTOSCALER, SERVICE_ACCOUNTS, AddonContext, NodeGroup
 from .model import Addon
-from .pins import ADDON_CHARTS, ADDON_IMAGES
 from .render import (
     CONTROL_PLANE_SELECTOR,
     CONTROL_PLANE_TOLERATIONS,

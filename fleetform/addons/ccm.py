@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES, image_ref
+
 from .context import CCM, SERVICE_ACCOUNTS, AddonContext
 from .model import Addon
-from .pins import ADDON_CHARTS, ADDON_IMAGES, image_ref
 from .render import (
     CONTROL_PLANE_TOLERATIONS,
     credentials_configmap,

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from fleetform.catalog.versions import CILIUM_IMAGE_DIGESTS
+
 from .context import AddonContext, ChartRelease
 from .model import CNI_SECRET_VALUES, Addon
-from .pins import CILIUM_IMAGE_DIGESTS
 from .render import file, helm_release, helm_repository, namespace
 
 NAME = "cni"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES
+
 from .context import AddonContext
 from .model import Addon
-from .pins import ADDON_CHARTS, ADDON_IMAGES
 from .render import file, helm_release, helm_repository
 
 NAME = "metrics-server"

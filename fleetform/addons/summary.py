@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .pins import ADDON_CHARTS, ADDON_IMAGES
+from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES
 
 
 def _chart(key: str) -> str:
