@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetform.bootstrap.snapshots import snapshot_objects
+from fleetform.plan import names
 from fleetform.plan.cni import helm_values
 from fleetform.plan.identity import (
     AWS_AUDIENCE,
@@ -31,12 +32,9 @@ class CloudFacts:
     # Controller (context.CONTROLLERS) -> its federated identity: the AWS role ARN, or the
     # GCP external-account credential file. Missing: the control-plane machine identity.
     identities: Mapping[str, str] = field(default_factory=dict)
-    # GCP: the VPC's and the nodes' subnetwork's names, the nodes' network tag, and each
-    # pool's zonal MIG names by zone.
+    # GCP: the VPC's and the nodes' subnetwork's names.
     network: str | None = None
     subnetwork: str | None = None
-    node_tag: str | None = None
-    groups: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # A migration source: the target's snapshot bucket, the writer (AWS role ARN / GCP
     # service account) and, on GCP, its credential file.
     snapshot_bucket: str | None = None
@@ -53,16 +51,14 @@ def _workload(plan: ClusterPlan, ref: str) -> Workload:
     return Workload(GCP_TOKEN_PATH, GCP_AUDIENCE, gcp_credentials=ref)
 
 
-def _node_groups(plan: ClusterPlan, facts: CloudFacts) -> tuple[NodeGroup, ...]:
+def _node_groups(plan: ClusterPlan) -> tuple[NodeGroup, ...]:
     if plan.cloud == "aws":
         # Auto-discovery by tags: the groups' own min/max bound the autoscaler.
         return tuple(NodeGroup(p.name, p.name, p.min, p.max) for p in plan.workers)
     out: list[NodeGroup] = []
     for p in plan.workers:
-        names = facts.groups.get(p.name)
-        if names is None:
-            raise ValueError(f"cluster {plan.key}: no MIG names for pool {p.name}")
-        out += zonal_groups(p.name, dict(names), p.zones, p.min, p.max)
+        groups = {z: names.zonal_worker_group(plan.key, p.name, z) for z in p.zones}
+        out += zonal_groups(p.name, groups, p.zones, p.min, p.max)
     return tuple(out)
 
 
@@ -106,11 +102,11 @@ def addon_context(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan, f
                            for p in cni.charts),
             secret_values=cni.mesh is not None,
         ),
-        node_groups=_node_groups(plan, facts),
+        node_groups=_node_groups(plan),
         project=fleet.gcp_project if plan.cloud == "gcp" else None,
         network=facts.network,
         subnetwork=facts.subnetwork,
-        node_tag=facts.node_tag,
+        node_tag=names.node_network_tag(plan.key) if plan.cloud == "gcp" else None,
         access=tuple(access),
         tenants=tuple(t.name for t in tenants),
         snapshots=_snapshots(fleet, plan, facts),
