@@ -21,8 +21,7 @@ from fleetform.plan.identity import tenant_clusters
 from fleetform.plan.ipam import Addresses, allocate
 from fleetform.spec.base import CNI_PLUGINS
 from fleetform.spec.cni import CLUSTER_ID_MAX, CLUSTER_ID_MIN
-from fleetform.spec.errors import Problem
-from fleetform.spec.errors import Loc
+from fleetform.spec.errors import Loc, Problem
 from fleetform.spec.load import Origins, did_you_mean, origins
 from fleetform.spec.models import ClusterSpec, FleetSpec
 
