@@ -23,6 +23,7 @@ from fleetform.plan.snapshots import transfer
 from .autoscaler import zonal_groups
 from .context import CONTROLLERS, AddonContext, ChartRelease, CniContext, NodeGroup, Workload
 from .rbac import fleet_rbac_objects, tenant_objects
+from .summary import planned_addons
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ def _node_groups(plan: ClusterPlan) -> tuple[NodeGroup, ...]:
 
 
 def _snapshots(fleet: FleetPlan, plan: ClusterPlan, facts: CloudFacts) -> tuple[dict[str, Any], ...]:
+    if not _snapshot_source(fleet, plan):
+        return ()
     for target in fleet.clusters:
         m = target.migration
         if m is None or not m.receives_snapshot or m.source_key != plan.key:
@@ -112,3 +115,16 @@ def addon_context(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan, f
         snapshots=_snapshots(fleet, plan, facts),
         identities=tuple((c, _workload(plan, ref)) for c, ref in sorted(facts.identities.items())),
     )
+
+
+def _snapshot_source(fleet: FleetPlan, plan: ClusterPlan) -> bool:
+    return any(t.migration is not None and t.migration.receives_snapshot and t.migration.source_key == plan.key
+               for t in fleet.clusters)
+
+
+def cluster_addons(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan) -> tuple[tuple[str, str], ...]:
+    """(add-on, what runs) of one incarnation's bundle, in bootstrap order: what ``plan``
+    lists. Needs no cloud fact; the bundle itself has exactly these add-ons."""
+    access = bool(fleet_rbac_objects(identity)) or bool(identity.tenants_on(plan.name))
+    return planned_addons(plan.cloud, plan.cni.plugin, plan.cni.chart_version, access=access,
+                          snapshots=_snapshot_source(fleet, plan))

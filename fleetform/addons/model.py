@@ -22,6 +22,10 @@ BUCKET_SOURCE = "fleetform-addons"
 # with ``valuesFrom`` (never in the bundle): the ClusterMesh CA of a Cilium mesh member,
 # under key ``values.yaml``, in the flux-system namespace.
 CNI_SECRET_VALUES = "fleetform-cni-secret-values"
+# The component that publishes a bundle: one bucket object per file, whose key (S3) or
+# name (Cloud Storage) is the file's path and whose content is the file. `synth` reads
+# the bundle back from exactly these objects.
+PUBLICATION_TYPE = "fleetform:index:AddonPublication"
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleetform.addons.build import CloudFacts, addon_context
+from fleetform.addons.build import CloudFacts, addon_context, cluster_addons
 from fleetform.addons.bundle import render_bundle
 from fleetform.addons.context import CONTROLLERS
-from fleetform.addons.model import Bundle
-from fleetform.addons.summary import planned_addons
 from fleetform.engine.synth import load_stack
 from fleetform.plan import names
 from fleetform.plan.cni import helm_values
 from fleetform.plan.identity import plan_identity
-from fleetform.plan.model import ClusterPlan
 
 from .schemas import check_flux, check_manifest, check_values, is_flux
 
@@ -58,18 +55,13 @@ def test_every_cluster_gets_a_valid_bundle(stack: str, monkeypatch: pytest.Monke
                     check_manifest(obj, f"{minor}.0")
 
 
-def _bundles(stack: str) -> list[tuple[object, object]]:
-    s = load_stack(stack, None)
-    identity = plan_identity(s.spec, s.plan)
-    return [(plan, render_bundle(addon_context(s.plan, plan, identity, facts_for(plan.cloud, plan.key))))
-            for plan in s.plan.clusters]
-
-
 def test_bundles_follow_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    seen_gcp = False
-    for plan, bundle in _bundles("prod"):
-        assert isinstance(plan, ClusterPlan) and isinstance(bundle, Bundle)
+    s = load_stack("prod", None)
+    identity = plan_identity(s.spec, s.plan)
+    seen_gcp = seen_source = False
+    for plan in s.plan.clusters:
+        bundle = render_bundle(addon_context(s.plan, plan, identity, facts_for(plan.cloud, plan.key)))
         docs = [d for text in bundle.files().values() for d in yaml.safe_load_all(text)]
         releases = {d["metadata"]["name"]: d for d in docs if d["kind"] == "HelmRelease"}
         # The CNI's values are the plan's (plus image digests), in its namespace.
@@ -80,12 +72,11 @@ def test_bundles_follow_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
             got = spec.get("values", {})
             assert {k: v for k, v in got.items() if k not in ("image", "operator")} == planned[pin.release]
         # What plan lists is what the bundle holds.
-        listed = planned_addons(plan.cloud, plan.cni.plugin, plan.cni.chart_version,
-                                access=any(a.name == "access" for a in bundle.addons),
-                                snapshots=any(a.name == "etcd-snapshots" for a in bundle.addons))
+        listed = cluster_addons(s.plan, plan, identity)
         assert [n for n, _ in listed] == [a.name for a in bundle.addons]
         for (_, what), addon in zip(listed, bundle.addons, strict=True):
             assert addon.version in what
+        seen_source |= any(a.name == "etcd-snapshots" for a in bundle.addons)
         if plan.cloud == "gcp":
             seen_gcp = True
             groups = releases["cluster-autoscaler"]["spec"]["values"]["autoscalingGroups"]
@@ -94,4 +85,4 @@ def test_bundles_follow_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
                     f"/zones/{z}/instanceGroups/{names.zonal_worker_group(plan.key, pool.name, z)}") for z in pool.zones)]
                 assert len(mine) == len(pool.zones)
                 assert sum(g["minSize"] for g in mine) == pool.min and sum(g["maxSize"] for g in mine) == pool.max
-    assert seen_gcp
+    assert seen_gcp and seen_source
