@@ -147,7 +147,7 @@ def gcp_objects(ctx: AddonContext) -> list[dict[str, Any]]:
                     "containers": [{
                         "name": "cloud-controller-manager",
                         "image": image_ref("gcp-cloud-controller-manager"),
-                        "command": ["/cloud-controller-manager"],
+                        # The image's entrypoint is the binary; upstream leaves args to tooling.
                         "args": [
                             "--v=2",
                             "--cloud-provider=gce",
