@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from . import access, ccm, cni, csi, metrics, snapshots
 from .autoscaler import render as autoscaler
-from .context import AddonContext
+from .context import CONTROLLERS, AddonContext
 from .model import FLUX_DIR, Addon, AddonFile, Bundle, content_version
 from .render import file, kustomization
 
@@ -24,7 +24,19 @@ def _flux(addons: tuple[Addon, ...]) -> tuple[AddonFile, ...]:
                  for a in addons)
 
 
+def _check_identities(ctx: AddonContext) -> None:
+    """On AWS a pod off the host network cannot use the machine's role (IMDSv2 with one
+    hop), and the controllers' charts run them there: each needs its federated identity."""
+    if ctx.cloud != "aws":
+        return
+    missing = [c for c in CONTROLLERS if ctx.identity(c) is None]
+    if missing:
+        raise ValueError(f"cluster {ctx.key}: on AWS, {', '.join(missing)} need a federated identity: their pods "
+                         "cannot reach the instance role (IMDSv2, hop limit 1)")
+
+
 def render_bundle(ctx: AddonContext) -> Bundle:
+    _check_identities(ctx)
     addons: list[Addon] = []
     for render in RENDERERS:
         addon = render(ctx)

@@ -96,7 +96,7 @@ def gcp(**changes: Any) -> AddonContext:
 
 
 def flannel(**changes: Any) -> AddonContext:
-    return aws(cluster="edge-1", key="edge-1", identities=(), access=(), tenants=(),
+    return aws(cluster="edge-1", key="edge-1", access=(), tenants=(),
                cni=CniContext("flannel", "kube-flannel", (ChartRelease(
                    "flannel", "flannel", "v0.28.9", "https://flannel-io.github.io/flannel/", FLANNEL_VALUES),)),
                **changes)
@@ -115,7 +115,7 @@ SNAPSHOT_OBJECTS: tuple[dict[str, Any], ...] = (
 ALL = {
     "aws-cilium-mesh": aws,
     "gcp-calico": gcp,
-    "aws-flannel-machine-identity": flannel,
+    "aws-flannel": flannel,
     "gcp-machine-identity": lambda: gcp(identities=()),
     "aws-migration-source": lambda: aws(snapshots=SNAPSHOT_OBJECTS),
 }

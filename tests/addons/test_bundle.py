@@ -146,11 +146,13 @@ def test_controllers_use_their_federated_identity_or_the_control_plane() -> None
     ccm_env = {e["name"]: e["value"] for e in aws["aws-cloud-controller-manager"]["spec"]["values"]["env"]}
     assert ccm_env["AWS_ROLE_ARN"] == dict(fixtures.aws().identities)[CCM].aws_role_arn
     assert ccm_env["AWS_WEB_IDENTITY_TOKEN_FILE"] == fixtures.AWS_TOKEN
-    plain = by_kind(render_bundle(fixtures.flannel()), "HelmRelease")
-    assert "env" not in plain["aws-cloud-controller-manager"]["spec"]["values"]
     for name in ("aws-cloud-controller-manager", "cluster-autoscaler"):
-        assert plain[name]["spec"]["values"].get("nodeSelector", {"node-role.kubernetes.io/control-plane": ""}) == {
+        assert aws[name]["spec"]["values"].get("nodeSelector", {"node-role.kubernetes.io/control-plane": ""}) == {
             "node-role.kubernetes.io/control-plane": ""}
+    # On AWS, pods cannot borrow the instance role (IMDSv2, one hop): no identity, no bundle.
+    with pytest.raises(ValueError, match=r"cluster-autoscaler need a federated identity"):
+        render_bundle(fixtures.aws(identities=tuple(
+            (c, w) for c, w in fixtures.aws().identities if c != AUTOSCALER)))
     gcp = render_bundle(fixtures.gcp())
     config = by_kind(gcp, "ConfigMap")["cloud-controller-manager-config"]["data"]["cloud.config"]
     assert "token-url = nil" in config and "project-id = acme-fleet" in config
