@@ -223,3 +223,16 @@ def test_the_checks_catch_what_upstream_would_drop() -> None:
     sc = by_kind(bundle, "StorageClass")["encrypted"]
     with pytest.raises(kubernetes_validate.ValidationError):
         check_manifest({**sc, "volumeBindingMod": "Immediate"}, "1.37.0")
+
+
+def test_every_object_has_one_owner(case: tuple[AddonContext, Bundle]) -> None:
+    """No object is declared twice (two Kustomizations would fight over it), and every
+    namespaced object names its namespace (Flux applies them as written)."""
+    _, bundle = case
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for path, d in docs(bundle):
+        ident = (d["apiVersion"].split("/")[0], d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"])
+        assert ident not in seen, f"{ident} in {path} and {seen[ident]}"
+        seen[ident] = path
+        cluster_scoped = d["kind"] in {"Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass", "CSIDriver"}
+        assert cluster_scoped or d["metadata"].get("namespace"), f"{d['kind']} {d['metadata']['name']} in {path}"
