@@ -236,3 +236,19 @@ def test_every_object_has_one_owner(case: tuple[AddonContext, Bundle]) -> None:
         seen[ident] = path
         cluster_scoped = d["kind"] in {"Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass", "CSIDriver"}
         assert cluster_scoped or d["metadata"].get("namespace"), f"{d['kind']} {d['metadata']['name']} in {path}"
+
+
+def test_version_is_the_same_in_another_process() -> None:
+    """Stable across runs: no hash seed, set order or time reaches the bundle."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("from tests.addons import fixtures; from fleetform.addons.bundle import render_bundle; "
+            "print(*(render_bundle(m()).version for _, m in sorted(fixtures.ALL.items())))")
+    runs = {subprocess.run([sys.executable, "-c", code], cwd=root, env={"PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, check=True, timeout=120).stdout
+            for seed in ("1", "2")}
+    here = " ".join(render_bundle(m()).version for _, m in sorted(fixtures.ALL.items())) + "\n"
+    assert runs == {here}
