@@ -50,6 +50,11 @@ def aws_values(ctx: AddonContext) -> dict[str, Any]:
         ],
         "image": {"repository": repo, "tag": tag},
         "serviceAccountName": chart_sa,
+        # It reads the instance identity (region, VPC) from the metadata service, which
+        # answers one hop only (IMDSv2): on the host network. Its calls still use its
+        # federated role (the web-identity variables come first in the SDK's chain).
+        # The chart's template reads this key; its values.yaml does not list it.
+        "hostNetworking": True,
     }
     w = ctx.identity(CCM)
     if w is not None:

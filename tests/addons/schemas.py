@@ -30,6 +30,12 @@ CHART_DIRS = {
 }
 # Maps a chart documents as free-form although its values.yaml fills in a few entries.
 FREE_FORM = {"cluster-autoscaler": {".extraArgs"}}
+# Keys a chart's templates read although its values.yaml does not list them (each checked
+# in the chart's template at the pinned version).
+TEMPLATE_KEYS = {
+    # templates/daemonset.yaml: `{{- if .Values.hostNetworking }} hostNetwork: true`
+    "aws-cloud-controller-manager": {"hostNetworking"},
+}
 # Charts without values at all (CRDs only): no values may be given.
 VALUELESS_CHARTS = {"crd.projectcalico.org.v1"}
 FLUX_CRDS = {
@@ -122,7 +128,7 @@ def check_values(chart: str, values: dict[str, Any]) -> None:
     else:
         text = _chart_values_text(chart)
         unknown = list(unknown_keys(yaml.safe_load(text), values, free=frozenset(FREE_FORM.get(chart, ())),
-                                    commented=commented_keys(text)))
+                                    commented=commented_keys(text) | TEMPLATE_KEYS.get(chart, set())))
         assert unknown == [], f"{chart}: keys not in its values.yaml: {unknown}"
 
 

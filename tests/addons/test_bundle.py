@@ -146,6 +146,8 @@ def test_controllers_use_their_federated_identity_or_the_control_plane() -> None
     ccm_env = {e["name"]: e["value"] for e in aws["aws-cloud-controller-manager"]["spec"]["values"]["env"]}
     assert ccm_env["AWS_ROLE_ARN"] == dict(fixtures.aws().identities)[CCM].aws_role_arn
     assert ccm_env["AWS_WEB_IDENTITY_TOKEN_FILE"] == fixtures.AWS_TOKEN
+    # On the host network: the metadata service answers one hop only.
+    assert aws["aws-cloud-controller-manager"]["spec"]["values"]["hostNetworking"] is True
     for name in ("aws-cloud-controller-manager", "cluster-autoscaler"):
         assert aws[name]["spec"]["values"].get("nodeSelector", {"node-role.kubernetes.io/control-plane": ""}) == {
             "node-role.kubernetes.io/control-plane": ""}
