@@ -40,6 +40,57 @@ CNI_CHARTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
 }
 
 
+# ---------------------------------------------------------------- add-on bundle
+# Charts: (chart, version, repository). Images: (repository, tag, digest or None). A
+# digest is pinned only where it was read from a published source; elsewhere the tag is
+# pinned and the image resolves through it (docs/addons.md, "Images").
+# Checked 2026-11 against the charts' own Chart.yaml (../shared/ref/SOURCES.md).
+ADDON_CHARTS: dict[str, tuple[str, str, str]] = {
+    "aws-cloud-controller-manager": (
+        "aws-cloud-controller-manager", "0.0.11", "https://kubernetes.github.io/cloud-provider-aws"),
+    "aws-ebs-csi-driver": (
+        "aws-ebs-csi-driver", "2.64.0", "https://kubernetes-sigs.github.io/aws-ebs-csi-driver"),
+    "cluster-autoscaler": ("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler"),
+    "metrics-server": ("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/"),
+}
+
+ADDON_IMAGES: dict[str, tuple[str, str, str | None]] = {
+    # The charts' appVersions; no published digest found for these two.
+    "aws-cloud-controller-manager": ("registry.k8s.io/provider-aws/cloud-controller-manager", "v1.35.0", None),
+    "aws-ebs-csi-driver": ("public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver", "v1.64.0", None),
+    # Multi-arch manifest digest of the release tag.
+    "cluster-autoscaler": (
+        "registry.k8s.io/autoscaling/cluster-autoscaler", "v1.35.0",
+        "sha256:2fc9433dd3b47baef0e68d6b1110b770a3c93db10c7bead4c5bc6cb21c72b875"),
+    "metrics-server": (
+        "registry.k8s.io/metrics-server/metrics-server", "v0.8.1",
+        "sha256:b2d2efaf5ac3b366ed0f839d2412a2c4279d4fc2a2a733f12c52133faed36c41"),
+    # No charts upstream: fleetform renders their manifests (cloud-provider-gcp's
+    # deploy/packages/default, the PD CSI driver's stable overlay).
+    "gcp-cloud-controller-manager": ("registry.k8s.io/cloud-provider-gcp/cloud-controller-manager", "v35.0.5", None),
+    "gcp-pd-csi-driver": (
+        "registry.k8s.io/cloud-provider-gcp/gcp-compute-persistent-disk-csi-driver", "v1.26.0", None),
+    # CSI sidecars (kubernetes-csi releases; the same versions aws-ebs-csi-driver 2.64.0 ships).
+    "csi-provisioner": ("registry.k8s.io/sig-storage/csi-provisioner", "v6.3.0", None),
+    "csi-attacher": ("registry.k8s.io/sig-storage/csi-attacher", "v4.12.0", None),
+    "csi-resizer": ("registry.k8s.io/sig-storage/csi-resizer", "v2.2.1", None),
+    "csi-node-driver-registrar": ("registry.k8s.io/sig-storage/csi-node-driver-registrar", "v2.17.0", None),
+}
+
+# Cilium's own chart pins its images by digest; pinned here too, so a chart bump that
+# moved them is a visible change. Read from the rendered 1.20.2 chart.
+CILIUM_IMAGE_DIGESTS: dict[str, str] = {
+    "cilium": "sha256:2939231d0d3e3ebddcd80fffa168b7ddcc78fdf0dc864d1c8c126ff523c54f01",
+    "operator-generic": "sha256:64d8798350e8569b8e7622563fed6e44dce2625f311e4651b774816516c744fc",
+}
+
+
+def image_ref(key: str) -> str:
+    """``repository:tag`` or ``repository:tag@digest``: what a manifest names."""
+    repo, tag, digest = ADDON_IMAGES[key]
+    return f"{repo}:{tag}@{digest}" if digest else f"{repo}:{tag}"
+
+
 def resolve_kubernetes_version(value: str | None) -> str:
     """'1.37' -> newest pinned patch of 1.37; '1.37.1' -> itself. Raises ValueError."""
     if value is None:

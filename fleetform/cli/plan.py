@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
+from fleetform.addons.build import cluster_addons
 from fleetform.cli.against import read_previous, removals, warn
 from fleetform.cli.common import (
     EXIT_CHECK,
@@ -19,7 +21,8 @@ from fleetform.cli.common import (
 from fleetform.cli.migrate import phase_problems
 from fleetform.cli.render import print_plan, print_policy, print_tree
 from fleetform.engine.policy import exit_code
-from fleetform.engine.synth import attribute_plan, load_stack, resource_json, resource_record
+from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
+from fleetform.plan.identity import plan_identity
 from fleetform.spec.errors import FleetError, Problem
 
 
@@ -40,6 +43,15 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def add_addons(stack: Stack, data: dict[str, Any]) -> None:
+    """Each incarnation's add-ons (bundle contents, bootstrap order) and what they run."""
+    identity = plan_identity(stack.spec, stack.plan)
+    by_key = {c.key: c for c in stack.plan.clusters}
+    for c in data["clusters"]:
+        c["addons"] = [{"name": name, "runs": what}
+                       for name, what in cluster_addons(stack.plan, by_key[c["key"]], identity)]
+
+
 def run(args: argparse.Namespace) -> int:
     previous = None
     if args.against is not None:
@@ -54,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             raise FleetError(problems)
     data = focus(stack.plan, args.cluster)
+    add_addons(stack, data)
     if args.no_resources:
         if args.json:
             sys.stdout.write(json.dumps(data, indent=2) + "\n")

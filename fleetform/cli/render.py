@@ -78,6 +78,15 @@ def print_plan(plan: FleetPlan, data: dict[str, Any]) -> None:
             f"{c['cost']['total_min']:,.0f}–{c['cost']['total_max']:,.0f}",
         )
     out.print(table)
+    if any("addons" in c for c in data["clusters"]):
+        addons = Table(title="add-ons (in bootstrap order; docs/addons.md)", show_lines=False)
+        addons.add_column("cluster")
+        addons.add_column("add-on")
+        addons.add_column("runs")
+        for c in data["clusters"]:
+            for i, a in enumerate(c.get("addons", [])):
+                addons.add_row(escape(c.get("context", c["name"])) if i == 0 else "", a["name"], escape(a["runs"]))
+        out.print(addons)
     total_min = sum(c["cost"]["total_min"] for c in data["clusters"])
     total_max = sum(c["cost"]["total_max"] for c in data["clusters"])
     out.print(f"Estimated cost: {total_min:,.0f}–{total_max:,.0f} USD/month "

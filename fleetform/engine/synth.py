@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleetform.addons.model import PUBLICATION_TYPE
 from fleetform.engine.inventory import build_inventory
 from fleetform.engine.records import SECRET_MASK, ProgramResult, Resource
 from fleetform.engine.run import run_program
@@ -68,7 +69,7 @@ PLANE_ORDER = ("identity", "network", "etcd", "control-plane", "workers", "cni",
 
 # Files and folders `synth` owns inside its output directory (nothing else is touched).
 SYNTH_FILES = ("plan.json", "resources.json", "outputs.json", "inventory.json", "kubeconfig.yaml")
-SYNTH_DIRS = ("bootstrap",)
+SYNTH_DIRS = ("bootstrap", "addons")
 
 
 # --------------------------------------------------------------------------------------
@@ -335,6 +336,41 @@ def bootstrap_documents(records: Sequence[Mapping[str, Any]], plan: FleetPlan,
     return dict(sorted(docs.items()))
 
 
+def addon_bundles(records: Sequence[Mapping[str, Any]], plan: FleetPlan) -> dict[str, str]:
+    """`addons/<cluster>/<path>` -> text: each incarnation's add-on bundle exactly as
+    published (the bucket objects of its `AddonPublication`: key or name = path in the
+    bundle, content = the file). A moving cluster's incarnation that does not serve its
+    name: `addons/<cluster>@<cloud>-<region>/`."""
+    by_urn = {r["urn"]: r for r in records}
+    contexts = {c.key: c.context for c in plan.clusters}
+    keys = sorted(contexts, key=len, reverse=True)
+    out: dict[str, str] = {}
+    for r in records:
+        inputs = r.get("inputs") or {}
+        content, path = inputs.get("content"), inputs.get("key", inputs.get("name"))
+        if not isinstance(content, str) or not isinstance(path, str):
+            continue
+        publication = _ancestor(r, by_urn, PUBLICATION_TYPE)
+        if publication is None:
+            continue
+        key = _ancestor_name(r, by_urn, CLUSTER_TYPE) or next(
+            (k for k in keys if publication["name"] == k or publication["name"].startswith(f"{k}-")), None)
+        folder = contexts.get(key or "", key or "fleet")
+        rel = "/".join(_safe(part) for part in path.split("/") if part)
+        out[f"addons/{_safe(folder)}/{rel}"] = content
+    return dict(sorted(out.items()))
+
+
+def _ancestor(node: Mapping[str, Any], by_urn: Mapping[str, Mapping[str, Any]],
+              type_: str) -> Mapping[str, Any] | None:
+    current = by_urn.get(node.get("parent") or "")
+    while current is not None:
+        if current["type"] == type_:
+            return current
+        current = by_urn.get(current.get("parent") or "")
+    return None
+
+
 def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]+", "_", part).strip(".") or "_"
 
@@ -367,6 +403,7 @@ def artifacts(stack: Stack, result: ProgramResult) -> dict[str, str]:
         "kubeconfig.yaml": offline_kubeconfig(stack),
     }
     files.update(bootstrap_documents(records, stack.plan))
+    files.update(addon_bundles(records, stack.plan))
     return files
 
 

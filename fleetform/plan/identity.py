@@ -17,9 +17,9 @@ GCP fetch (discovery + JWKS) and the credential configuration a workload uses on
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fleetform.catalog.regions import matches_any
 from fleetform.plan import names
@@ -296,7 +296,21 @@ def issuer_for(cluster: str, host: str) -> Issuer:
     )
 
 
-def selects(selector: TenantSelector, c: ClusterPlan) -> bool:
+class Placed(Protocol):
+    """What tenant selection reads of a cluster: a ``ClusterPlan`` or a ``ClusterSpec``
+    (validation selects on the spec, before any plan exists)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def cloud(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str] | tuple[tuple[str, str], ...]: ...
+
+
+def selects(selector: TenantSelector, c: Placed) -> bool:
     labels = dict(c.labels)
     return (
         all(labels.get(k) == v for k, v in selector.labels.items())
@@ -305,7 +319,7 @@ def selects(selector: TenantSelector, c: ClusterPlan) -> bool:
     )
 
 
-def tenant_clusters(t: TenantSpec, clusters: Sequence[ClusterPlan]) -> tuple[str, ...]:
+def tenant_clusters(t: TenantSpec, clusters: Sequence[Placed]) -> tuple[str, ...]:
     if t.clusters is not None:
         wanted = set(t.clusters)
         return tuple(c.name for c in clusters if c.name in wanted)

@@ -86,3 +86,15 @@ def api_dns(cluster: str, fleet_domain: str) -> str:
 def incarnation_api_dns(cluster: str, cloud: str, region: str, fleet_domain: str) -> str:
     """The API name of one incarnation (stays put during a migration)."""
     return f"api-{cloud}-{region}.{cluster_domain(cluster, fleet_domain)}"
+
+
+def zonal_worker_group(key: str, pool: str, zone: str) -> str:
+    """GCP: the zonal managed instance group of one pool in one zone. cluster-autoscaler
+    scales zonal MIGs only, and names each by URL (its add-on reads this name)."""
+    return physical(key, "workers", pool, zone)
+
+
+def node_network_tag(key: str) -> str:
+    """GCP: the network tag on every node of an incarnation; the cloud controller manager
+    opens load-balancer health checks and traffic to it."""
+    return physical(key, "node")

@@ -168,3 +168,26 @@ def test_pki_rules(tmp_path: Path) -> None:
         f"{STACK}: fleet.identity.pki.rotate.eu-core: a generation counts up from 0, got -1",
         f"{STACK}: fleet.identity.pki.rotate.eu-gk: no cluster 'eu-gk' in this fleet (did you mean 'eu-gke'?)",
     ]
+
+
+def test_tenants_are_refused_where_the_plugin_enforces_no_network_policy(tmp_path: Path) -> None:
+    """A tenant's NetworkPolicies would do nothing on Flannel: an error at the tenant,
+    naming where the cluster's plugin was chosen."""
+    clusters = CLUSTERS + "  - {name: edge, cloud: aws, region: eu-central-1, network: {index: 3}, cni: {plugin: flannel}}\n"
+    why = ("whose network plugin flannel does not enforce NetworkPolicy: the tenant's isolation (default deny, "
+           "same namespace only) would silently do nothing. Use calico or cilium for 'edge' (cni.plugin, "
+           f"{STACK}: fleet.clusters[2].cni.plugin) or keep this tenant off it")
+    assert problems(tmp_path, SSO + """\
+        tenants:
+          - {name: listed, group: g, clusters: [eu-core, edge]}
+          - {name: selected, group: g, selector: {regions: ["eu-central-*"]}}
+          - {name: everywhere, group: g}
+          - {name: elsewhere, group: g, selector: {cloud: gcp}}
+        """.replace("        ", "") + clusters) == [
+        f"{STACK}: fleet.tenants[0].clusters[1]: tenant 'listed' would land on cluster 'edge', {why}",
+        f"{STACK}: fleet.tenants[1].selector: tenant 'selected' would land on cluster 'edge', {why}",
+        f"{STACK}: fleet.tenants[2]: tenant 'everywhere' would land on cluster 'edge', {why}",
+    ]
+    # The same tenants without the Flannel cluster, or with Calico there, are fine.
+    assert problems(tmp_path, SSO + "tenants: [{name: everywhere, group: g}]\n"
+                    + clusters.replace("plugin: flannel", "plugin: calico")) == []

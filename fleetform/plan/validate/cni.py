@@ -7,7 +7,9 @@ the offending value was written (``<file>: <path>: <message>``).
 - a Cilium cluster cannot be named ``default`` (reserved for cluster id 0);
 - ``mesh.clusters``: every member exists, is listed once, uses Cilium, and there are at
   least two; cluster ids (explicit or derived, see ``cni.cluster_id``) are unique
-  fleet-wide among Cilium clusters and every member has one.
+  fleet-wide among Cilium clusters and every member has one;
+- a tenant may not land on a cluster whose plugin does not enforce NetworkPolicy
+  (Flannel): its isolation would silently do nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fleetform.plan.cni import cluster_id
+from fleetform.plan.identity import tenant_clusters
 from fleetform.plan.ipam import Addresses, allocate
 from fleetform.spec.base import CNI_PLUGINS
 from fleetform.spec.cni import CLUSTER_ID_MAX, CLUSTER_ID_MIN
-from fleetform.spec.errors import Problem
+from fleetform.spec.errors import Loc, Problem
 from fleetform.spec.load import Origins, did_you_mean, origins
 from fleetform.spec.models import ClusterSpec, FleetSpec
 
@@ -31,10 +34,39 @@ def check_cni(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
     for c in spec.clusters:
         problems += _cluster_rules(c, where)
     problems += _mesh_rules(spec, where, complete=complete)
+    problems += _tenant_rules(spec, where)
     if complete:
         addresses, ipam_problems = allocate(spec)
         if not ipam_problems:  # those are reported by validate.check_fleet
             problems += _cluster_id_rules(spec, addresses, where)
+    return problems
+
+
+# Plugins that do not enforce NetworkPolicy: a tenant's NetworkPolicies would be no-ops.
+NO_NETWORK_POLICY = frozenset({"flannel"})
+
+
+def _tenant_rules(spec: FleetSpec, where: Origins) -> list[Problem]:
+    problems = []
+    by_name = {c.name: c for c in spec.clusters}
+    for i, t in enumerate(spec.tenants):
+        for name in tenant_clusters(t, spec.clusters):
+            plugin = by_name[name].cni.plugin
+            if plugin not in NO_NETWORK_POLICY:
+                continue
+            loc: Loc
+            if t.clusters is not None:
+                loc = where.fleet_loc("tenants", i, "clusters", t.clusters.index(name))
+            elif t.selector is not None:
+                loc = where.fleet_loc("tenants", i, "selector")
+            else:
+                loc = where.fleet_loc("tenants", i)
+            chosen = where.cluster_loc(name, "cni", "plugin")
+            problems.append(loc.problem(
+                f"tenant {t.name!r} would land on cluster {name!r}, whose network plugin {plugin} does not "
+                f"enforce NetworkPolicy: the tenant's isolation (default deny, same namespace only) would "
+                f"silently do nothing. Use calico or cilium for {name!r} (cni.plugin, {chosen.file}: "
+                f"{chosen.path}) or keep this tenant off it"))
     return problems
 
 

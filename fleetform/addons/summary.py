@@ -1,0 +1,34 @@
+"""Which add-ons a cluster gets and at which versions, from plain plan values (what
+``fleetform plan`` lists; the bundle itself also needs the cloud's facts)."""
+
+from __future__ import annotations
+
+from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES
+
+
+def _chart(key: str) -> str:
+    chart, version, _ = ADDON_CHARTS[key]
+    return f"{chart} {version} ({ADDON_IMAGES[key][1]})"
+
+
+def _image(key: str, what: str) -> str:
+    return f"{what} {ADDON_IMAGES[key][1]}"
+
+
+def planned_addons(cloud: str, cni: str, cni_version: str, *, access: bool,
+                   snapshots: bool) -> tuple[tuple[str, str], ...]:
+    """(add-on, what runs) in bootstrap order."""
+    aws = cloud == "aws"
+    out = [
+        ("cni", f"{cni} {cni_version}"),
+        ("cloud-controller-manager", _chart("aws-cloud-controller-manager") if aws
+         else _image("gcp-cloud-controller-manager", "cloud-provider-gcp")),
+        ("csi", _chart("aws-ebs-csi-driver") if aws else _image("gcp-pd-csi-driver", "gcp-pd-csi-driver")),
+        ("cluster-autoscaler", _chart("cluster-autoscaler")),
+        ("metrics-server", _chart("metrics-server")),
+    ]
+    if access:
+        out.append(("access", "fleet RBAC and tenants"))
+    if snapshots:
+        out.append(("etcd-snapshots", "migration snapshot Job and CronJob"))
+    return tuple(out)
