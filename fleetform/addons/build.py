@@ -22,7 +22,7 @@ from fleetform.plan.snapshots import transfer
 
 from .autoscaler import zonal_groups
 from .context import CONTROLLERS, AddonContext, ChartRelease, CniContext, NodeGroup, Workload
-from .rbac import fleet_rbac_objects, tenant_objects
+from .rbac import cluster_objects
 from .summary import planned_addons
 
 
@@ -80,10 +80,9 @@ def _snapshots(fleet: FleetPlan, plan: ClusterPlan, facts: CloudFacts) -> tuple[
 def addon_context(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan, facts: CloudFacts) -> AddonContext:
     cni = plan.cni
     values = dict(facts.cni_values) if facts.cni_values is not None else helm_values(cni)
-    access = fleet_rbac_objects(identity)
+    # Fleet RBAC, the management controller's binding, and the tenants of this cluster.
+    access = cluster_objects(identity, plan.name)
     tenants = identity.tenants_on(plan.name)
-    for t in tenants:
-        access += tenant_objects(t, identity.minor(plan.name))
     unknown = set(facts.identities) - set(CONTROLLERS)
     if unknown:
         raise ValueError(f"cluster {plan.key}: identities for unknown controllers {sorted(unknown)}")
@@ -125,6 +124,6 @@ def _snapshot_source(fleet: FleetPlan, plan: ClusterPlan) -> bool:
 def cluster_addons(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan) -> tuple[tuple[str, str], ...]:
     """(add-on, what runs) of one incarnation's bundle, in bootstrap order: what ``plan``
     lists. Needs no cloud fact; the bundle itself has exactly these add-ons."""
-    access = bool(fleet_rbac_objects(identity)) or bool(identity.tenants_on(plan.name))
+    access = bool(cluster_objects(identity, plan.name))
     return planned_addons(plan.cloud, plan.cni.plugin, plan.cni.chart_version, access=access,
                           snapshots=_snapshot_source(fleet, plan))
