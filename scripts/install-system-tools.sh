@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real tools the integration tests use, only when missing (idempotent).
+# Only `make test` runs this; `make plan` needs none of them (and no root).
 #   etcd, etcdctl  - Debian etcd-server / etcd-client (a real etcd cluster on 127.0.0.1)
 #   cloud-init     - `cloud-init schema` on every rendered user-data
 #   kubectl        - generated kubeconfigs (Debian kubernetes-client when none is present)
-#   shellcheck     - every rendered boot script
+#   ShellCheck     - every rendered boot script
 #   openssl, curl  - certificate and boot-script checks
 set -euo pipefail
 
@@ -21,11 +22,18 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "install-system-tools: need root (or sudo) to install: ${missing[*]}" >&2
+    echo "install-system-tools: the tests need Debian packages that are missing: ${missing[*]}" >&2
+    echo "  as root: apt-get install --no-install-recommends ${missing[*]}" >&2
+    echo "  (only 'make test' needs them; 'make plan' works without)" >&2
     exit 1
   fi
 fi
-echo "install-system-tools: installing ${missing[*]}" >&2
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-system-tools: no apt-get here; install these for the tests: ${missing[*]}" >&2
+  echo "  (only 'make test' needs them; 'make plan' works without)" >&2
+  exit 1
+fi
+echo "setup: installing the test tools with apt: ${missing[*]} (about a minute)" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # --no-install-recommends keeps cloud-init from pulling in network managers;
