@@ -200,6 +200,13 @@ def allocate(
         if a.slot is not None and a.slot == b.slot:
             continue  # one slot claimed twice: reported above, once
         na, nb = getattr(a, fa), getattr(b, fb)
+
+        def written(key: str, field: str) -> bool:
+            return "@" not in key and getattr(entries[key].network, field) is not None
+
+        if written(ka, fa) and not written(kb, fb):
+            # Reported where the clashing value was written, not on the cluster it hits.
+            (ka, fa, na), (kb, fb, nb) = (kb, fb, nb), (ka, fa, na)
         problems.append(where.cluster_loc(kb.split("@")[0], "network", fb).problem(
             f"{IPv4Network(nb)} overlaps the {fa.replace('_', ' ')} {IPv4Network(na)} of cluster {ka!r}"))
     return result, problems

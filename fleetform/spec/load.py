@@ -28,6 +28,7 @@ from fleetform.spec.models import (
     FleetDoc,
     FleetSpec,
 )
+from fleetform.spec.yamlerrors import explain
 
 CONFIG_NAMESPACE = "fleetform"
 FLEET_KEY = "fleetform:fleet"
@@ -95,10 +96,13 @@ def read_yaml(path: Path, label: str) -> Any:
         raise FleetError([Problem(label, "-", f"cannot read file: {exc}")]) from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
+    except yaml.constructor.ConstructorError as exc:  # ours: duplicate keys, unhashable keys
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
         what = " ".join(s for s in (exc.context, exc.problem) if s) or str(exc)
+        raise FleetError([Problem(label, where, f"YAML syntax error: {what}")]) from None
+    except yaml.MarkedYAMLError as exc:
+        where, what = explain(exc)
         raise FleetError([Problem(label, where, f"YAML syntax error: {what}")]) from None
     except yaml.YAMLError as exc:
         # One problem, one line: the reader's message spans several.
@@ -201,6 +205,12 @@ def error_message(err: Any, model: type[BaseModel]) -> str:
             if isinstance(value, str) and kind.split("_")[0] in ("int", "bool", "float")
             else ""
         )
+        if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+            # YAML reads 1.30 as the number 1.3: versions (and any text that looks like a
+            # number) must be quoted.
+            key = str(loc[-1]) if loc else "value"
+            hint = (f': quote it, like {key}: "1.37" (unquoted, YAML reads a version as a number: '
+                    "1.30 becomes 1.3)" if "version" in key else f': quote it, like {key}: "{value}"')
         return f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}{hint}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
@@ -310,6 +320,10 @@ def load_config(
                 ]
             )
         base_label = str(Path(label).parent / base)
+        if not (stacks_dir / base).is_file():
+            raise FleetError([Loc(label, f"config.{BASE_KEY}").problem(
+                f"the base file {base!r} does not exist (looked for {base_label}); fix the name or "
+                f"remove {BASE_KEY}")])
         base_doc = read_yaml(stacks_dir / base, base_label)
         problems += _expect_mapping(base_doc, Loc(base_label, "-"), "a base file")
         if not problems:
@@ -453,7 +467,8 @@ def build_spec(fleet: Node, *, stack: str, rules: FleetRules) -> FleetSpec:
                     problems.append(
                         item.loc.problem(
                             f"unknown profile {item.value!r}{did_you_mean(str(item.value), [str(k) for k in profiles])}"
-                            + ("" if profiles else "; the fleet defines no profiles")
+                            + (f" (profiles: {', '.join(str(k) for k in profiles)})" if profiles
+                               else "; the fleet defines no profiles")
                         )
                     )
         layers.append(node)

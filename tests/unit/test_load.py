@@ -241,7 +241,9 @@ def test_switching_an_inherited_pool_to_machine_type_needs_size_null(tmp_path: P
     """
     # The inherited size stays (an override changes only the given keys) ...
     assert problems(tmp_path, body % "") == [
-        f"{STACK}: fleet.clusters[0].workers[0].machine_type: give either size or machine_type, not both"]
+        f"{STACK}: fleet.clusters[0].workers[0].machine_type: give either size or machine_type, not both: "
+        'size came from stacks/fleet.yaml: fleet.defaults.workers[0]; add "size: null" to this pool to '
+        "override it"]
     # ... so the override clears it explicitly.
     plan = plan_text(tmp_path, body % ", size: null")
     assert [(p.name, p.machine_type, p.min, p.max) for p in plan.cluster("a").workers] == [
@@ -373,7 +375,9 @@ def test_a_pool_without_a_name_is_reported_at_the_pool(tmp_path: Path) -> None:
 
 def test_missing_base_file(tmp_path: Path) -> None:
     path = write_stack(tmp_path, stack_text("clusters: []", base="nosuch.yaml"))
-    assert problems_of(path) == ["stacks/nosuch.yaml: -: file not found"]
+    assert problems_of(path) == [
+        "stacks/Pulumi.t.yaml: config.fleetform:base: the base file 'nosuch.yaml' does not exist "
+        "(looked for stacks/nosuch.yaml); fix the name or remove fleetform:base"]
 
 
 @pytest.mark.parametrize("base", ["../fleet.yaml", "/etc/fleet.yaml", "5", "''"])

@@ -58,15 +58,16 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
                region: eu-west-1
         """)
     assert problems_of(path) == [
-        f"{STACK}: line 7, column 8: YAML syntax error: while parsing a block collection "
-        "expected <block end>, but found '<block mapping start>'"]
+        f"{STACK}: line 7, column 8: YAML syntax error: this line starts at column 8, which lines up with "
+        "no block above it (the list items of the block from line 5 start at column 7): indent it with "
+        "exactly as many spaces as the lines it belongs with"]
 
 
 def test_unclosed_flow_list_names_the_line(tmp_path: Path) -> None:
     path = write_stack(tmp_path, stack_text("clusters: [\n  - name: a\n"))
     assert problems_of(path) == [
-        f"{STACK}: line 5, column 7: YAML syntax error: while parsing a flow node "
-        "expected the node content, but found '-'"]
+        f"{STACK}: line 5, column 7: YAML syntax error: a '- ' list item inside brackets ([...] or {{...}}): "
+        "close the bracket before it, or write the list as '- ' lines without brackets"]
 
 
 def test_duplicate_yaml_key_is_an_error_not_last_one_wins(tmp_path: Path) -> None:
@@ -173,7 +174,8 @@ def test_boolean_is_not_a_number(tmp_path: Path) -> None:
 
 def test_kubernetes_version_as_a_yaml_number(tmp_path: Path) -> None:
     assert problems(tmp_path, clusters(one("a", "kubernetes_version: 1.37"))) == [
-        f"{STACK}: fleet.clusters[0].kubernetes_version: expected a string, got the number 1.37"]
+        f"{STACK}: fleet.clusters[0].kubernetes_version: expected a string, got the number 1.37: quote it, "
+        'like kubernetes_version: "1.37" (unquoted, YAML reads a version as a number: 1.30 becomes 1.3)']
 
 
 def test_wrong_container_types(tmp_path: Path) -> None:
@@ -384,7 +386,8 @@ def test_label_keys(tmp_path: Path) -> None:
     assert problems(tmp_path, clusters(one("a", "labels: {'bad key!': x}"))) == [
         f"{STACK}: fleet.clusters[0].labels: 'bad key!' is not a valid label key"]
     assert problems(tmp_path, clusters(one("a", "labels: {team: 3}"))) == [
-        f"{STACK}: fleet.clusters[0].labels.team: expected a string, got the number 3"]
+        f"{STACK}: fleet.clusters[0].labels.team: expected a string, got the number 3: quote it, "
+        'like team: "3"']
 
 
 # ---------------------------------------------------------------- Kubernetes and CNI
@@ -581,8 +584,9 @@ def test_compliance_rule_needs_regions(tmp_path: Path) -> None:
 
 def test_listed_profiles_exist(tmp_path: Path) -> None:
     assert problems(tmp_path, clusters(one("a", "profiles: [egde, ha, zzz]"))) == [
-        f"{STACK}: fleet.clusters[0].profiles[0]: unknown profile 'egde' (did you mean 'edge'?)",
-        f"{STACK}: fleet.clusters[0].profiles[2]: unknown profile 'zzz'",
+        f"{STACK}: fleet.clusters[0].profiles[0]: unknown profile 'egde' (did you mean 'edge'?) "
+        "(profiles: edge, ha)",
+        f"{STACK}: fleet.clusters[0].profiles[2]: unknown profile 'zzz' (profiles: edge, ha)",
     ]
 
 

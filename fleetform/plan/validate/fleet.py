@@ -82,10 +82,24 @@ def settings_rules(c: ClusterSpec, at: Callable[..., Loc]) -> list[Problem]:
         if pool.size is None and pool.machine_type is None:
             problems.append(at("workers", j).problem("give either size or machine_type"))
         if pool.size is not None and pool.machine_type is not None:
-            problems.append(at("workers", j, "machine_type").problem(
-                "give either size or machine_type, not both"))
+            problems.append(_size_and_machine_type(at("workers", j, "size"), at("workers", j, "machine_type")))
 
     if c.api.public and not c.api.allowed_cidrs:
         problems.append(at("api", "public").problem(
             "a public API endpoint needs api.allowed_cidrs (who may reach it)"))
     return problems
+
+
+def _size_and_machine_type(size: Loc, machine_type: Loc) -> Problem:
+    """Both set on one pool: reported at the one written on the cluster, naming where the
+    other was inherited from (a pool that sets machine_type over a size from defaults)."""
+    def on_cluster(loc: Loc) -> bool:
+        return ".clusters[" in loc.path
+
+    if on_cluster(size) == on_cluster(machine_type):
+        return machine_type.problem("give either size or machine_type, not both")
+    here, other, key = (machine_type, size, "size") if on_cluster(machine_type) else (size, machine_type, "machine_type")
+    block = other.path.rsplit(".", 1)[0]
+    origin = block if other.file == here.file else f"{other.file}: {block}"
+    return here.problem(f"give either size or machine_type, not both: {key} came from {origin}; "
+                        f'add "{key}: null" to this pool to override it')
