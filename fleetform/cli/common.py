@@ -24,10 +24,21 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_CHECK = 0, 1, 2, 3
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: a second value is an error, not a silent override."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            parser.error(f"{option_string} given twice ({before!r} and {values!r}): give it once")
+        setattr(namespace, self.dest, values)
+
+
 def add_source(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     src = p.add_mutually_exclusive_group(required=required)
-    src.add_argument("--stack", metavar="NAME", help="stack name: stacks/Pulumi.NAME.yaml")
-    src.add_argument("--file", metavar="PATH", help="path to a stack file")
+    src.add_argument("--stack", metavar="NAME", action=_Once, help="stack name: stacks/Pulumi.NAME.yaml")
+    src.add_argument("--file", metavar="PATH", action=_Once, help="path to a stack file")
 
 
 def load(args: argparse.Namespace) -> FleetSpec:

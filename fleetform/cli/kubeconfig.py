@@ -21,7 +21,12 @@ from fleetform.plan.kubeconfig import fleet_admin_kubeconfig, layout, people_kub
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "kubeconfig", help="the fleet kubeconfig of a stack (offline, placeholder certificates)"
+        "kubeconfig", help="the fleet kubeconfig of a stack (offline, placeholder certificates)",
+        description="The fleet kubeconfig of a stack, from its plan: every cluster and context "
+                    "exactly as `pulumi up` exports them, with placeholders for what only exists "
+                    "after `pulumi up` (cluster CAs, admin client certificates). The default signs "
+                    "people in through the fleet's SSO (kubectl oidc-login); --admin gives the "
+                    "client-certificate contexts.",
     )
     add_source(p)
     p.add_argument(

@@ -11,9 +11,12 @@ import argparse
 import contextlib
 import gc
 import os
+import platform
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 
+from fleetform import __version__
 from fleetform.cli import (
     cost,
     diff,
@@ -27,7 +30,8 @@ from fleetform.cli import (
     synth,
     validate,
 )
-from fleetform.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
+from fleetform.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, Subparsers
+from fleetform.cli.examples import epilog
 from fleetform.engine.checks import ProviderCheckError
 from fleetform.spec.errors import FleetError
 
@@ -43,10 +47,32 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 2 invalid input, 3 a check failed (policy, diff --strict, plan --against --strict), "
                "1 internal error. Colours are off when output is not a terminal or NO_COLOR is set.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
+    _add_examples(sub)
     return parser
+
+
+def version_text() -> str:
+    try:
+        sdk = metadata.version("pulumi")
+    except metadata.PackageNotFoundError:
+        sdk = "not installed"
+    return f"fleetform {__version__} (Python {platform.python_version()}, Pulumi SDK {sdk})"
+
+
+def _add_examples(sub: Subparsers, prefix: str = "") -> None:
+    """Every command's help ends with its examples (fleetform/cli/examples.py)."""
+    for name, p in sub.choices.items():
+        text = epilog(prefix + name)
+        if text is not None:
+            p.epilog = text
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_examples(action, f"{prefix}{name} ")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.set_threshold(50_000, 20, 100)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `fleetform`: what it can do, not a usage error
+        parser.print_help()
+        return EXIT_OK
     try:
         run: Callable[[argparse.Namespace], int] = args.run
         return run(args)

@@ -53,9 +53,14 @@ GATE_TYPE = "pulumi-python:dynamic:Resource"
 
 
 def add_parser(sub: Subparsers) -> None:
-    p = sub.add_parser("migrate", help="moving a cluster between clouds or regions (see docs/migration.md)")
+    p = sub.add_parser("migrate", help="moving a cluster between clouds or regions (see docs/migration.md)",
+                       description="A cluster moves by editing its stack file: `migrate: {to: ..., phase: "
+                                   "prepare}`, then cutover, then finalize, one `pulumi up` each "
+                                   "(docs/migration.md). `migrate plan` shows what a phase does.")
     msub = p.add_subparsers(dest="migrate_command", required=True, metavar="COMMAND")
-    q = msub.add_parser("plan", help="what this phase creates, switches and removes, and the next step")
+    q = msub.add_parser("plan", help="what this phase creates, switches and removes, and the next step",
+                        description="What the current phase of a moving cluster creates, switches and "
+                                    "removes, what deletes data, and the next edit of the stack file.")
     add_source(q)
     q.add_argument("cluster", metavar="CLUSTER", help="the cluster being moved")
     q.add_argument("--against", metavar="DIR",

@@ -1,0 +1,60 @@
+"""Examples shown at the end of every command's `--help` (one place, so every command,
+old or new, gets them the same way; a test checks that none is missing)."""
+
+from __future__ import annotations
+
+EXAMPLES: dict[str, list[tuple[str, str]]] = {
+    "validate": [
+        ("fleetform validate --stack prod", "check stacks/Pulumi.prod.yaml (exit 2 with every problem)"),
+        ("fleetform validate --file my-stack.yaml", "any stack file"),
+    ],
+    "plan": [
+        ("fleetform plan --stack dev", "table, warnings, counts per cluster, policy verdict"),
+        ("fleetform plan --stack prod --tree", "and every resource, by cluster and plane"),
+        ("fleetform plan --stack prod --cluster eu-core", "one cluster"),
+        ("fleetform plan --stack prod --no-resources", "the plan only (no program run, fast)"),
+        ("fleetform plan --stack prod --json > plan.json", "for tools (docs/cli.md)"),
+    ],
+    "synth": [
+        ("fleetform synth --stack prod --out build/prod", "a directory to review or to diff later"),
+    ],
+    "diff": [
+        ("fleetform diff --against build/prod --stack prod", "what the edited stack would change"),
+        ("fleetform diff build/before build/after --strict", "two synth directories; exit 3 on data loss"),
+    ],
+    "graph": [
+        ("fleetform graph --stack prod --format html -o fleet.html", "a page to open in a browser"),
+        ("fleetform graph --stack prod --format dot | dot -Tsvg > fleet.svg", "Graphviz"),
+        ("fleetform graph --from build/prod", "Mermaid from a synth directory"),
+    ],
+    "inventory": [
+        ("fleetform inventory --stack prod --list", "the Ansible inventory"),
+        ("FLEETFORM_STACK=prod ansible -i inventory.sh etcd -m ping", "through a wrapper script"),
+    ],
+    "schema": [
+        ("fleetform schema -o docs/fleetform.schema.json", "refresh the editor schema"),
+    ],
+    "cost": [
+        ("fleetform cost --stack prod", "per cluster and in total"),
+        ("fleetform cost --prices", "the price table behind the estimate"),
+    ],
+    "kubeconfig": [
+        ("fleetform kubeconfig --stack prod -o ~/.kube/fleet.yaml", "the SSO kubeconfig of every cluster"),
+        ("fleetform kubeconfig --stack prod --admin", "client-certificate contexts (placeholders offline)"),
+    ],
+    "migrate": [
+        ("fleetform migrate plan --stack prod edge-fra", "the phase of a moving cluster (see migrate plan -h)"),
+    ],
+    "migrate plan": [
+        ("fleetform migrate plan --stack prod edge-fra", "what this phase does and the next edit"),
+        ("fleetform migrate plan --stack prod edge-fra --against build/prod", "checked against the last apply"),
+    ],
+}
+
+
+def epilog(command: str) -> str | None:
+    """The `examples:` block of ``command``'s help (None when it has none)."""
+    rows = EXAMPLES.get(command)
+    if not rows:
+        return None
+    return "examples:\n" + "\n".join(f"  {cmd}\n      {why}" for cmd, why in rows)
