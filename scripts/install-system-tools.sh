@@ -6,6 +6,7 @@
 #   kubectl        - generated kubeconfigs (Debian kubernetes-client when none is present)
 #   ShellCheck     - every rendered boot script
 #   openssl, curl  - certificate and boot-script checks
+#   rsvg-convert   - renders the `graph --format html` drawing (Debian librsvg2-bin)
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,7 @@ command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -14,6 +14,7 @@ from fleetform.cli.common import (
     need_source,
     run_engine,
 )
+from fleetform.cli.danger import danger_lines
 from fleetform.cli.render import print_diff
 from fleetform.engine.diff import diff_synth
 from fleetform.engine.policy import pending_removals
@@ -58,14 +59,16 @@ def run(args: argparse.Namespace) -> int:
         new = read_synth(args.new)
         new_plan, new_records, new_docs, new_label = new.plan, new.resources, new.bootstrap, args.new
     result_diff = diff_synth(old.plan, old.resources, new_plan, new_records, old.bootstrap, new_docs)
-    dangers = [str(r) for r in pending_removals(old.resources, new_records)]
+    removals = pending_removals(old.resources, new_records)
+    dangers = [str(r) for r in removals]
     if args.json:
         data = result_diff.to_json()
         data["old"], data["new"] = str(args.against or args.old), new_label
         data["dangers"] = dangers
+        data["danger_summary"], data["advice"] = danger_lines(removals)
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        print_diff(result_diff, dangers, str(args.against or args.old), new_label, args.show_bootstrap,
+        print_diff(result_diff, removals, str(args.against or args.old), new_label, args.show_bootstrap,
                    args.verbose)
     if args.strict and (result_diff.stateful_removals or dangers):
         return EXIT_CHECK

@@ -19,7 +19,7 @@ from fleetform.cli.common import (
     violations,
 )
 from fleetform.cli.migrate import phase_problems
-from fleetform.cli.render import print_plan, print_policy, print_tree
+from fleetform.cli.render import print_counts, print_plan, print_policy, print_tree
 from fleetform.engine.policy import exit_code
 from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
 from fleetform.plan.identity import plan_identity
@@ -28,12 +28,16 @@ from fleetform.spec.errors import FleetError, Problem
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("plan", help="the resolved plan and the resources `pulumi up` would create",
-                       description="The plan of a stack: a table of clusters, the resource tree "
-                                   "(fleet > cluster > plane > resource counts by type) and the policy "
-                                   "check, from the real program run offline.")
+                       description="The plan of a stack, from the real program run offline: a table "
+                                   "of clusters (fitted to the terminal's width), the estimated cost, the "
+                                   "warnings, one line of resource counts per cluster and the policy "
+                                   "verdict; --tree adds every resource (fleet > cluster > plane > "
+                                   "counts by type).")
     add_source(p)
     p.add_argument("--json", action="store_true", help="machine-readable JSON (docs/cli.md)")
     p.add_argument("--cluster", metavar="NAME", help="only this cluster")
+    p.add_argument("--tree", action="store_true",
+                   help="also every resource: fleet > cluster > plane > counts by type")
     p.add_argument("--no-resources", action="store_true",
                    help="skip the program run: the plan only (fast; no resource tree, no policy)")
     p.add_argument("--against", metavar="DIR",
@@ -94,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
             data["against"] = removed.to_json()
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        print_plan(stack.plan, data)
-        print_tree(stack.plan, data, records, places)
+        print_plan(stack.plan, data, detail=args.tree)
+        if args.tree:
+            print_tree(stack.plan, data, records, places)
+        else:
+            print_counts(data, records, fleet_wide=args.cluster is None)
         print_policy(shown)
     if removed is not None:
         sys.stdout.flush()

@@ -18,6 +18,10 @@ from rich.tree import Tree
 
 from fleetform.catalog.sizes import PRICES_AS_OF, PRICES_SOURCE
 from fleetform.cli.cost_report import NOTICE, cost_json, fixture_rows, price_rows
+from fleetform.cli.counts import grouped, plane_counts
+from fleetform.cli.danger import danger_lines
+from fleetform.cli.plan_table import cost_lines, print_clusters
+from fleetform.engine.policy import PendingRemoval
 from fleetform.engine.synth import plane_sort_key
 from fleetform.plan.model import FleetPlan
 
@@ -31,7 +35,16 @@ def console(*, stderr: bool = False) -> Console:
     plain = _plain_output(stream)
     # Plain: no escape codes at all (colour, bold, italic), as NO_COLOR users expect.
     return Console(file=stream, color_system=None if plain else "auto", highlight=False, soft_wrap=False,
-                   width=None if stream.isatty() else 200, emoji=False)
+                   width=_width(stream), emoji=False)
+
+
+def _width(stream: Any) -> int | None:
+    """COLUMNS when set (also through a pipe), else the terminal's width (None: rich asks
+    the terminal), else 120 columns for files and pipes."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if stream.isatty() else 120
 
 
 @contextlib.contextmanager
@@ -54,45 +67,57 @@ def engine_progress(description: str) -> Iterator[Callable[[Any], None]]:
 # plan
 
 
-def _zone_suffixes(c: Mapping[str, Any]) -> str:
-    zones = c["etcd"]["zones"]
-    short = [z.rsplit("-", 1)[-1] if c["cloud"] == "gcp" else z[len(c["region"]):] or z for z in zones]
-    return ",".join(sorted(set(short)))
-
-
-def print_plan(plan: FleetPlan, data: dict[str, Any]) -> None:
+def print_plan(plan: FleetPlan, data: dict[str, Any], *, detail: bool = False) -> None:
+    """The cluster table, the add-ons (one line; ``detail``: a table of what runs where),
+    the estimated cost and the warnings."""
     out = console()
-    table = Table(title=f"fleet {escape(plan.fleet)} · stack {escape(plan.stack)}", show_lines=False)
-    for col in ("cluster", "cloud", "region", "k8s", "cni", "nodes / pods / services",
-                "etcd", "control plane", "pools", "est. USD/month"):
-        table.add_column(col, justify="right" if col == "est. USD/month" else "left")
-    for c in data["clusters"]:
-        table.add_row(
-            escape(c.get("context", c["name"])) + (" (decommissioning)" if c.get("decommission") else "")
-            + (f" ({c['migration']['role']}, {c['migration']['phase']})" if c.get("migration") else ""),
-            c["cloud"], c["region"], c["kubernetes_version"], c["cni"],
-            f"{c['network']['node_cidr']} / {c['network']['pod_cidr']} / {c['network']['service_cidr']}",
-            f"{c['etcd']['members']} ({_zone_suffixes(c)})",
-            str(c["control_plane"]["replicas"]),
-            escape(", ".join(f"{p['name']} {p['min']}-{p['max']}×{p['machine_type']}" for p in c["workers"])),
-            f"{c['cost']['total_min']:,.0f}–{c['cost']['total_max']:,.0f}",
-        )
-    out.print(table)
+    print_clusters(out, f"fleet {plan.fleet} · stack {plan.stack}", data["clusters"])
     if any("addons" in c for c in data["clusters"]):
-        addons = Table(title="add-ons (in bootstrap order; docs/addons.md)", show_lines=False)
-        addons.add_column("cluster")
-        addons.add_column("add-on")
-        addons.add_column("runs")
-        for c in data["clusters"]:
-            for i, a in enumerate(c.get("addons", [])):
-                addons.add_row(escape(c.get("context", c["name"])) if i == 0 else "", a["name"], escape(a["runs"]))
-        out.print(addons)
-    total_min = sum(c["cost"]["total_min"] for c in data["clusters"])
-    total_max = sum(c["cost"]["total_max"] for c in data["clusters"])
-    out.print(f"Estimated cost: {total_min:,.0f}–{total_max:,.0f} USD/month "
-              "(on-demand list prices; an estimate, see `fleetform cost` and docs/cost.md)")
+        if detail:
+            _addon_table(out, data["clusters"])
+        else:
+            out.print(escape(_addon_line(data["clusters"])))
+    for line in cost_lines(data["clusters"]):
+        out.print(escape(line))
     for w in plan.warnings:
         out.print(f"[yellow]warning:[/yellow] {escape(w)}")
+
+
+def _addon_line(clusters: Sequence[Mapping[str, Any]]) -> str:
+    """Every add-on once, in bootstrap order; those not on every cluster name where they run."""
+    where: dict[str, list[str]] = {}
+    for c in clusters:
+        for a in c.get("addons", []):
+            where.setdefault(a["name"], []).append(c.get("context", c["name"]))
+    parts = [name if len(on) == len(clusters) else f"{name} (on {', '.join(on)})" for name, on in where.items()]
+    return "add-ons (bootstrap order; --tree: versions per cluster; docs/addons.md): " + ", ".join(parts)
+
+
+def _addon_table(out: Console, clusters: Sequence[Mapping[str, Any]]) -> None:
+    addons = Table(title="add-ons (in bootstrap order; docs/addons.md)", show_lines=False)
+    addons.add_column("cluster")
+    addons.add_column("add-on")
+    addons.add_column("runs")
+    for c in clusters:
+        for i, a in enumerate(c.get("addons", [])):
+            addons.add_row(escape(c.get("context", c["name"])) if i == 0 else "", a["name"], escape(a["runs"]))
+    out.print(addons)
+
+
+def print_counts(data: dict[str, Any], records: Sequence[Mapping[str, Any]], *, fleet_wide: bool) -> None:
+    """One line per cluster incarnation: its resources by plane group (as `graph` shows
+    them); ``fleet_wide``: also the fleet's own (identity root, federation)."""
+    out = console()
+    counts = plane_counts(data, records)
+    rows = [(c.get("context", c["name"]), counts.get(c.get("context", c["name"]), {})) for c in data["clusters"]]
+    if fleet_wide and None in counts:
+        rows.append(("fleet-wide", counts[None]))
+    total = sum(sum(planes.values()) for _, planes in rows)
+    out.print(f"[bold]resources[/bold] ({total}; --tree lists them by type):")
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, planes in rows:
+        groups = " · ".join(f"{g} {n}" for g, n in grouped(planes).items())
+        out.print(f"  {escape(name):<{width}}  {sum(planes.values()):>4}  {escape(groups)}")
 
 
 def print_tree(plan: FleetPlan, data: dict[str, Any], records: Sequence[Mapping[str, Any]],
@@ -147,11 +172,14 @@ def print_policy(violations: Sequence[Any]) -> None:
 # --------------------------------------------------------------------------------------
 # diff
 
-_MARK = {"add": ("+", "green"), "remove": ("-", "red"), "change": ("~", "yellow"), "move": (">", "cyan")}
+_MARK = {"add": ("+", "green"), "remove": ("-", "red"), "change": ("~", "yellow"), "move": (">", "cyan"),
+         "pending": ("=", "blue")}
 
 
-def print_diff(diff: Any, dangers: Sequence[str], old: str, new: str, show_bootstrap: bool,
+def print_diff(diff: Any, removals: Sequence[PendingRemoval], old: str, new: str, show_bootstrap: bool,
                verbose: bool = False) -> None:
+    """What `pulumi up` would do: changes it would not make yet are shown as pending with
+    the edit that applies them; stateful removals as one DANGER line per cluster."""
     out = console()
     out.print(f"[bold]diff[/bold] {escape(old)} → {escape(new)}")
     if diff.empty:
@@ -160,8 +188,9 @@ def print_diff(diff: Any, dangers: Sequence[str], old: str, new: str, show_boots
     for c in diff.clusters:
         if c.status == "unchanged":
             continue
-        colour = {"added": "green", "removed": "red", "changed": "yellow"}[c.status]
-        out.print(f"\n[bold {colour}]cluster {escape(c.name)}: {c.status}[/bold {colour}]")
+        colour = {"added": "green", "removed": "red", "changed": "yellow", "pending": "blue"}[c.status]
+        note = " (`pulumi up` changes nothing here yet; see below)" if c.status == "pending" else ""
+        out.print(f"\n[bold {colour}]cluster {escape(c.name)}: {c.status}[/bold {colour}]{note}")
         for path, before, after in c.fields[:20]:
             out.print(f"  plan {escape(path)}: {escape(repr(before))} → {escape(repr(after))}")
         if len(c.fields) > 20:
@@ -174,14 +203,18 @@ def print_diff(diff: Any, dangers: Sequence[str], old: str, new: str, show_boots
         out.print(f"\n[bold]{'fleet-wide' if cluster is None else 'cluster ' + escape(cluster)}[/bold] "
                   f"({_summary(changes)})")
         whole = status.get(cluster or "") in ("added", "removed")
-        if whole and not verbose:  # a whole new or gone cluster: counts, and what is stateful
+        if whole and not verbose:  # a whole new or gone cluster: counts, and how many are stateful
             by_plane: dict[str, int] = {}
             for ch in changes:
                 by_plane[ch.plane] = by_plane.get(ch.plane, 0) + 1
             verb = "added" if status[cluster or ""] == "added" else "removed"
             out.print(f"  {len(changes)} resources {verb}: "
                       + escape(", ".join(f"{k} {v}" for k, v in by_plane.items())) + " (--verbose lists them)")
-            changes = [ch for ch in changes if ch.kind == "remove" and ch.stateful]
+            stateful = sum(1 for ch in changes if ch.kind == "remove" and ch.stateful)
+            if stateful:
+                out.print(f"  [bold red]!! {stateful} of them STATEFUL[/bold red] (etcd members, data disks, "
+                          "their certificates and keys): see DANGER below")
+            continue
         for ch in changes:
             mark, colour = _MARK[ch.kind]
             line = f"  [{colour}]{mark} {escape(ch.type)}  {escape(ch.name)}[/{colour}]  [dim]{escape(ch.plane)}[/dim]"
@@ -190,6 +223,8 @@ def print_diff(diff: Any, dangers: Sequence[str], old: str, new: str, show_boots
             if ch.kind in ("change", "move") and ch.fields:
                 shown = ", ".join(ch.fields[:6]) + (", …" if len(ch.fields) > 6 else "")
                 line += f"  ({escape(shown)})"
+            if ch.pending:
+                line += f"  [blue]pending: {escape(', '.join(ch.pending))} → {escape(ch.apply)}[/blue]"
             if ch.kind == "move":
                 line += f"  [dim]from {escape(ch.old_urn or '')}[/dim]"
             out.print(line)
@@ -201,26 +236,34 @@ def print_diff(diff: Any, dangers: Sequence[str], old: str, new: str, show_boots
             if show_bootstrap:
                 out.print(escape(d.unified), markup=True, highlight=False)
     stateful = diff.stateful_removals
-    if stateful or dangers:
+    if removals:
+        lines, advice = danger_lines(removals)
         out.print("")
         out.rule("[bold red]STATEFUL RESOURCES WOULD BE REMOVED[/bold red]", style="red")
-        for msg in dangers:
-            out.print(f"[bold red]{escape(msg)}[/bold red]")
-        if stateful:
-            out.print(f"[bold red]{len(stateful)} stateful resource(s) removed:[/bold red] "
-                      + escape(", ".join(c.name for c in stateful[:12]))
-                      + (" …" if len(stateful) > 12 else ""))
+        for line in lines:
+            out.print(f"[bold red]{escape(line)}[/bold red]")
+        for line in advice:
+            out.print(f"  what to do: {escape(line)}")
+    elif stateful:
+        out.print("")
+        out.rule("[bold red]STATEFUL RESOURCES WOULD BE REMOVED[/bold red]", style="red")
+        out.print(f"[bold red]{len(stateful)} stateful resource(s) removed:[/bold red] "
+                  + escape(", ".join(c.name for c in stateful[:12])) + (" …" if len(stateful) > 12 else ""))
     counts = diff.counts()
     out.print(f"\n[bold]summary:[/bold] {counts['add']} to add, {counts['change']} to change, "
               f"{counts['move']} moved, {counts['remove']} to remove"
-              + (f" ([bold red]{len(stateful)} stateful![/bold red])" if stateful else ""))
+              + (f" ([bold red]{len(stateful)} stateful![/bold red])" if stateful else "")
+              + (f"; {counts['pending']} pending (not applied by `pulumi up` until the edit shown)"
+                 if counts["pending"] else ""))
 
 
 def _summary(changes: Sequence[Any]) -> str:
-    n = {k: sum(1 for c in changes if c.kind == k) for k in ("add", "change", "move", "remove")}
+    n = {k: sum(1 for c in changes if c.kind == k) for k in ("add", "change", "move", "remove", "pending")}
     parts = [f"+{n['add']}", f"~{n['change']}", f"-{n['remove']}"]
     if n["move"]:
         parts.append(f">{n['move']}")
+    if n["pending"]:
+        parts.append(f"={n['pending']} pending")
     return " ".join(parts)
 
 

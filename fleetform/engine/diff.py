@@ -26,7 +26,10 @@ STATEFUL_TYPES = frozenset({
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "add" | "remove" | "change" | "move"
+    # "pending": inputs that differ but that `pulumi up` leaves as they are
+    # (`ignore_changes`: a frozen etcd member, an autoscaled size); `apply` says what
+    # edit would make them happen.
+    kind: str  # "add" | "remove" | "change" | "move" | "pending"
     urn: str
     type: str
     name: str
@@ -36,6 +39,8 @@ class Change:
     why: str = ""  # for stateful removals: what makes it stateful
     fields: tuple[str, ...] = ()  # changed inputs/options (change, move)
     old_urn: str | None = None  # for moves
+    pending: tuple[str, ...] = ()  # inputs that differ but are ignored (ignore_changes)
+    apply: str = ""  # for pending inputs: the edit that would apply them
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "urn": self.urn, "type": self.type, "name": self.name,
@@ -47,13 +52,17 @@ class Change:
             data["fields"] = list(self.fields)
         if self.old_urn:
             data["old_urn"] = self.old_urn
+        if self.pending:
+            data["pending"] = list(self.pending)
+            data["apply"] = self.apply
         return data
 
 
 @dataclass(frozen=True)
 class ClusterChange:
     name: str
-    status: str  # "added" | "removed" | "changed" | "unchanged"
+    # "pending": only changes `pulumi up` would not make yet (see Change.kind)
+    status: str  # "added" | "removed" | "changed" | "pending" | "unchanged"
     fields: tuple[tuple[str, Any, Any], ...] = ()  # plan fields: (path, old, new)
 
     def to_json(self) -> dict[str, Any]:
@@ -80,6 +89,11 @@ class FleetDiff:
     documents: tuple[DocumentChange, ...] = field(default=())
 
     @property
+    def applied(self) -> tuple[Change, ...]:
+        """What `pulumi up` would do (pending changes left out)."""
+        return tuple(c for c in self.changes if c.kind != "pending")
+
+    @property
     def stateful_removals(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.kind == "remove" and c.stateful)
 
@@ -88,7 +102,7 @@ class FleetDiff:
         return not self.changes and all(c.status == "unchanged" for c in self.clusters) and not self.documents
 
     def counts(self) -> dict[str, int]:
-        out = {"add": 0, "change": 0, "move": 0, "remove": 0}
+        out = {"add": 0, "change": 0, "move": 0, "remove": 0, "pending": 0}
         for c in self.changes:
             out[c.kind] += 1
         return out
@@ -120,18 +134,47 @@ def stateful_reason(r: Mapping[str, Any]) -> str:
 _OPTION_FIELDS = ("parent", "provider", "protect", "ignore_changes", "custom")
 
 
-def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
-    fields: list[str] = []
+def _without(value: Any, path: Sequence[str]) -> Any:
+    """``value`` without the nested key at ``path`` (a dotted ignore_changes path)."""
+    if not path or not isinstance(value, dict) or path[0] not in value:
+        return value
+    if len(path) == 1:
+        return {k: v for k, v in value.items() if k != path[0]}
+    return {**value, path[0]: _without(value[path[0]], path[1:])}
+
+
+def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(applied, pending): the inputs and options `pulumi up` would change, and the inputs
+    that differ but that the new resource's `ignore_changes` keeps as they are.
+
+    A difference only in the dependency list is not a change: `pulumi up` updates no
+    resource for it (adding a cluster adds dependencies to fleet-wide resources)."""
+    applied: list[str] = []
+    pending: list[str] = []
     old_in, new_in = old.get("inputs") or {}, new.get("inputs") or {}
+    ignored = [str(p).split(".") for p in new.get("ignore_changes") or []]
     for key in sorted(set(old_in) | set(new_in)):
-        if old_in.get(key, _MISSING) != new_in.get(key, _MISSING):
-            fields.append(f"inputs.{key}")
+        a, b = old_in.get(key, _MISSING), new_in.get(key, _MISSING)
+        if a == b:
+            continue
+        for path in ignored:
+            if path[0] == key:
+                a, b = (_MISSING, _MISSING) if len(path) == 1 else (_without(a, path[1:]), _without(b, path[1:]))
+        (applied if a != b else pending).append(f"inputs.{key}")
     for key in _OPTION_FIELDS:
         if old.get(key) != new.get(key):
-            fields.append(key)
-    if sorted(old.get("dependencies") or []) != sorted(new.get("dependencies") or []):
-        fields.append("dependencies")
-    return tuple(fields)
+            applied.append(key)
+    return tuple(applied), tuple(pending)
+
+
+def apply_hint(r: Mapping[str, Any], place: Place) -> str:
+    """The edit that makes `pulumi up` apply a pending change to ``r``."""
+    name = str(r.get("name", ""))
+    member = name.rsplit("-etcd-", 1)[-1] if "-etcd-" in name else ""
+    if place.plane == "etcd" and member.isdigit() and place.cluster:
+        return (f"list etcd-{member} in etcd.roll of cluster {place.cluster!r} (a few members per "
+                "`pulumi up`; docs/rolling-safety.md)")
+    return "kept as is by ignore_changes: a replaced machine or a new node takes it"
 
 
 _MISSING = object()
@@ -180,12 +223,17 @@ def diff_synth(old_plan: Mapping[str, Any], old_resources: Sequence[Mapping[str,
 
     for urn, r in new_by.items():
         if urn in old_by:
-            fields = _changed_fields(old_by[urn], r)
+            fields, pending = _changed_fields(old_by[urn], r)
+            hint = apply_hint(r, new_places[urn]) if pending else ""
             if fields:
-                change("change", r, new_places[urn], fields=fields)
+                change("change", r, new_places[urn], fields=fields, pending=pending, apply=hint)
+            elif pending:
+                change("pending", r, new_places[urn], pending=pending, apply=hint)
         elif urn in moved_from:
             old = old_by[moved_from[urn]]
-            change("move", r, new_places[urn], fields=_changed_fields(old, r), old_urn=moved_from[urn])
+            fields, pending = _changed_fields(old, r)
+            change("move", r, new_places[urn], fields=fields, old_urn=moved_from[urn], pending=pending,
+                   apply=apply_hint(r, new_places[urn]) if pending else "")
         else:
             change("add", r, new_places[urn])
     gone = set(moved_from.values())
@@ -195,7 +243,7 @@ def diff_synth(old_plan: Mapping[str, Any], old_resources: Sequence[Mapping[str,
             change("remove", r, old_places[urn], stateful=bool(why), why=why)
 
     def order(c: Change) -> tuple[Any, ...]:
-        kinds = {"remove": 0, "add": 1, "move": 2, "change": 3}
+        kinds = {"remove": 0, "add": 1, "move": 2, "change": 3, "pending": 4}
         return (c.cluster is None, c.cluster or "", plane_sort_key(c.plane), kinds[c.kind], c.type, c.name)
 
     changes.sort(key=order)
@@ -209,8 +257,11 @@ def diff_synth(old_plan: Mapping[str, Any], old_resources: Sequence[Mapping[str,
             clusters.append(ClusterChange(name, "added"))
         else:
             plan_fields = _plan_changes(old_clusters[name], new_clusters[name])
-            touched = any(c.cluster == name for c in changes)
-            clusters.append(ClusterChange(name, "changed" if plan_fields or touched else "unchanged", plan_fields))
+            touched = any(c.cluster == name and c.kind != "pending" for c in changes)
+            waiting = any(c.cluster == name and c.kind == "pending" for c in changes)
+            status = ("changed" if touched or (plan_fields and not waiting) else
+                      "pending" if waiting else "unchanged")
+            clusters.append(ClusterChange(name, status, plan_fields))
     docs = diff_documents(old_docs or {}, new_docs or {})
     return FleetDiff(tuple(clusters), tuple(changes), docs)
 

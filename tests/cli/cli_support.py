@@ -53,6 +53,10 @@ def _one_more_cluster(fleet: dict) -> None:  # type: ignore[type-arg]
                               "profiles": ["edge", "single"], "network": {"index": 9}})
 
 
+def _bigger_etcd(fleet: dict) -> None:  # type: ignore[type-arg]
+    fleet["clusters"][0]["etcd"] = {"size": "large"}
+
+
 def _without_dev_gcp(fleet: dict) -> None:  # type: ignore[type-arg]
     fleet["clusters"] = [c for c in fleet["clusters"] if c["name"] != "dev-gcp"]
 
@@ -91,7 +95,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         "old": ["synth", "--file", str(old_stack), "--out", str(root / "old")],
         "new": ["synth", "--file", str(new_stack), "--out", str(root / "new")],
         "plan-dev-json": ["plan", "--stack", "dev", "--json"],
-        "plan-dev": ["plan", "--stack", "dev"],
+        "plan-dev": ["plan", "--stack", "dev", "--tree"],
         "plan-dev-aws-json": ["plan", "--stack", "dev", "--json", "--cluster", "dev-aws"],
         "graph-dev-dot": ["graph", "--stack", "dev", "--format", "dot", "--no-resources"],
     }
@@ -102,6 +106,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     def after(synth: str, *args: str) -> concurrent.futures.Future[subprocess.CompletedProcess[str]]:
         return pool.submit(lambda: (jobs[synth].result(), fleetform(*args))[1])
 
+    # The first run: plan prod at two terminal widths; the html graph with its counts.
+    for width in ("80", "120"):
+        jobs[f"plan-prod-{width}"] = pool.submit(fleetform, "plan", "--stack", "prod", env={"COLUMNS": width})
+    jobs["graph-prod-html"] = pool.submit(fleetform, "graph", "--stack", "prod", "--format", "html")
+    # diff as `pulumi up` sees it: a frozen member's new size, a new cluster, a removed one.
+    bigger_etcd = copy_dev_stack(root / "bigger-etcd", _bigger_etcd)
+    jobs["diff-bigger-etcd"] = after("dev-a", "diff", "--against", str(root / "dev-a"), "--file", str(bigger_etcd))
+    jobs["diff-added"] = after("dev-a", "diff", "--against", str(root / "dev-a"), "--file", str(new_stack))
+    jobs["diff-dropped"] = after("dev-a", "diff", "--against", str(root / "dev-a"), "--file", str(dropped_stack))
     jobs["against"] = after("old", "diff", "--against", str(root / "old"), "--file", str(new_stack), "--json")
     # plan --against: etcd members 3 -> 1 (not strict); a cluster dropped (strict); no removal.
     jobs["plan-against-members"] = after("old", "plan", "--file", str(new_stack), "--against", str(root / "old"),
