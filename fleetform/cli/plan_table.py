@@ -80,7 +80,7 @@ _COLUMNS: dict[str, _Column] = {
     "cost": _Column(("est. USD/month", "USD/month"), lambda c: [_cost(c)], lambda c: [_cost(c)], right=True),
 }
 # Which column goes to several lines first when the table is too wide.
-_NARROWING = ("pools", "cluster", "net", "k8s", "where", "etcd", "cp", "cost")
+_NARROWING = ("cp", "cost", "pools", "cluster", "k8s", "where", "etcd", "net")
 
 
 def _table(title: str, clusters: Sequence[Mapping[str, Any]], narrow: frozenset[str]) -> Table:
