@@ -42,6 +42,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("fleetform kubeconfig --stack prod -o ~/.kube/fleet.yaml", "the SSO kubeconfig of every cluster"),
         ("fleetform kubeconfig --stack prod --admin", "client-certificate contexts (placeholders offline)"),
     ],
+    "status": [
+        ("fleetform status --stack prod", "the plan's view of every cluster incarnation"),
+        ("pulumi stack output --json --stack prod > prod.json && fleetform status --stack prod --outputs prod.json",
+         "with what is deployed"),
+    ],
     "migrate": [
         ("fleetform migrate plan --stack prod edge-fra", "the phase of a moving cluster (see migrate plan -h)"),
     ],
