@@ -163,7 +163,7 @@ def to_mermaid(model: FleetModel) -> str:
     for c in model.clusters:
         lines.append(f"  root -. trust .-> {_id(c.name, 'identity')}")
     for c, other in _moves(model):
-        lines.append(f"  {_id('cluster', c.name)} == {_mq(_move_label(c))} ==> {_id('cluster', other.name)}")
+        lines.append(f"  {_id('cluster', c.name)} ==>|{_mq(_move_label(c))}| {_id('cluster', other.name)}")
     return "\n".join(lines) + "\n"
 
 

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_plan(stack.plan, data, detail=args.tree)
         if args.tree:
-            print_tree(stack.plan, data, records, places)
+            print_tree(stack.plan, data, records)
         else:
             print_counts(data, records, fleet_wide=args.cluster is None)
         print_policy(shown)

@@ -22,7 +22,7 @@ from fleetform.cli.counts import grouped, plane_counts
 from fleetform.cli.danger import danger_lines
 from fleetform.cli.plan_table import cost_lines, print_clusters
 from fleetform.engine.policy import PendingRemoval
-from fleetform.engine.synth import plane_sort_key
+from fleetform.engine.synth import attribute, plane_sort_key
 from fleetform.plan.model import FleetPlan
 
 
@@ -120,9 +120,10 @@ def print_counts(data: dict[str, Any], records: Sequence[Mapping[str, Any]], *, 
         out.print(f"  {escape(name):<{width}}  {sum(planes.values()):>4}  {escape(groups)}")
 
 
-def print_tree(plan: FleetPlan, data: dict[str, Any], records: Sequence[Mapping[str, Any]],
-               places: Mapping[str, Any]) -> None:
-    """fleet -> cluster -> plane -> resource counts by type."""
+def print_tree(plan: FleetPlan, data: dict[str, Any], records: Sequence[Mapping[str, Any]]) -> None:
+    """fleet -> cluster incarnation -> plane -> resource counts by type."""
+    # By incarnation, like the counts lines: a moving cluster's two halves apart.
+    places = attribute(records, plan.fleet, {c.key: c.context for c in plan.clusters})
 
     counts: dict[str | None, dict[str, dict[str, int]]] = {}
     for r in records:
@@ -142,9 +143,9 @@ def print_tree(plan: FleetPlan, data: dict[str, Any], records: Sequence[Mapping[
                 branch.add(f"{escape(t)} × {n}")
 
     for c in data["clusters"]:
-        planes = counts.get(c["name"], {})
+        planes = counts.get(c["context"], {})
         n = sum(v for types in planes.values() for v in types.values())
-        node = tree.add(f"[bold cyan]{escape(c['name'])}[/bold cyan] · {c['cloud']} {c['region']} · {n} resources")
+        node = tree.add(f"[bold cyan]{escape(c['context'])}[/bold cyan] · {c['cloud']} {c['region']} · {n} resources")
         add_planes(node, planes)
     if None in counts and len(data["clusters"]) == len(plan.clusters):
         planes = counts[None]

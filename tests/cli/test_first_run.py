@@ -281,6 +281,17 @@ def test_graph_draws_moves_and_costs_and_keeps_text_inside_boxes(runs: Runs) -> 
                 assert len(span) * _GLYPH[size] <= _BOX_W - 20, span
 
 
+@pytest.mark.parametrize("fmt, edge", [
+    ("mermaid", 'cluster_edge_fra ==>|"moving (prepare)"| cluster_edge_fra_gcp_europe_west3'),
+    ("dot", 'edge_fra_control_plane -> edge_fra_gcp_europe_west3_control_plane [style=bold, color="#cf222e", '
+            'label="moving (prepare)"'),
+])
+def test_mermaid_and_dot_draw_the_move(fmt: str, edge: str) -> None:
+    out = fleetform("graph", "--stack", "prod", "--format", fmt, "--no-resources")
+    assert out.returncode == 0, out.stderr
+    assert edge in out.stdout
+
+
 def test_graph_html_renders_in_a_real_svg_renderer(runs: Runs, tmp_path: Path) -> None:
     """The drawing parses as SVG and renders (librsvg), when rsvg-convert is installed."""
     import shutil
