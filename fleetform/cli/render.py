@@ -90,7 +90,7 @@ def _addon_line(clusters: Sequence[Mapping[str, Any]]) -> str:
         for a in c.get("addons", []):
             where.setdefault(a["name"], []).append(c.get("context", c["name"]))
     parts = [name if len(on) == len(clusters) else f"{name} (on {', '.join(on)})" for name, on in where.items()]
-    return "add-ons (bootstrap order; --tree: versions per cluster; docs/addons.md): " + ", ".join(parts)
+    return "add-ons: " + ", ".join(parts)  # in bootstrap order; --tree shows what each runs
 
 
 def _addon_table(out: Console, clusters: Sequence[Mapping[str, Any]]) -> None:
