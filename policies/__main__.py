@@ -1,7 +1,7 @@
 """The fleetform CrossGuard policy pack: ``pulumi preview --policy-pack policies``.
 
 Pulumi runs this file with the pack directory as the program; the project root goes on
-``sys.path`` so the pack and ``fleetform plan`` share ``policies/rules.py``.
+``sys.path`` so the pack and ``fleetform plan`` share ``policies/rules/``.
 """
 
 import sys

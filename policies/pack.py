@@ -1,4 +1,4 @@
-"""The CrossGuard side: ``policies/rules.py`` as pulumi-policy policies.
+"""The CrossGuard side: ``policies/rules/`` as pulumi-policy policies.
 
 ``__main__.py`` serves these under ``pulumi preview|up --policy-pack policies``. Every
 rule is mandatory. Resource rules see a resource's inputs as the engine is about to
@@ -173,7 +173,7 @@ def _stack_policy(rule: rules.Rule) -> StackValidationPolicy:
 
 
 def build_policies(names: Iterable[str] | None = None) -> list[Policy]:
-    """One pulumi-policy policy per rule of ``policies/rules.py``."""
+    """One pulumi-policy policy per rule of ``policies/rules/`` (``rules.RULES``)."""
     wanted = None if names is None else set(names)
     policies: list[Policy] = []
     for rule in rules.RULES:
