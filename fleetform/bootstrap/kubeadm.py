@@ -28,6 +28,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from fleetform.bootstrap.hardening import (
+    TERMINATED_POD_GC_THRESHOLD,
+    TLS_CIPHER_SUITES,
+    kubelet_configuration,
+)
 from fleetform.bootstrap.inputs import ControlPlaneInputs, WorkerInputs
 from fleetform.plan.handoff import member_authenticator
 
@@ -80,8 +85,10 @@ def apiserver_extra_args(inputs: ControlPlaneInputs) -> list[dict[str, str]]:
     audit = inputs.audit
     pairs = [
         ("authentication-config", AUTHN_CONFIG),
-        ("enable-admission-plugins", "NodeRestriction"),
+        # No Service may claim an external IP (CVE-2020-8554: intercepting traffic).
+        ("enable-admission-plugins", "NodeRestriction,DenyServiceExternalIPs"),
         ("profiling", "false"),
+        ("tls-cipher-suites", ",".join(TLS_CIPHER_SUITES)),
         ("audit-policy-file", AUDIT_POLICY),
         ("audit-log-path", AUDIT_LOG),
         ("audit-log-maxage", str(audit.max_age_days)),
@@ -141,7 +148,10 @@ def cluster_configuration(inputs: ControlPlaneInputs) -> dict[str, Any]:
                 _host_mount("encryption-config", ENCRYPTION_DIR, True),
             ],
         },
-        "controllerManager": {"extraArgs": _args([("profiling", "false")])},
+        "controllerManager": {"extraArgs": _args([
+            ("profiling", "false"),
+            ("terminated-pod-gc-threshold", str(TERMINATED_POD_GC_THRESHOLD)),
+        ])},
         "scheduler": {"extraArgs": _args([("profiling", "false")])},
     }
     if inputs.cert_sans:
@@ -204,9 +214,10 @@ def control_plane_join_configuration(inputs: ControlPlaneInputs) -> dict[str, An
 
 
 def kubeadm_control_plane_documents(inputs: ControlPlaneInputs) -> list[dict[str, Any]]:
-    """What ``kubeadm --config`` reads on this replica: init (replica 0) or join."""
+    """What ``kubeadm --config`` reads on this replica: init (replica 0, with the
+    KubeletConfiguration every node of the cluster downloads when it joins) or join."""
     if inputs.replica == 0:
-        return [init_configuration(inputs), cluster_configuration(inputs)]
+        return [init_configuration(inputs), cluster_configuration(inputs), kubelet_configuration()]
     return [control_plane_join_configuration(inputs)]
 
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 import shlex
 
 from fleetform.bootstrap.document import File, dump_yaml, dump_yaml_documents, render_cloud_config
+from fleetform.bootstrap.hardening import (
+    NFT_PACKAGE,
+    kernel_defaults_file,
+    metadata_concealment_files,
+    metadata_concealment_lines,
+)
 from fleetform.bootstrap.inputs import ControlPlaneInputs, SecretFile, WorkerInputs
 from fleetform.bootstrap.kubeadm import (
     API_PORT,
@@ -47,7 +53,7 @@ SYSCTL_FILE = "/etc/sysctl.d/90-kubernetes.conf"
 APT_KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 APT_SOURCE = "/etc/apt/sources.list.d/kubernetes.list"
 
-BASE_PACKAGES = ("containerd", "curl", "gpg")
+BASE_PACKAGES = ("containerd", "curl", "gpg", NFT_PACKAGE)
 
 
 def k8s_apt_repo(version: str) -> str:
@@ -63,6 +69,8 @@ def _node_files() -> list[File]:
             SYSCTL_FILE,
             "net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward = 1\n",
         ),
+        kernel_defaults_file(),
+        *metadata_concealment_files(),
     ]
 
 
@@ -76,6 +84,7 @@ def node_prep_lines(version: str, packages: tuple[str, ...]) -> list[str]:
         "modprobe br_netfilter",
         "sysctl --system >/dev/null",
         "swapoff -a",
+        *metadata_concealment_lines(),
         "",
         "# containerd from Ubuntu, with the systemd cgroup driver the kubelet uses.",
         "mkdir -p /etc/containerd",

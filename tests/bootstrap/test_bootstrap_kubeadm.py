@@ -36,6 +36,7 @@ from fleetform.bootstrap import (
     render_worker,
     worker_join_configuration,
 )
+from fleetform.bootstrap.hardening import KERNEL_DEFAULTS, TLS_CIPHER_SUITES
 from fleetform.bootstrap.kubeadm import BOOTSTRAP_TOKEN_PLACEHOLDER, SECRETBOX_KEY_PLACEHOLDER
 
 # Field names of kubeadm.k8s.io/v1beta4, from the kubeadm configuration reference
@@ -118,10 +119,13 @@ def test_configs_use_only_v1beta4_fields(
     documents = [*kubeadm_control_plane_documents(full), *kubeadm_control_plane_documents(control_plane_inputs(1))]
     documents.append(worker_join_configuration(worker_inputs()))
     for doc in documents:
+        if doc["kind"] == "KubeletConfiguration":  # the kubelet's own API, next to kubeadm's
+            assert doc["apiVersion"] == "kubelet.config.k8s.io/v1beta1"
+            continue
         assert doc["apiVersion"] == "kubeadm.k8s.io/v1beta4"
         check_fields(doc, doc["kind"])
     assert [d["kind"] for d in documents] == [
-        "InitConfiguration", "ClusterConfiguration", "JoinConfiguration", "JoinConfiguration"
+        "InitConfiguration", "ClusterConfiguration", "KubeletConfiguration", "JoinConfiguration", "JoinConfiguration"
     ]
 
 
@@ -166,14 +170,16 @@ def test_api_server_flags(control_plane_inputs: Callable[..., ControlPlaneInputs
         "audit-log-path": ["/var/log/kubernetes/audit/audit.log"],
         "audit-policy-file": ["/etc/kubernetes/audit/policy.yaml"],
         "authentication-config": ["/etc/kubernetes/authn/authentication-config.yaml"],
-        "enable-admission-plugins": ["NodeRestriction"],
+        "enable-admission-plugins": ["NodeRestriction,DenyServiceExternalIPs"],
         "encryption-provider-config": ["/etc/kubernetes/encryption/encryption-config.yaml"],
         "profiling": ["false"],
+        "tls-cipher-suites": [",".join(TLS_CIPHER_SUITES)],
     }
     names = [a["name"] for a in apiserver_extra_args(control_plane_inputs(0))]
     assert names == sorted(names)
     config = cluster_configuration(control_plane_inputs(0))
-    assert config["controllerManager"]["extraArgs"] == [{"name": "profiling", "value": "false"}]
+    assert config["controllerManager"]["extraArgs"] == [
+        {"name": "profiling", "value": "false"}, {"name": "terminated-pod-gc-threshold", "value": "1000"}]
     assert config["scheduler"]["extraArgs"] == [{"name": "profiling", "value": "false"}]
     # Every file a flag names is mounted into the API server's static pod.
     mounts = {v["hostPath"]: v for v in config["apiServer"]["extraVolumes"]}
@@ -298,7 +304,7 @@ def test_worker_labels_and_packages(worker_inputs: Callable[..., WorkerInputs]) 
     assert "'kubelet=1.37.1-*' 'kubeadm=1.37.1-*'" in script and "kubectl=" not in script
     assert "https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key" in script
     assert "apt-mark hold kubelet kubeadm" in script
-    assert doc["packages"] == ["containerd", "curl", "gpg"] and doc["package_update"] is True
+    assert doc["packages"] == ["containerd", "curl", "gpg", "nftables"] and doc["package_update"] is True
     # kubeadm join refuses to overwrite pki/ca.crt, so the worker keeps its copy elsewhere.
     assert "/etc/kubernetes/pki/ca.crt" not in {f["path"] for f in doc["write_files"]}
 
@@ -334,3 +340,28 @@ def test_ca_cert_hash_matches_openssl(pki: TestPKI, tmp_path: Path, algorithm: s
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", ca_cert_hash(pem))
     # Pinned to the public key, not to the certificate's bytes.
     assert ca_cert_hash(pem) != "sha256:" + hashlib.sha256(base64.b64decode("".join(pem.splitlines()[1:-1]))).hexdigest()
+
+
+def test_kubelet_configuration_rides_with_kubeadm_init(control_plane_inputs: Callable[..., ControlPlaneInputs]) -> None:
+    """Replica 0 hands kubeadm the KubeletConfiguration (kubeadm uploads it for every node
+    that joins later); every node sets the sysctls protectKernelDefaults checks."""
+    docs = yaml.safe_load_all(render_control_plane(control_plane_inputs(0)))
+    files = {f["path"]: f["content"] for f in next(iter(docs))["write_files"]}
+    kubeadm = list(yaml.safe_load_all(files["/etc/kubernetes/fleetform/kubeadm.yaml.tmpl"]))
+    kubelet = next(d for d in kubeadm if d["kind"] == "KubeletConfiguration")
+    assert kubelet["protectKernelDefaults"] is True and kubelet["podPidsLimit"] > 0
+    assert kubelet["tlsCipherSuites"] == list(TLS_CIPHER_SUITES)
+    assert kubelet["cgroupDriver"] == "systemd"  # what containerd is configured with
+    sysctl = files["/etc/sysctl.d/91-kubelet-kernel-defaults.conf"]
+    for key, value in KERNEL_DEFAULTS:
+        assert f"{key} = {value}\n" in sysctl
+
+
+def test_cipher_suites_are_iana_names_openssl_knows() -> None:
+    """Every suite the API server and kubelet are limited to is a real (IANA) AEAD suite."""
+    require_tool("openssl")
+    known = set(subprocess.run(["openssl", "ciphers", "-stdname", "ALL:TLSv1.3"], capture_output=True,
+                               text=True, check=True).stdout.split())
+    for suite in TLS_CIPHER_SUITES:
+        assert suite in known, suite
+        assert "GCM" in suite or "CHACHA20_POLY1305" in suite
