@@ -25,6 +25,7 @@ from typing import Any
 
 from fleetform.bootstrap.etcd import etcd_release_asset, etcd_release_url
 from fleetform.bootstrap.kubeadm import ETCD_CA, ETCD_CLIENT_CERT, ETCD_CLIENT_KEY
+from fleetform.catalog import versions
 from fleetform.plan.identity import (
     AWS_AUDIENCE,
     AWS_TOKEN_PATH,
@@ -38,12 +39,15 @@ NAMESPACE = "kube-system"
 JOB = "fleetform-etcd-migration-snapshot"
 CRONJOB = "fleetform-etcd-snapshot"
 CONFIGMAP = "fleetform-etcd-snapshot"
-# Shell-capable images with the target cloud's CLI (the script fetches the pinned etcdctl).
-AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.49"
-GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:562.0.0-slim"
+# Shell-capable images with the target cloud's CLI, pinned by digest in versions.py (the
+# script fetches the pinned etcdctl).
+AWS_CLI_IMAGE = versions.AWS_CLI_IMAGE
+GCLOUD_IMAGE = versions.GCLOUD_IMAGE
 SCRIPT_PATH = "/fleetform/snapshot.sh"
 GCP_CREDENTIALS_PATH = "/fleetform/gcp-credentials.json"
 PKI_MOUNT = "/fleetform/pki"
+# The only writable place (an emptyDir): the root filesystem is read-only.
+SCRATCH = "/tmp"
 
 
 # ------------------------------------------------------------------ the script
@@ -148,26 +152,37 @@ log "uploaded ($MODE) to $BUCKET"
 
 def _pod(t: SnapshotTransfer, mode: str, bucket: str, writer: str) -> dict[str, Any]:
     """Runs on a source control-plane node (its etcd client certificate, its network,
-    which the etcd firewall admits) as the snapshot service account."""
+    which the etcd firewall admits) as the snapshot service account.
+
+    Least privilege as far as the job allows: the image by digest; no service-account
+    token but the projected one for the cloud (audience-bound, one hour); RuntimeDefault
+    seccomp; a read-only root filesystem with an emptyDir for scratch; no capability at
+    all. It stays uid 0 because the etcd client key on the host is ``0600 root:root``:
+    the owner reads it without any capability, no other user can. hostNetwork stays
+    because etcd admits only control-plane nodes' addresses."""
     aws = t.target_cloud == "aws"
     token_path, audience = (AWS_TOKEN_PATH, AWS_AUDIENCE) if aws else (GCP_TOKEN_PATH, GCP_AUDIENCE)
     token_dir = token_path.rsplit("/", 1)[0]
-    env = ([{"name": "AWS_ROLE_ARN", "value": writer}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": token_path},
+    home = [{"name": "HOME", "value": SCRATCH}]
+    env = home + ([{"name": "AWS_ROLE_ARN", "value": writer}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": token_path},
             {"name": "AWS_ROLE_SESSION_NAME", "value": f"etcd-snapshot-{t.cluster}"[:64]}]
            if aws else [{"name": "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "value": GCP_CREDENTIALS_PATH},
-                        {"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": GCP_CREDENTIALS_PATH}])
+                        {"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": GCP_CREDENTIALS_PATH},
+                        {"name": "CLOUDSDK_CONFIG", "value": f"{SCRATCH}/gcloud"}])
     pki = [("etcd-ca.crt", ETCD_CA), ("etcd-client.crt", ETCD_CLIENT_CERT), ("etcd-client.key", ETCD_CLIENT_KEY)]
     volumes: list[dict[str, Any]] = [
         {"name": "script", "configMap": {"name": CONFIGMAP, "defaultMode": 0o555}},
         *({"name": f"pki-{i}", "hostPath": {"path": host, "type": "File"}} for i, (_, host) in enumerate(pki)),
         {"name": "token", "projected": {"sources": [{"serviceAccountToken": {
             "path": "token", "audience": audience, "expirationSeconds": 3600}}]}},
+        {"name": "scratch", "emptyDir": {"sizeLimit": "4Gi"}},
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "script", "mountPath": SCRIPT_PATH, "subPath": "snapshot.sh", "readOnly": True},
         *({"name": f"pki-{i}", "mountPath": f"{PKI_MOUNT}/{file}", "readOnly": True}
           for i, (file, _) in enumerate(pki)),
         {"name": "token", "mountPath": token_dir, "readOnly": True},
+        {"name": "scratch", "mountPath": SCRATCH},
     ]
     if not aws:
         mounts.append({"name": "script", "mountPath": GCP_CREDENTIALS_PATH, "subPath": "gcp-credentials.json",
@@ -176,7 +191,9 @@ def _pod(t: SnapshotTransfer, mode: str, bucket: str, writer: str) -> dict[str, 
         "metadata": {"labels": {"app.kubernetes.io/name": "fleetform-etcd-snapshot", **MANAGED_BY}},
         "spec": {
             "serviceAccountName": SERVICE_ACCOUNT,
+            "automountServiceAccountToken": False,
             "hostNetwork": True,
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "restartPolicy": "OnFailure",
             "nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
             "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
@@ -187,9 +204,11 @@ def _pod(t: SnapshotTransfer, mode: str, bucket: str, writer: str) -> dict[str, 
                 "command": ["/bin/bash", SCRIPT_PATH, mode, bucket],
                 "env": env,
                 "volumeMounts": mounts,
-                # Root reads the host's 0600 etcd client key; nothing else is privileged.
-                "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"], "add": ["DAC_OVERRIDE"]}},
+                # Root only as the owner of the host's 0600 etcd client key: no capability.
+                "securityContext": {"runAsUser": 0, "runAsGroup": 0, "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True, "privileged": False,
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                    "capabilities": {"drop": ["ALL"]}},
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
             }],
             "volumes": volumes,

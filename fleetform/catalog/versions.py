@@ -112,3 +112,13 @@ def resolve_kubernetes_version(value: str | None) -> str:
             f"(known: {', '.join(KUBERNETES_PATCHES[minor])})"
         )
     return value
+
+
+# Images fleetform's own workloads run, pinned by digest (the tag is kept for readers;
+# the digest is what the runtime pulls). The etcd snapshot Job: a shell-capable image
+# with the target cloud's CLI. Digests as published for these tags by the projects' own
+# registries (public.ecr.aws/aws-cli, gcr.io/google.com/cloudsdktool).
+AWS_CLI_IMAGE = ("public.ecr.aws/aws-cli/aws-cli:2.27.49"
+                 "@sha256:bad3346a39098ab077be6ed58c7e1fe68321a4a844c7c740318100013e6c3581")
+GCLOUD_IMAGE = ("gcr.io/google.com/cloudsdktool/google-cloud-cli:562.0.0-slim"
+                "@sha256:0da2de42ae51cd6092b5caf7c96d25003659fd15548760eb4c50c2623e7bf9c2")

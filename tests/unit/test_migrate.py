@@ -265,6 +265,25 @@ def test_snapshot_objects_are_valid_kubernetes(tmp_path: Path) -> None:
             assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/fleetform/gcp-credentials.json"
 
 
+def test_snapshot_pods_run_with_least_privilege(tmp_path: Path) -> None:
+    """The renderer's pods pass the policy's own check (the one `fleetform plan` and the
+    pack run on the deployed Job and CronJob), and root is only the key's owner."""
+    from fleetform.bootstrap.snapshots import snapshot_objects
+    from policies.rules.workloads import pod_problems, pod_template
+
+    for t in transfers(tmp_path):
+        objs = snapshot_objects(t, "bucket-name", "snap@acme-fleet.iam.gserviceaccount.com",  # type: ignore[arg-type]
+                                gcp_credentials="{}")
+        for obj in objs[2:]:
+            pod = pod_template(f"kubernetes:batch/v1:{obj['kind']}", obj)
+            assert pod is not None and list(pod_problems(pod)) == []
+            container = pod["containers"][0]
+            assert "@sha256:" in container["image"]
+            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            # The only writable path is the scratch emptyDir, where the script works.
+            assert {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")} == {"/tmp"}
+
+
 def test_snapshot_script_passes_shellcheck(tmp_path: Path) -> None:
     import shutil
     import subprocess
