@@ -16,7 +16,7 @@ from fleetform.plan.model import FleetPlan
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.load import did_you_mean
 from fleetform.spec.models import FleetSpec
-from fleetform.spec.stackfiles import resolve
+from fleetform.spec.stackfiles import is_production_stack, resolve
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_CHECK = 0, 1, 2, 3
 
@@ -88,4 +88,5 @@ def write_or_print(text: str, output: str | None, what: str) -> None:
 
 def violations(result: Any, plan: FleetPlan) -> list[policy.Violation]:
     """Policy violations of a program run."""
-    return list(policy.evaluate(result.resources, outputs=result.outputs, decommissioning=policy.released(plan)))
+    return list(policy.evaluate(result.resources, outputs=result.outputs, decommissioning=policy.released(plan),
+                                production=is_production_stack(plan.stack)))

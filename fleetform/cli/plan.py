@@ -24,6 +24,8 @@ from fleetform.engine.policy import exit_code
 from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
 from fleetform.plan.identity import plan_identity
 from fleetform.spec.errors import FleetError, Problem
+from fleetform.spec.load import read_yaml
+from fleetform.spec.stackfiles import secrets_provider_warning
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -65,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.strict:
         raise FleetError([Problem("--strict", "-", "goes with --against DIR")])
     stack = load_stack(args.stack, args.file)
+    unsafe_state = secrets_provider_warning(read_yaml(stack.path, stack.label), stack.label, stack.name)
+    if unsafe_state is not None:
+        print(f"warning: {unsafe_state}", file=sys.stderr)
     if previous is not None:  # a skipped migration phase is refused like the gate refuses it
         problems = phase_problems(stack.spec, previous.resources)
         if problems:

@@ -1,6 +1,6 @@
 """The security policy inside fleetform: the CrossGuard rules, offline, and the safety rail.
 
-``evaluate`` runs every rule of ``policies/rules.py`` (the same functions the
+``evaluate`` runs every rule of ``policies/rules/`` (the same functions the
 ``policies`` CrossGuard pack runs under ``pulumi preview --policy-pack policies``) over
 the resources the offline engine recorded (``fleetform.engine.run.run_program``).
 ``pending_removals`` compares a previous ``resources.json`` (``fleetform synth``), a
@@ -134,13 +134,14 @@ def released(plan: Any) -> frozenset[str]:
 
 
 def evaluate(resources: Iterable[Any], *, outputs: Mapping[str, Any] | None = None,
-             decommissioning: Iterable[str] = (),
+             decommissioning: Iterable[str] = (), production: bool = False,
              only: Sequence[str] | None = None) -> list[Violation]:
     """Every rule over the recorded resources; sorted, one entry per (rule, urn, message).
 
     ``outputs``: the stack's plain outputs (``ProgramResult.outputs``, secrets masked),
     scanned for secret material. ``decommissioning``: names or incarnation keys whose etcd
-    disks may be unprotected (``released(plan)``).
+    disks may be unprotected (``released(plan)``). ``production``: the stack is production
+    (``stackfiles.is_production_stack``): deletion protection is then mandatory.
     ``only``: rule names to run (default: all).
     """
     subs = subjects(resources)
@@ -148,7 +149,7 @@ def evaluate(resources: Iterable[Any], *, outputs: Mapping[str, Any] | None = No
         stack = next((s.urn for s in subs if s.type == _STACK_TYPE), "")
         subs.append(rules.Subject(_STACK_TYPE, _plain(dict(outputs)),
                                   rules.Options(urn=stack, name="outputs", secrets_masked=True)))
-    context = rules.Context(decommissioning=frozenset(decommissioning))
+    context = rules.Context(decommissioning=frozenset(decommissioning), production=production)
     found: set[Violation] = set()
     for rule in rules.RULES:
         if only is not None and rule.name not in only:

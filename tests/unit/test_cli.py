@@ -202,3 +202,37 @@ def test_invalid_profile_entry_is_a_user_error(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr == "stacks/Pulumi.bad.yaml: fleet.clusters[0].profiles[0]: expected a string, got a mapping\n"
     no_traceback(out)
+
+
+@pytest.mark.parametrize(("head", "warned"), [
+    ("", "has no secretsprovider"),
+    ("secretsprovider: passphrase\n", "secretsprovider 'passphrase' is not KMS-backed"),
+    ("secretsprovider: awskms://alias/state?region=eu-west-1\n", None),
+    ("secretsprovider: gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k\n", None),
+])
+@pytest.mark.parametrize("name", ["prod", "staging"])
+def test_plan_warns_about_production_state_without_a_kms_secrets_provider(
+        tmp_path: Path, head: str, warned: str | None, name: str) -> None:
+    """The state of a production stack holds every CA key: `plan` warns unless a KMS key
+    wraps its secrets (only production stacks; the plan still succeeds)."""
+    write_stack(tmp_path, head + stack_text("""
+        clusters: [{name: eu-core, cloud: aws, region: eu-west-1, network: {index: 3}}]
+    """), base_text=BASE, name=name)
+    out = fleetform("plan", "--file", f"stacks/Pulumi.{name}.yaml", "--no-resources", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if "secretsprovider" in line]
+    if warned is None or name != "prod":
+        assert lines == []
+    else:
+        [line] = lines
+        assert line.startswith(f"warning: stacks/Pulumi.{name}.yaml: secretsprovider: production stack 'prod'")
+        assert warned in line and "docs/security.md#secrets-in-the-state" in line
+
+
+def test_production_means_the_same_to_the_cli_and_the_policy() -> None:
+    from fleetform.spec.stackfiles import is_production_stack
+    from policies.rules import is_production_stack as rule_production
+
+    for name in ("prod", "production", "prod-eu", "production-2", "staging", "dev", "producer", "preprod"):
+        assert is_production_stack(name) == rule_production(name), name
+    assert is_production_stack("prod-eu") and not is_production_stack("producer")
