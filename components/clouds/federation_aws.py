@@ -30,6 +30,8 @@ CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # CloudFront only takes certificates from ACM in us-east-1.
 CLOUDFRONT_CERT_REGION = "us-east-1"
 DOCUMENT_CACHE = "public, max-age=300"
+# Replaced versions of the discovery documents are kept this long.
+NONCURRENT_DOCUMENT_DAYS = 30
 
 
 
@@ -66,9 +68,23 @@ class AwsFederation(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             names.child(n, "documents"),
             bucket_prefix=names.physical(self.identity.fleet, self.identity.stack, "oidc", limit=36) + "-",
-            force_destroy=True,  # public documents, re-rendered on every `pulumi up`
+            # Versioned and never force-destroyed: a stack removal cannot take the issuers'
+            # documents along by accident; replaced versions expire.
+            force_destroy=False,
             opts=self._opts(),
         )
+        aws.s3.BucketVersioning(
+            names.child(n, "documents-versioning"), bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=self._opts())
+        aws.s3.BucketLifecycleConfiguration(
+            names.child(n, "documents-lifecycle"), bucket=bucket.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-replaced-documents", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=NONCURRENT_DOCUMENT_DAYS))],
+            opts=self._opts())
         block = aws.s3.BucketPublicAccessBlock(
             names.child(n, "documents-public-access-block"), bucket=bucket.id, block_public_acls=True,
             block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=self._opts())

@@ -34,6 +34,8 @@ from fleetform.plan.identity import (
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 DOCUMENT_CACHE = "public, max-age=300"
+# Replaced versions of the discovery documents are kept this long.
+NONCURRENT_DOCUMENT_DAYS = 30
 
 
 
@@ -138,7 +140,15 @@ class GcpFederation(pulumi.ComponentResource):
         host = self.identity.oidc_host
         bucket = gcp.storage.Bucket(
             names.child(n, "documents"), location="US", uniform_bucket_level_access=True,
-            public_access_prevention="inherited", force_destroy=True, opts=self._opts())
+            public_access_prevention="inherited",
+            # Versioned and never force-destroyed: a stack removal cannot take the issuers'
+            # documents along by accident; replaced versions expire.
+            force_destroy=False, versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            lifecycle_rules=[gcp.storage.BucketLifecycleRuleArgs(
+                action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                    days_since_noncurrent_time=NONCURRENT_DOCUMENT_DAYS, with_state="ARCHIVED"))],
+            opts=self._opts())
         # Discovery documents and keys are public by definition (OpenID Connect Discovery).
         public = gcp.storage.BucketIAMMember(
             names.child(n, "documents-public-read"), bucket=bucket.name, role="roles/storage.objectViewer",
