@@ -19,6 +19,7 @@ from components.clouds.base import (
     NetworkHandle,
 )
 from fleetform.plan import names
+from fleetform.spec.stackfiles import is_production_stack
 
 
 class AwsEdge(AwsBase):
@@ -104,6 +105,8 @@ class AwsEdge(AwsBase):
             # the targets and the targets' rules (from the peers' CIDRs) decide.
             security_groups=None if peers else [firewall.by_role["api_lb"]],
             enable_cross_zone_load_balancing=True,
+            # Production: no single update (or console click) deletes the cluster's front door.
+            enable_deletion_protection=is_production_stack(self.ctx.fleet.stack),
             tags=self.tags(plane),
             # Internal: its interfaces take addresses in the private subnets.
             opts=self.opts(parent, depends_on=None if public else list(self._reserved)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import pulumi
@@ -17,7 +18,19 @@ from components.clouds.base import (
     NetworkHandle,
 )
 from fleetform.plan import names
-from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES, FirewallRule
+from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES, FirewallRule, egress_rules
+
+# VPC flow logs: kept this long in their CloudWatch log group, aggregated per minute.
+FLOW_LOG_RETENTION_DAYS = 90
+FLOW_LOG_INTERVAL_SECONDS = 60
+_ASSUME_ROLE_FLOW_LOGS = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }],
+})
 
 
 class AwsNetworking(AwsBase):
@@ -31,6 +44,7 @@ class AwsNetworking(AwsBase):
             tags=self.tags("network", Name=names.child(self.ctx.plan.key)),
             opts=self.opts(parent),
         )
+        self._harden_vpc(name, vpc, parent)
         igw = aws.ec2.InternetGateway(
             names.child(name, "igw"),
             vpc_id=vpc.id,
@@ -132,6 +146,58 @@ class AwsNetworking(AwsBase):
             self._egress += [nat, route, assoc]
         return NetworkHandle(id=vpc.id, private_subnets=private, public_subnets=public)
 
+    def _harden_vpc(self, name: str, vpc: aws.ec2.Vpc, parent: pulumi.Resource) -> None:
+        """The VPC's default security group loses every rule (nothing attached to it by
+        mistake can talk), and all its traffic is flow-logged to a log group with retention."""
+        key = self.ctx.plan.key
+        aws.ec2.DefaultSecurityGroup(
+            names.child(name, "default-sg"),
+            vpc_id=vpc.id,
+            ingress=[],
+            egress=[],
+            tags=self.tags("network", Name=names.child(key, "default-unused")),
+            opts=self.opts(parent),
+        )
+        group = aws.cloudwatch.LogGroup(
+            names.child(name, "flow-logs"),
+            name=f"/fleetform/{self.ctx.fleet.fleet}/{key}/vpc-flow-logs",
+            retention_in_days=FLOW_LOG_RETENTION_DAYS,
+            tags=self.tags("network"),
+            opts=self.opts(parent),
+        )
+        role = aws.iam.Role(
+            names.child(name, "flow-logs-role"),
+            name=names.physical(self.ctx.fleet.fleet, key, "flow-logs", limit=64),
+            description=f"fleetform {key}: VPC flow logs delivery",
+            assume_role_policy=_ASSUME_ROLE_FLOW_LOGS,
+            tags=self.tags("network"),
+            opts=self.opts(parent),
+        )
+        policy = aws.iam.RolePolicy(
+            names.child(name, "flow-logs-policy"),
+            role=role.id,
+            policy=group.arn.apply(lambda arn: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    "Resource": [arn, f"{arn}:*"],
+                }],
+            })),
+            opts=self.opts(parent),
+        )
+        aws.ec2.FlowLog(
+            names.child(name, "flow-log"),
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=FLOW_LOG_INTERVAL_SECONDS,
+            tags=self.tags("network", Name=names.child(key, "flow-log")),
+            opts=self.opts(parent, depends_on=[policy]),
+        )
+
     def firewall(self, name: str, rules: Sequence[FirewallRule], network: NetworkHandle,
                  identities: Mapping[str, MachineIdentity], parent: pulumi.Resource) -> FirewallHandle:
         groups: dict[str, aws.ec2.SecurityGroup] = {}
@@ -145,16 +211,9 @@ class AwsNetworking(AwsBase):
                 tags=self.tags(role, Name=names.child(self.ctx.plan.key, names.part(role))),
                 opts=self.opts(parent),
             )
-            egress = aws.vpc.SecurityGroupEgressRule(
-                names.child(name, names.part(role), "egress-all"),
-                security_group_id=sg.id,
-                ip_protocol="-1",
-                cidr_ipv4="0.0.0.0/0",
-                description="egress open (packages, registries, AWS APIs)",
-                opts=self.opts(parent),
-            )
             groups[role] = sg
-            resources += [sg, egress]
+            resources.append(sg)
+        resources += self._egress_rules(name, groups, parent)
 
         # EC2 rejects two identical permissions, so rules that differ only in `why`
         # become one rule whose description names every reason.
@@ -192,6 +251,33 @@ class AwsNetworking(AwsBase):
             )
             resources.append(rule)
         return FirewallHandle(by_role={role: sg.id for role, sg in groups.items()}, resources=resources)
+
+    def _egress_rules(self, name: str, groups: Mapping[str, aws.ec2.SecurityGroup],
+                      parent: pulumi.Resource) -> list[pulumi.Resource]:
+        """The plan's egress per role (``firewall.egress_rules``) as security-group egress
+        rules; a group with none sends nothing (the provider removes EC2's default allow)."""
+        plan = self.ctx.plan
+        peers = tuple((p.cluster, p.node_cidr) for p in plan.cni.mesh.peers) if plan.cni.mesh is not None else ()
+        out: list[pulumi.Resource] = []
+        for r in egress_rules(plan.network.node_cidr, plan.network.pod_cidr, peers):
+            everything = r.protocol == "all"
+            ports = () if everything else (str(r.ports[0]) if r.ports[0] == r.ports[1] else f"{r.ports[0]}-{r.ports[1]}",)
+            # The worker's rule keeps the name every group's single open rule had.
+            rule_name = (names.child(name, names.part(r.source), "egress-all") if r.source == "worker"
+                         else names.child(name, names.part(r.source), "egress", r.protocol, *ports,
+                                          "to", names.part(r.label)))
+            out.append(aws.vpc.SecurityGroupEgressRule(
+                rule_name,
+                security_group_id=groups[r.source].id,
+                ip_protocol="-1" if everything else r.protocol,
+                from_port=None if everything else r.ports[0],
+                to_port=None if everything else r.ports[1],
+                referenced_security_group_id=groups[r.destination].id if r.destination_is_role else None,
+                cidr_ipv4=None if r.destination_is_role else r.destination,
+                description=_sg_description(r.why),
+                opts=self.opts(parent),
+            ))
+        return out
 
     def _reserve_fixed_addresses(self, name: str, zone: str, subnet: aws.ec2.Subnet,
                                  parent: pulumi.Resource) -> list[pulumi.Resource]:

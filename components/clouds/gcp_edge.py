@@ -22,6 +22,7 @@ from components.clouds.gcp_base import (
     GcpMachineHandle,
 )
 from fleetform.plan import names
+from fleetform.spec.stackfiles import is_production_stack
 
 
 class GcpEdge(GcpBase):
@@ -139,7 +140,9 @@ class GcpEdge(GcpBase):
             **({"network": network.id, "subnetwork": subnet} if internal else {"network_tier": "PREMIUM"}),
             **reach,
             labels=self._labels(plane),
-            opts=self.opts(parent),
+            # Production: no single update deletes the cluster's front door (forwarding
+            # rules have no deletion-protection setting of their own).
+            opts=self.opts(parent, protect=is_production_stack(self.ctx.fleet.stack)),
         )
         return rule.ip_address, [backend, address, rule]
 

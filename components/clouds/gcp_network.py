@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -22,7 +22,17 @@ from components.clouds.gcp_base import (
     _ports,
 )
 from fleetform.plan import names
-from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES, FirewallRule
+from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES, EgressRule, FirewallRule, egress_rules
+
+# Subnet flow logs: sampled, aggregated, with metadata, routed by a sink to a log
+# bucket of the incarnation that keeps them this long.
+FLOW_LOG_RETENTION_DAYS = 90
+FLOW_LOG_SAMPLING = 0.5
+FLOW_LOG_INTERVAL = "INTERVAL_5_SEC"
+# Egress of etcd and the control plane: the allows (plan's egress rules) win over a
+# deny-all just above GCP's implied allow-all (65535).
+EGRESS_ALLOW_PRIORITY = 1000
+EGRESS_DENY_PRIORITY = 65000
 
 
 class GcpNetworking(GcpBase):
@@ -47,8 +57,12 @@ class GcpNetworking(GcpBase):
             ip_cidr_range=plan.network.node_cidr,
             # Nodes have no public IPs; Google APIs (Secret Manager, Storage) stay reachable.
             private_ip_google_access=True,
+            log_config=gcp.compute.SubnetworkLogConfigArgs(
+                aggregation_interval=FLOW_LOG_INTERVAL, flow_sampling=FLOW_LOG_SAMPLING,
+                metadata="INCLUDE_ALL_METADATA"),
             opts=self.opts(parent),
         )
+        self._flow_log_destination(name, parent)
         router = gcp.compute.Router(
             names.child(name, "router"),
             name=self._physical(name, "router"),
@@ -74,6 +88,30 @@ class GcpNetworking(GcpBase):
         self._egress.append(nat)
         by_zone = {zone: subnet.self_link for zone in plan.zones}
         return NetworkHandle(id=vpc.self_link, private_subnets=by_zone, public_subnets=dict(by_zone))
+
+    def _flow_log_destination(self, name: str, parent: pulumi.Resource) -> None:
+        """A log bucket with retention and a sink routing the subnetwork's flow logs to it
+        (the subnetwork is named after the incarnation: its flows and nobody else's)."""
+        subnet = self._physical(name, "nodes")
+        bucket = gcp.logging.ProjectBucketConfig(
+            names.child(name, "flow-logs"),
+            project=self.ctx.fleet.gcp_project,
+            location="global",
+            bucket_id=self._physical(name, "flow-logs", limit=100),
+            retention_days=FLOW_LOG_RETENTION_DAYS,
+            description=f"fleetform {self.ctx.plan.key}: subnet flow logs",
+            opts=self.opts(parent),
+        )
+        gcp.logging.ProjectSink(
+            names.child(name, "flow-logs-sink"),
+            name=self._physical(name, "flow-logs"),
+            project=self.ctx.fleet.gcp_project,
+            destination=pulumi.Output.concat("logging.googleapis.com/", bucket.id),
+            filter=('resource.type="gce_subnetwork" AND logName:"compute.googleapis.com%2Fvpc_flows" '
+                    f'AND resource.labels.subnetwork_name="{subnet}"'),
+            unique_writer_identity=True,
+            opts=self.opts(parent),
+        )
 
     def _health_check_ranges(self) -> tuple[str, ...]:
         # The only load balancer a cluster has is its API's: internal, or (api.public)
@@ -122,5 +160,59 @@ class GcpNetworking(GcpBase):
                 opts=self.opts(parent),
                 **src,
             ))
+        resources += self._egress_firewall(name, network, sa, parent)
         return FirewallHandle(by_role={role: ident.principal for role, ident in identities.items()},
                               resources=resources)
+
+    def _egress_firewall(self, name: str, network: NetworkHandle, sa: Callable[[str], pulumi.Output[str]],
+                         parent: pulumi.Resource) -> list[pulumi.Resource]:
+        """The plan's egress of etcd and the control plane: their allows, then a deny-all
+        just above GCP's implied allow-all. Other roles keep the implied rule (workers'
+        egress is their workloads'; the load balancer originates nothing). GCP cannot
+        name a service account as a destination: a role destination is the node CIDR."""
+        plan = self.ctx.plan
+        peers = tuple((p.cluster, p.node_cidr) for p in plan.cni.mesh.peers) if plan.cni.mesh is not None else ()
+        allows: dict[tuple[str, str, str], list[EgressRule]] = {}
+        for r in egress_rules(plan.network.node_cidr, plan.network.pod_cidr, peers):
+            if r.source in ("etcd", "control_plane"):
+                dest, label = (plan.network.node_cidr, "nodes") if r.destination_is_role else (r.destination, r.label)
+                allows.setdefault((r.source, label, dest), []).append(r)
+        out: list[pulumi.Resource] = []
+        for (role, label, dest), group in sorted(allows.items()):
+            rule_name = names.child(name, names.part(role), "egress", "to", names.part(label))
+            protocols: dict[str, list[str]] = {}
+            for r in group:
+                listed = protocols.setdefault(r.protocol, [])
+                if r.protocol != "all":
+                    listed.append(str(r.ports[0]) if r.ports[0] == r.ports[1] else f"{r.ports[0]}-{r.ports[1]}")
+            ordered: dict[str, list[str]] = {proto: sorted(listed, key=lambda x: int(x.split("-")[0]))
+                                             for proto, listed in protocols.items()}
+            blocks = [gcp.compute.FirewallAllowArgs(protocol=proto, ports=listed or None)
+                      for proto, listed in sorted(ordered.items())]
+            out.append(gcp.compute.Firewall(
+                rule_name,
+                name=self._physical(rule_name),
+                network=network.id,
+                direction="EGRESS",
+                priority=EGRESS_ALLOW_PRIORITY,
+                destination_ranges=[dest],
+                allows=blocks,
+                target_service_accounts=[sa(role)],
+                description="; ".join(sorted({r.why for r in group}))[:2048],
+                opts=self.opts(parent),
+            ))
+        for role in ("etcd", "control_plane"):
+            rule_name = names.child(name, names.part(role), "egress", "deny-all")
+            out.append(gcp.compute.Firewall(
+                rule_name,
+                name=self._physical(rule_name),
+                network=network.id,
+                direction="EGRESS",
+                priority=EGRESS_DENY_PRIORITY,
+                destination_ranges=["0.0.0.0/0"],
+                denies=[gcp.compute.FirewallDenyArgs(protocol="all")],
+                target_service_accounts=[sa(role)],
+                description=f"{role}: nothing but the allows above",
+                opts=self.opts(parent),
+            ))
+        return out

@@ -86,3 +86,58 @@ def datapath_rules(ports: tuple[tuple[Literal["tcp", "udp"], int, str], ...]) ->
         for target in NODE_ROLES
         for source in NODE_ROLES
     ]
+
+
+# ---------------------------------------------------------------- egress
+
+INTERNET = "0.0.0.0/0"
+# What etcd and the control plane reach on the internet: HTTPS (cloud APIs, the secret
+# store, buckets, etcd and Kubernetes releases, registries) and HTTP (Ubuntu's apt
+# mirrors). DNS, NTP and instance metadata go to the cloud's link-local services, which
+# neither security groups nor VPC firewall rules filter.
+WEB_PORTS: tuple[tuple[int, str], ...] = (
+    (80, "HTTP: Ubuntu's apt mirrors"),
+    (443, "HTTPS: cloud APIs, secret store, buckets, releases, registries"),
+)
+
+
+@dataclass(frozen=True, order=True)
+class EgressRule:
+    """Allow machines of role ``source`` to send ``protocol``/``ports`` to ``destination``
+    (a CIDR or a role). A role with no rule at all may send nothing."""
+
+    source: Role
+    destination: str
+    protocol: Literal["tcp", "udp", "all"]
+    ports: tuple[int, int]
+    why: str
+    # The destination in resource names: a role, "internet", "nodes", "pods", "peer-<cluster>".
+    label: str = ""
+
+    @property
+    def destination_is_role(self) -> bool:
+        return self.destination in ROLES
+
+
+def egress_rules(node_cidr: str, pod_cidr: str,
+                 peers: tuple[tuple[str, str], ...] = ()) -> list[EgressRule]:
+    """Egress per role: etcd reaches the web and its peers; the control plane the web and
+    private space it talks to (its nodes: kubelets, etcd, the CNI datapath; its pods:
+    webhooks and aggregated APIs; mesh peers' nodes); the load balancer its targets.
+    Workers stay open: theirs is their workloads' egress, which network policies inside
+    the cluster govern. ``peers``: (cluster, node CIDR) of each ClusterMesh peer."""
+    rules: list[EgressRule] = [
+        EgressRule(role, INTERNET, "tcp", (port, port), why, "internet")
+        for role in ("etcd", "control_plane") for port, why in WEB_PORTS
+    ]
+    rules.append(EgressRule("etcd", "etcd", "tcp", (ETCD_PEER_PORT,) * 2, "etcd peer traffic between members",
+                            "etcd"))
+    rules += [EgressRule("control_plane", cidr, "all", (0, 65535), why, label) for cidr, why, label in (
+        (node_cidr, "the cluster's nodes: kubelets, etcd, the CNI datapath", "nodes"),
+        (pod_cidr, "pods: admission webhooks, aggregated APIs", "pods"),
+        *((c, f"ClusterMesh peer {name}'s nodes", f"peer-{name}") for name, c in peers),
+    )]
+    rules.append(EgressRule("api_lb", node_cidr, "all", (0, 65535), "the load balancer's targets", "nodes"))
+    rules.append(EgressRule("worker", INTERNET, "all", (0, 65535),
+                            "workloads' egress (network policies inside the cluster govern it)", "internet"))
+    return sorted(set(rules))

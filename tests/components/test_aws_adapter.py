@@ -23,7 +23,7 @@ import pytest
 from fleetform.engine.mocks import base as fleet_mocks
 from fleetform.engine.records import SECRET_MASK, Resource
 from fleetform.plan import names
-from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES
+from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES, egress_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD = ROOT / "stacks" / "Pulumi.prod.yaml"
@@ -212,7 +212,8 @@ def test_names_are_unique_and_come_from_stable_keys(tmp_path: Path, eu: Run) -> 
         assert r.name.startswith(key + "-"), r.name
     # No list positions: etcd-<n> / cp-<n> are the plan's member names, ports are rule content.
     members = [*(m.name for m in eu.plan.etcd.members), *(r.name for r in eu.plan.control_plane.replicas)]
-    allowed_numbers = ({"0", "1"} | {str(p) for rule in eu.plan.firewall for p in rule.ports}
+    egress = egress_rules(eu.plan.network.node_cidr, eu.plan.network.pod_cidr)
+    allowed_numbers = ({"0", "1"} | {str(p) for rule in [*eu.plan.firewall, *egress] for p in rule.ports}
                        | {n for member in members for n in re.findall(r"\d+", member)})
     for r in eu.aws:
         rest = r.name[len(key) + 1:]
@@ -256,6 +257,8 @@ def test_only_expected_types(eu: Run) -> None:
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "aws:s3/bucketVersioning:BucketVersioning",
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/flowLog:FlowLog",
+        "aws:cloudwatch/logGroup:LogGroup",
     }
 
 
@@ -380,11 +383,38 @@ def test_etcd_is_reachable_only_as_planned(eu: Run) -> None:
         assert {r for r in rules if r[1] == cidr} == {("api_lb", cidr, "tcp", 6443, 6443)}
 
 
-def test_egress_is_open_once_per_group(eu: Run) -> None:
-    egress = eu.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
-    assert sorted(r.inputs["securityGroupId"] for r in egress) == sorted(eu.outputs["sg"].values())
-    for r in egress:
-        assert r.inputs["ipProtocol"] == "-1" and r.inputs["cidrIpv4"] == "0.0.0.0/0"
+def test_egress_is_what_each_role_needs(eu: Run) -> None:
+    """etcd: the web and its peers; the control plane: the web and its cluster's private
+    ranges; the load balancer: its targets; workers: open (their workloads' egress)."""
+    sg = eu.outputs["sg"]
+    role_of = {v: k for k, v in sg.items()}
+    found = set()
+    for r in eu.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"):
+        i = r.inputs
+        dest = role_of.get(i.get("referencedSecurityGroupId")) or i["cidrIpv4"]
+        found.add((role_of[i["securityGroupId"]], i["ipProtocol"], i.get("fromPort"), dest))
+    net = eu.plan.network
+    assert found == {
+        ("etcd", "tcp", 80, "0.0.0.0/0"), ("etcd", "tcp", 443, "0.0.0.0/0"), ("etcd", "tcp", 2380, "etcd"),
+        ("control_plane", "tcp", 80, "0.0.0.0/0"), ("control_plane", "tcp", 443, "0.0.0.0/0"),
+        ("control_plane", "-1", None, net.node_cidr), ("control_plane", "-1", None, net.pod_cidr),
+        ("api_lb", "-1", None, net.node_cidr), ("worker", "-1", None, "0.0.0.0/0"),
+    }
+
+
+def test_the_vpc_is_flow_logged_and_its_default_group_is_empty(eu: Run) -> None:
+    [vpc] = eu.of_type("aws:ec2/vpc:Vpc")
+    [default] = eu.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default.inputs["ingress"] == [] and default.inputs["egress"] == []
+    assert tuple(default.property_dependencies["vpcId"]) == (vpc.urn,)
+    [log] = eu.of_type("aws:ec2/flowLog:FlowLog")
+    [group] = eu.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert log.inputs["trafficType"] == "ALL" and tuple(log.property_dependencies["vpcId"]) == (vpc.urn,)
+    assert tuple(log.property_dependencies["logDestination"]) == (group.urn,)
+    assert group.inputs["retentionInDays"] == 90
+    [role] = [r for r in eu.of_type("aws:iam/role:Role") if r.name.endswith("flow-logs-role")]
+    [statement] = _policy(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
 
 
 # --------------------------------------------------------------------------------------
@@ -392,7 +422,7 @@ def test_egress_is_open_once_per_group(eu: Run) -> None:
 
 
 def test_identities_trust_ec2_only_and_carry_no_policies(eu: Run) -> None:
-    roles = eu.of_type("aws:iam/role:Role")
+    roles = [r for r in eu.of_type("aws:iam/role:Role") if not r.name.endswith("flow-logs-role")]
     assert len(roles) == 3
     for role in roles:
         doc = _policy(role.inputs["assumeRolePolicy"])
@@ -403,8 +433,8 @@ def test_identities_trust_ec2_only_and_carry_no_policies(eu: Run) -> None:
         assert "managedPolicyArns" not in role.inputs and "inlinePolicies" not in role.inputs
     profiles = eu.of_type("aws:iam/instanceProfile:InstanceProfile")
     assert sorted(p.inputs["role"] for p in profiles) == sorted(r.inputs["name"] for r in roles)
-    # The only grants are the bucket's, on the bucket only.
-    for grant in eu.of_type("aws:iam/rolePolicy:RolePolicy"):
+    # The only grants of the machines' roles are the bucket's, on the bucket only.
+    for grant in [g for g in eu.of_type("aws:iam/rolePolicy:RolePolicy") if not g.name.endswith("flow-logs-policy")]:
         doc = _policy(grant.inputs["policy"])
         resources = {s["Resource"] for s in doc["Statement"]}
         bucket = eu.outputs["bucket"]["name"]
@@ -626,7 +656,8 @@ def test_bucket_is_private_encrypted_and_scoped(eu: Run) -> None:
     assert lifecycle.inputs["rules"][0]["expiration"]["days"] == 14
 
     role_names = {role: arn.rsplit("/", 1)[-1] for role, arn in eu.outputs["roles"].items()}
-    grants = {r.inputs["role"]: _policy(r.inputs["policy"]) for r in eu.of_type("aws:iam/rolePolicy:RolePolicy")}
+    grants = {r.inputs["role"]: _policy(r.inputs["policy"]) for r in eu.of_type("aws:iam/rolePolicy:RolePolicy")
+              if not r.name.endswith("flow-logs-policy")}
     assert set(grants) == {role_names["etcd"], role_names["control_plane"]}
 
     def object_actions(doc: dict[str, Any]) -> set[str]:

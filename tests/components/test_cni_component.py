@@ -350,6 +350,8 @@ def _opened(result: ProgramResult, plan: Any) -> set[tuple[str, str, str, int]]:
     for r in result.resources:
         if not r.name.startswith(prefix) or r.type not in (AWS_RULE, GCP_RULE):
             continue
+        if r.type == GCP_RULE and r.inputs["direction"] == "EGRESS":
+            continue
         target_key, _, source_part = r.name[len(prefix):].partition("-from-")
         target = ROLE_KEYS[target_key]
         if r.type == AWS_RULE:

@@ -324,9 +324,38 @@ def _expected_rules(run: Run, hc_ranges: tuple[str, ...]) -> set[tuple[str, str,
     return out
 
 
+def _ingress(run: Run) -> list[Any]:
+    return [fw for fw in run.of_type("gcp:compute/firewall:Firewall") if fw.inputs["direction"] == "INGRESS"]
+
+
+def test_etcd_and_control_plane_egress_is_denied_but_for_the_plan(eu: Run) -> None:
+    """Egress rules exist for etcd and the control plane only: allows from the plan's
+    egress rules above a deny-all; workers keep GCP's implied allow."""
+    egress = [fw for fw in run_of(eu) if fw.inputs["direction"] == "EGRESS"]
+    by_account = {v: k for k, v in eu.emails.items()}
+    denies = {by_account[fw.inputs["targetServiceAccounts"][0]]: fw for fw in egress if fw.inputs.get("denies")}
+    assert set(denies) == {"etcd", "control_plane"}
+    for fw in denies.values():
+        assert fw.inputs["denies"] == [{"protocol": "all"}] and fw.inputs["destinationRanges"] == ["0.0.0.0/0"]
+        assert fw.inputs["priority"] == 65000
+    allowed = {(by_account[fw.inputs["targetServiceAccounts"][0]], fw.inputs["destinationRanges"][0],
+                a["protocol"], tuple(a.get("ports") or ()))
+               for fw in egress if not fw.inputs.get("denies") for a in fw.inputs["allows"]}
+    net = eu.plan.network
+    assert allowed == {
+        ("etcd", "0.0.0.0/0", "tcp", ("80", "443")), ("etcd", net.node_cidr, "tcp", ("2380",)),
+        ("control_plane", "0.0.0.0/0", "tcp", ("80", "443")), ("control_plane", net.node_cidr, "all", ()),
+        ("control_plane", net.pod_cidr, "all", ()),
+    }
+
+
+def run_of(run: Run) -> list[Any]:
+    return list(run.of_type("gcp:compute/firewall:Firewall"))
+
+
 def _actual_rules(run: Run) -> set[tuple[str, str, str, str]]:
     out: set[tuple[str, str, str, str]] = set()
-    for fw in run.of_type("gcp:compute/firewall:Firewall"):
+    for fw in _ingress(run):
         [target] = fw.inputs["targetServiceAccounts"]
         sources = list(fw.inputs.get("sourceServiceAccounts", [])) + list(fw.inputs.get("sourceRanges", []))
         for allow in fw.inputs["allows"]:
@@ -342,8 +371,7 @@ def test_firewall_is_exactly_the_plans_rules_on_service_accounts(fixture: str, r
         dict.fromkeys(HEALTH_CHECK_RANGES_INTERNAL + HEALTH_CHECK_RANGES_EXTERNAL))
     assert _actual_rules(run) == _expected_rules(run, hc)
     emails = run.emails
-    for fw in run.of_type("gcp:compute/firewall:Firewall"):
-        assert fw.inputs["direction"] == "INGRESS"
+    for fw in _ingress(run):
         assert fw.inputs["network"] == run.outputs["network"]
         assert fw.inputs["targetServiceAccounts"][0] in emails.values()
         for absent in ("targetTags", "sourceTags", "denies", "destinationRanges"):

@@ -239,7 +239,7 @@ def test_gcp_firewall_rules_for_the_port(run: StackRun) -> None:
     p = str(port(run, "us-gcp"))
     accounts = {run.outputs(a)["email"]: a.name for a in run.of_type(ACCOUNT, run.in_cluster(plan))}
     rules = [r for r in run.of_type(FIREWALL, run.in_cluster(plan))
-             if any(p in a.get("ports", []) for a in r.inputs["allows"])]
+             if r.inputs["direction"] == "INGRESS" and any(p in a.get("ports", []) for a in r.inputs["allows"])]
     assert {accounts[sa] for r in rules for sa in r.inputs["targetServiceAccounts"]} == {
         f"{plan.key}-network-worker"}
     peers = [r for r in rules if "-from-lb-health-checks" not in r.name]
