@@ -147,13 +147,23 @@ def stack_decommissioning(config: Mapping[str, str] | None = None,
                 if isinstance(c, Mapping) and c.get("decommission") is True}
 
 
+def production(policy_config: Mapping[str, Any]) -> bool:
+    """Whether the stack is production: the policy config's ``production`` (of
+    production-lb-deletion-protection) when set, else the stack's name (``PULUMI_STACK``)."""
+    value = policy_config.get("production")
+    if isinstance(value, bool):
+        return value
+    return rules.is_production_stack(os.environ.get("PULUMI_STACK") or "")
+
+
 def _stack_policy(rule: rules.Rule) -> StackValidationPolicy:
     check = rule.stack_check
     assert check is not None
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         subjects = [subject(r) for r in args.resources]
-        context = rules.Context(decommissioning=decommissioning(args.get_config()))
+        config = args.get_config()
+        context = rules.Context(decommissioning=decommissioning(config), production=production(config))
         try:
             found = list(check(subjects, context))
         except rules.Unknown as exc:
@@ -166,6 +176,11 @@ def _stack_policy(rule: rules.Rule) -> StackValidationPolicy:
         schema = PolicyConfigSchema(properties={
             "decommissioning": {"type": "array", "items": {"type": "string"},
                                 "description": "clusters (names or incarnation keys) being decommissioned"},
+        })
+    elif rule.name == "production-lb-deletion-protection":
+        schema = PolicyConfigSchema(properties={
+            "production": {"type": "boolean",
+                           "description": "the stack is production (default: from its name, prod or production)"},
         })
     return StackValidationPolicy(name=rule.name, description=rule.description, validate=validate,
                                  enforcement_level=EnforcementLevel(rule.enforcement),

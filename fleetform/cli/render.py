@@ -157,7 +157,7 @@ def print_tree(plan: FleetPlan, data: dict[str, Any], records: Sequence[Mapping[
 def print_policy(violations: Sequence[Any]) -> None:
     out = console()
     if not violations:
-        out.print("[green]policy:[/green] no violations (policies/rules.py)")
+        out.print("[green]policy:[/green] no violations (policies/rules/)")
         return
     mandatory = sum(1 for v in violations if v.mandatory)
     table = Table(title=f"policy: {mandatory} mandatory, {len(violations) - mandatory} advisory")

@@ -21,7 +21,20 @@ documented in ``docs/security.md``.
 
 from __future__ import annotations
 
-from policies.rules import apiserver, etcd, machines, network, secrets, state
+from policies.rules import (
+    apiserver,
+    cis_flags,
+    durable,
+    egress,
+    etcd,
+    machines,
+    metadata,
+    network,
+    secrets,
+    state,
+    vpc,
+    workloads,
+)
 from policies.rules.apiserver import (
     ANONYMOUS_PATHS,
     AUDIT_MINIMUMS,
@@ -68,6 +81,7 @@ from policies.rules.base import (
     _truthy,
     ancestry,
     incarnation,
+    is_production_stack,
     machine_role,
     registry,
     tags,
@@ -87,7 +101,8 @@ from policies.rules.state import _etcd_disks
 
 # Every rule, in the pack's order (the order ``pulumi preview`` lists the policies in).
 RULES: list[Rule] = [*machines.RULES, *apiserver.RULES, *etcd.RULES, *secrets.RULES,
-                     *network.RULES, *state.RULES]
+                     *network.RULES, *state.RULES, *cis_flags.RULES, *metadata.RULES,
+                     *vpc.RULES, *egress.RULES, *workloads.RULES, *durable.RULES]
 RULE_NAMES = tuple(r.name for r in RULES)
 
 __all__ = [
@@ -141,11 +156,16 @@ __all__ = [
     "api_server_view",
     "apiserver",
     "boot_files",
+    "cis_flags",
     "cloud_config_files",
+    "durable",
+    "egress",
     "etcd",
     "incarnation",
+    "is_production_stack",
     "machine_role",
     "machines",
+    "metadata",
     "network",
     "registry",
     "secret_findings",
@@ -154,5 +174,7 @@ __all__ = [
     "tags",
     "urn_type",
     "user_data_texts",
+    "vpc",
+    "workloads",
     "yaml_documents",
 ]

@@ -83,6 +83,17 @@ class Context:
     # Clusters (names or incarnation keys) with ``decommission: true``: their etcd data
     # disks are deliberately unprotected (step one of the two-step removal).
     decommissioning: frozenset[str] = frozenset()
+    # A production stack (``is_production_stack``): controls that protect against
+    # accidents (deletion protection) are mandatory there.
+    production: bool = False
+
+
+PRODUCTION_STACKS = ("prod", "production")
+
+
+def is_production_stack(stack: str) -> bool:
+    """``prod``, ``production`` and their suffixed forms (``prod-eu``) are production."""
+    return any(stack == s or stack.startswith(f"{s}-") for s in PRODUCTION_STACKS)
 
 
 ResourceCheck = Callable[[str, Mapping[str, Any], Options], Iterable[str]]

@@ -1,0 +1,291 @@
+"""The hardening rules (CIS flags, metadata concealment, flow logs, default security
+group, egress per role, least-privilege workloads, durable buckets, deletion
+protection): the real program passes each, and a violating resource is caught offline
+and through pulumi-policy's analyzer alike (``both``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from policy_helpers import (
+    Record,
+    both,
+    cluster_configuration,
+    edit_files,
+    edit_yaml,
+    find,
+    of_incarnation,
+    offline,
+    set_flag,
+)
+
+from fleetform.engine.policy import evaluate
+from policies import rules
+from policies.rules import egress, vpc, workloads
+
+AWS = "eu-core-aws-eu-west-1"
+GCP = "us-gcp-gcp-us-central1"
+AWS_VM = rules.AWS_INSTANCE
+GCP_VM = rules.GCP_INSTANCE
+CP0 = "control-plane-cp-0"
+KUBEADM = "/etc/kubernetes/fleetform/kubeadm.yaml.tmpl"
+NEW_RULES = ("control-plane-cis-flags", "kubelet-cis-config", "gcp-metadata-concealed", "gcp-node-scopes",
+             "flow-logs", "default-security-group-restricted", "egress-per-role", "workloads-least-privilege",
+             "buckets-versioned-no-force-destroy", "production-lb-deletion-protection")
+
+
+def mine(found: set[tuple[str, str]], record: Record) -> list[str]:
+    return [m for u, m in found if u == record["urn"]]
+
+
+def by_type(recs: list[Record], type_: str, key: str = "") -> list[Record]:
+    return [r for r in recs if r["type"] == type_ and key in r["urn"]]
+
+
+@pytest.mark.parametrize("rule", NEW_RULES)
+def test_the_real_program_passes(prod: list[Record], rule: str) -> None:
+    found = evaluate(prod, only=[rule], production=True)
+    assert [v for v in found if v.mandatory] == [], found
+
+
+@pytest.mark.parametrize("key", [AWS, GCP])
+def test_the_real_program_passes_through_the_pack(prod: list[Record], key: str) -> None:
+    subset = of_incarnation(prod, key)
+    for rule in NEW_RULES:
+        assert both(subset, rule) == set(), rule
+
+
+# ---------------------------------------------------------------- CIS flags
+
+CIS = "control-plane-cis-flags"
+KUBELET = "kubelet-cis-config"
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda d: set_flag(d, "enable-admission-plugins", "NodeRestriction"), "DenyServiceExternalIPs"),
+    (lambda d: set_flag(d, "tls-cipher-suites", None), "--tls-cipher-suites is not set"),
+    (lambda d: set_flag(d, "tls-cipher-suites", "TLS_RSA_WITH_AES_128_CBC_SHA,TLS_AES_128_GCM_SHA256"),
+     "TLS_RSA_WITH_AES_128_CBC_SHA"),
+    (lambda d: cluster_configuration(d).pop("controllerManager"), "terminated-pod-gc-threshold is not set"),
+])
+def test_control_plane_flags_are_caught(prod: list[Record], edit: Any, words: str) -> None:
+    cp = find(prod, AWS_VM, name=f"{AWS}-{CP0}")
+    edit_yaml(cp, KUBEADM, edit)
+    found = both([cp], CIS)
+    assert any(words in m for m in mine(found, cp)), found
+
+
+def _kubelet(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(d for d in docs if d.get("kind") == "KubeletConfiguration")
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda d: _kubelet(d).pop("protectKernelDefaults"), "protectKernelDefaults"),
+    (lambda d: _kubelet(d).update(tlsCipherSuites=["TLS_RSA_WITH_3DES_EDE_CBC_SHA"]), "3DES"),
+    (lambda d: _kubelet(d).update(podPidsLimit=-1), "podPidsLimit is -1"),
+    (lambda d: d.remove(_kubelet(d)), "no KubeletConfiguration"),
+])
+def test_kubelet_configuration_is_caught(prod: list[Record], edit: Any, words: str) -> None:
+    cp = find(prod, GCP_VM, name=f"{GCP}-{CP0}")
+    edit_yaml(cp, KUBEADM, edit)
+    found = both([cp], KUBELET)
+    assert any(words in m for m in mine(found, cp)), found
+
+
+def test_a_node_without_the_kernel_defaults_is_caught(prod: list[Record]) -> None:
+    worker = find(prod, rules.AWS_LAUNCH_TEMPLATE, name=AWS)
+
+    def drop(files: dict[str, str]) -> None:
+        for path in [p for p in files if p.startswith("/etc/sysctl.d/") and "kubelet" in p]:
+            files[path] = files[path].replace("kernel.panic = 10", "kernel.panic = 0")
+
+    edit_files(worker, drop)
+    found = both([worker], KUBELET)
+    assert [m for m in mine(found, worker) if "kernel.panic is '0'" in m], found
+
+
+# ---------------------------------------------------------------- GCP metadata and scopes
+
+
+def test_a_gcp_node_without_metadata_concealment_is_caught(prod: list[Record]) -> None:
+    cp = find(prod, GCP_VM, name=f"{GCP}-{CP0}")
+    edit_files(cp, lambda files: [files.pop(p) for p in list(files) if p.endswith(".nft")])
+    assert mine(both([cp], "gcp-metadata-concealed"), cp)[0].startswith("nothing in the user-data drops")
+
+
+def test_concealment_that_forgets_to_drop_is_caught(prod: list[Record]) -> None:
+    template = find(prod, rules.GCP_TEMPLATE, name=GCP)
+
+    def accept(files: dict[str, str]) -> None:
+        for p in [p for p in files if p.endswith(".nft")]:
+            files[p] = files[p].replace("counter drop", "counter accept")
+
+    edit_files(template, accept)
+    assert mine(both([template], "gcp-metadata-concealed"), template)
+
+
+def test_extra_scopes_are_caught(prod: list[Record]) -> None:
+    vm = find(prod, GCP_VM, name=GCP, role="etcd")
+    vm["inputs"]["serviceAccount"]["scopes"].append("https://www.googleapis.com/auth/compute")
+    assert "auth/compute" in mine(both([vm], "gcp-node-scopes"), vm)[0]
+
+
+# ---------------------------------------------------------------- flow logs, default security group
+
+FLOW = "flow-logs"
+
+
+def test_a_vpc_without_flow_logs_is_caught(prod: list[Record]) -> None:
+    subset = of_incarnation(prod, AWS)
+    log = by_type(subset, vpc.AWS_FLOW_LOG)[0]
+    subset.remove(log)
+    vpc_rec = by_type(subset, vpc.AWS_VPC)[0]
+    assert "no flow log" in mine(both(subset, FLOW), vpc_rec)[0]
+
+
+def test_flow_logs_without_retention_or_of_accepted_traffic_only_are_caught(prod: list[Record]) -> None:
+    subset = of_incarnation(prod, AWS)
+    group = by_type(subset, vpc.AWS_LOG_GROUP)[0]
+    del group["inputs"]["retentionInDays"]
+    log = by_type(subset, vpc.AWS_FLOW_LOG)[0]
+    log["inputs"]["trafficType"] = "ACCEPT"
+    found = both(subset, FLOW)
+    assert "forever" in mine(found, group)[0]
+    assert "ALL" in mine(found, log)[0]
+
+
+def test_gcp_subnetworks_without_logs_or_retention_are_caught(prod: list[Record]) -> None:
+    subset = of_incarnation(prod, GCP)
+    subnet = by_type(subset, vpc.GCP_SUBNETWORK)[0]
+    del subnet["inputs"]["logConfig"]
+    assert "no logConfig" in mine(both(subset, FLOW), subnet)[0]
+    subset = [r for r in of_incarnation(prod, GCP) if r["type"] != vpc.GCP_SINK]
+    found = both(subset, FLOW)
+    assert any("no fleet log bucket" in m for _, m in found), found
+
+
+def test_an_unrestricted_default_security_group_is_caught(prod: list[Record]) -> None:
+    subset = of_incarnation(prod, AWS)
+    group = by_type(subset, vpc.AWS_DEFAULT_SG)[0]
+    group["inputs"]["egress"] = [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]
+    found = both(subset, "default-security-group-restricted")
+    assert "egress has 1 rule" in mine(found, group)[0]
+    vpc_rec = by_type(subset, vpc.AWS_VPC)[0]
+    assert mine(found, vpc_rec)
+    subset.remove(group)
+    assert mine(both(subset, "default-security-group-restricted"), vpc_rec)
+
+
+# ---------------------------------------------------------------- egress per role
+
+EGRESS = "egress-per-role"
+
+
+@pytest.mark.parametrize(("role", "words"), [("etcd", "etcd egress all"), ("control_plane", "control-plane egress all")])
+def test_aws_open_egress_of_etcd_and_control_plane_is_caught(prod: list[Record], role: str, words: str) -> None:
+    subset = of_incarnation(prod, AWS)
+    rule = next(r for r in by_type(subset, egress.AWS_SG_EGRESS)
+                if r["inputs"].get("cidrIpv4") == "0.0.0.0/0" and f"-{role.replace('_', '-')}-" in r["name"])
+    rule["inputs"].update(ipProtocol="-1", fromPort=None, toPort=None)
+    assert words in mine(both(subset, EGRESS), rule)[0]
+
+
+def test_worker_egress_stays_open(prod: list[Record]) -> None:
+    subset = of_incarnation(prod, AWS)
+    assert [r for r in by_type(subset, egress.AWS_SG_EGRESS) if "-worker-" in r["name"]
+            and r["inputs"].get("ipProtocol") == "-1"]
+    assert both(subset, EGRESS) == set()
+
+
+def test_gcp_etcd_without_an_egress_deny_is_caught(prod: list[Record]) -> None:
+    subset = [r for r in of_incarnation(prod, GCP)
+              if not (r["type"] == rules.GCP_FIREWALL and r["inputs"].get("denies"))]
+    found = offline(subset, EGRESS)
+    assert any("no egress deny-all" in m and "etcd-" in m for _, m in found), found
+
+
+def test_gcp_wide_egress_allow_of_etcd_is_caught(prod: list[Record]) -> None:
+    subset = of_incarnation(prod, GCP)
+    allow = next(r for r in by_type(subset, rules.GCP_FIREWALL)
+                 if r["inputs"].get("direction") == "EGRESS" and r["inputs"].get("allows")
+                 and any("etcd-" in a for a in r["inputs"].get("targetServiceAccounts", [])))
+    allow["inputs"]["allows"] = [{"protocol": "tcp", "ports": ["22"]}]
+    allow["inputs"]["destinationRanges"] = ["0.0.0.0/0"]
+    assert "tcp/22" in mine(both(subset, EGRESS), allow)[0]
+
+
+# ---------------------------------------------------------------- workloads
+
+WORK = "workloads-least-privilege"
+
+
+def _snapshot_jobs(prod: list[Record]) -> list[Record]:
+    return [r for r in prod if r["type"] in ("kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")]
+
+
+def test_the_snapshot_workloads_exist_and_pass(prod: list[Record]) -> None:
+    jobs = _snapshot_jobs(prod)
+    assert {r["type"] for r in jobs} == {"kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"}
+    assert both(jobs, WORK) == set()
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda pod, c: c.update(image=c["image"].split("@")[0]), "not pinned by digest"),
+    (lambda pod, c: pod.pop("automountServiceAccountToken"), "automountServiceAccountToken"),
+    (lambda pod, c: (pod["securityContext"].pop("seccompProfile", None),
+                     c["securityContext"].pop("seccompProfile", None)), "seccomp"),
+    (lambda pod, c: c["securityContext"].update(readOnlyRootFilesystem=False), "root filesystem is writable"),
+    (lambda pod, c: c["securityContext"]["capabilities"].update(add=["DAC_OVERRIDE"]), "DAC_OVERRIDE"),
+    (lambda pod, c: c["securityContext"].update(allowPrivilegeEscalation=True), "allowPrivilegeEscalation"),
+    (lambda pod, c: pod.update(volumes=[v for v in pod["volumes"] if "hostPath" not in v]),
+     "runs as root without reading host files"),
+])
+def test_a_loosened_snapshot_job_is_caught(prod: list[Record], edit: Any, words: str) -> None:
+    job = next(r for r in _snapshot_jobs(prod) if r["type"] == "kubernetes:batch/v1:Job")
+    pod = workloads.pod_template(job["type"], job["inputs"])
+    assert pod is not None
+    edit(pod, pod["containers"][0])
+    found = both([job], WORK)
+    assert any(words in m for m in mine(found, job)), found
+
+
+# ---------------------------------------------------------------- buckets, deletion protection
+
+BUCKETS = "buckets-versioned-no-force-destroy"
+
+
+def test_buckets_that_force_destroy_or_do_not_version_are_caught(prod: list[Record]) -> None:
+    oidc = [r for r in prod if r["type"] in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+            and "documents" in r["name"]]
+    assert oidc
+    subset = [r for r in prod if "Federation" in r["urn"]]
+    oidc = next(r for r in subset if r["urn"] == oidc[0]["urn"])
+    oidc["inputs"]["forceDestroy"] = True
+    assert any("forceDestroy" in m for m in mine(both(subset, BUCKETS), oidc))
+    subset = [r for r in subset if "ersioning" not in r["type"]]
+    assert any("not versioned" in m for m in mine(both(subset, BUCKETS), oidc))
+    gcs = next(r for r in prod if r["type"] == "gcp:storage/bucket:Bucket")
+    gcs["inputs"]["versioning"] = {"enabled": False}
+    assert any("versioning.enabled" in m for m in mine(both([gcs], BUCKETS), gcs))
+
+
+def test_production_load_balancers_without_deletion_protection_are_caught(prod: list[Record]) -> None:
+    rule = "production-lb-deletion-protection"
+    lb = next(r for r in prod if r["type"] == "aws:lb/loadBalancer:LoadBalancer")
+    lb["inputs"]["enableDeletionProtection"] = False
+    fr = next(r for r in prod if r["type"] == "gcp:compute/forwardingRule:ForwardingRule")
+    fr["protect"] = False
+    found = {(v.urn, v.message) for v in evaluate([lb, fr], only=[rule], production=True)}
+    assert mine(found, lb) and mine(found, fr)
+    assert evaluate([lb, fr], only=[rule], production=False) == []
+    assert rules.is_production_stack("prod") and rules.is_production_stack("prod-eu")
+    assert not rules.is_production_stack("staging") and not rules.is_production_stack("producer")
+
+
+def test_every_rule_is_documented() -> None:
+    from policy_helpers import ROOT
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    for rule in rules.RULES:
+        assert f"`{rule.name}`" in text, rule.name
