@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from planes_support import StackRun, cloud_counts
 
+from fleetform.plan.firewall import EgressRule, egress_rules
 from fleetform.plan.model import ClusterPlan
 
 # Secrets each plane stores (etcd: per member; control plane: per cluster).
@@ -25,8 +26,17 @@ def _firewall_permissions(plan: ClusterPlan) -> int:
 
 
 def _gcp_firewall_rules(plan: ClusterPlan) -> int:
-    """GCP rules: one per (target, source) of the plan; the LB originates nothing."""
-    return len({(r.target, r.source) for r in plan.firewall if r.source != "api_lb"})
+    """GCP rules: one per (target, source) of the plan; the LB originates nothing. Egress:
+    per etcd / control-plane destination one allow, and one deny-all each."""
+    ingress = len({(r.target, r.source) for r in plan.firewall if r.source != "api_lb"})
+    egress = {(r.source, plan.network.node_cidr if r.destination_is_role else r.destination)
+              for r in _egress(plan) if r.source in ("etcd", "control_plane")}
+    return ingress + len(egress) + 2
+
+
+def _egress(plan: ClusterPlan) -> list[EgressRule]:
+    peers = tuple((p.cluster, p.node_cidr) for p in plan.cni.mesh.peers) if plan.cni.mesh is not None else ()
+    return egress_rules(plan.network.node_cidr, plan.network.pod_cidr, peers)
 
 
 def expected_aws(plan: ClusterPlan) -> dict[str, Counter[str]]:
@@ -47,10 +57,14 @@ def expected_aws(plan: ClusterPlan) -> dict[str, Counter[str]]:
             # an explicit reservation per fixed address (etcd members, control-plane replicas)
             "aws:ec2/subnetCidrReservation:SubnetCidrReservation": members + replicas,
             "aws:route53/zone:Zone": 1,
-            "aws:iam/role:Role": 3,  # etcd, control plane, worker
+            "aws:iam/role:Role": 4,  # etcd, control plane, worker; flow-log delivery
+            "aws:iam/rolePolicy:RolePolicy": 1,  # flow-log delivery into its log group
             "aws:iam/instanceProfile:InstanceProfile": 3,
             "aws:ec2/securityGroup:SecurityGroup": 4,  # + api_lb
-            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": 4,
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,  # adopted, without rules
+            "aws:ec2/flowLog:FlowLog": 1,
+            "aws:cloudwatch/logGroup:LogGroup": 1,
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": len(_egress(plan)),
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _firewall_permissions(plan),
         }),
         "etcd": Counter({
@@ -91,6 +105,8 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
         "network": Counter({
             "gcp:compute/network:Network": 1,
             "gcp:compute/subnetwork:Subnetwork": 1,  # regional: serves every zone
+            "gcp:logging/projectBucketConfig:ProjectBucketConfig": 1,  # its flow logs, with retention
+            "gcp:logging/projectSink:ProjectSink": 1,
             "gcp:compute/router:Router": 1,
             "gcp:compute/routerNat:RouterNat": 1,  # regional Cloud NAT, whatever `nat` says
             "gcp:dns/managedZone:ManagedZone": 1,

@@ -6,6 +6,7 @@ import re
 
 from planes_support import COMPONENT_PREFIX, STACK_TYPE, StackRun
 
+from fleetform.plan.firewall import egress_rules
 from fleetform.plan.model import ClusterPlan
 
 _PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -81,6 +82,9 @@ def _stable_tokens(plan: ClusterPlan) -> list[str]:
         tokens |= {f"{rule.protocol}-{lo}", f"{rule.protocol}-{lo}-{hi}"}
         if rule.source_is_cidr:
             tokens.add(re.sub(r"[^a-z0-9]+", "-", rule.source).strip("-"))
+    for egress in egress_rules(plan.network.node_cidr, plan.network.pod_cidr):  # ports are rule content
+        lo, hi = egress.ports
+        tokens |= {f"{egress.protocol}-{lo}", f"{egress.protocol}-{lo}-{hi}"}
     return sorted(tokens, key=len, reverse=True)
 
 
