@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,8 +52,22 @@ class AwsCompute(AwsBase):
             tags=self.tags(role),
             opts=self.opts(parent),
         )
+        resources: tuple[pulumi.Resource, ...] = (iam_role, profile)
+        key = self.ctx.plan.kms_key
+        if key is not None:
+            # The secrets it reads are wrapped by the cluster's key: decrypt, through
+            # Secrets Manager only.
+            resources += (aws.iam.RolePolicy(
+                names.child(name, "kms"),
+                role=iam_role.id,
+                policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                    "Sid": "SecretsOfThisCluster", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key,
+                    "Condition": {"StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{self.ctx.plan.region}.amazonaws.com"}}}]}),
+                opts=self.opts(parent),
+            ),)
         return MachineIdentity(role=role, principal=iam_role.arn, attachable=profile.name,
-                               resources=(iam_role, profile))
+                               resources=resources)
 
     def data_disk(self, name: str, zone: str, size_gb: int, protect: bool,
                   parent: pulumi.Resource) -> DiskHandle:
@@ -62,6 +77,7 @@ class AwsCompute(AwsBase):
             size=size_gb,
             type="gp3",
             encrypted=True,
+            kms_key_id=self.ctx.plan.kms_key,  # None: the account's default EBS key
             tags=self.tags("etcd", Name=names.child(self.ctx.plan.key, self._short(name))),
             opts=self.opts(parent, protect=protect),
         )

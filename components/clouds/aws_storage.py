@@ -31,6 +31,7 @@ class AwsStorage(AwsBase):
             name=f"{self.ctx.fleet.fleet}/{self.ctx.plan.key}/{key}",
             description=f"fleetform {self.ctx.plan.key}: {key}",
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            kms_key_id=self.ctx.plan.kms_key,  # None: Secrets Manager's own key
             tags=self.tags("secrets", key=key),
             opts=self.opts(parent),
         )

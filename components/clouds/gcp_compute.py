@@ -60,7 +60,10 @@ class GcpCompute(GcpBase):
             zone=zone,
             size=size_gb,
             type=DISK_TYPE,
-            # Google-managed encryption at rest (the default); no CMEK yet.
+            # Google-managed keys unless the cluster names its own (encryption.kms); the
+            # Compute Engine service agent must be allowed to use that key.
+            disk_encryption_key=(gcp.compute.DiskDiskEncryptionKeyArgs(kms_key_self_link=self.ctx.plan.kms_key)
+                                 if self.ctx.plan.kms_key else None),
             labels=self._labels("etcd"),
             opts=self.opts(parent, protect=protect),
         )

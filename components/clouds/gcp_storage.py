@@ -35,7 +35,11 @@ class GcpStorage(GcpBase):
             replication=gcp.secretmanager.SecretReplicationArgs(
                 user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
                     replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
-                        location=self.ctx.plan.region)])),
+                        location=self.ctx.plan.region,
+                        # The cluster's own key (encryption.kms), of the replica's region.
+                        customer_managed_encryption=(
+                            gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
+                                kms_key_name=self.ctx.plan.kms_key) if self.ctx.plan.kms_key else None))])),
             labels=self._labels("secrets", key=key),
             opts=self.opts(parent),
         )

@@ -135,6 +135,7 @@ def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: l
         serving=inc.serving,
         protect_data=inc.protect_data,
         migration=inc.migration,
+        kms_key=c.encryption.kms,
         cost=estimate(c.cloud, (c.etcd.members, etcd.machine_type, c.etcd.disk_gb),
                       (c.control_plane.replicas, cp.machine_type),
                       [(p.machine_type, p.min, p.max) for p in pools], nat_count,

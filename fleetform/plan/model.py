@@ -131,6 +131,8 @@ class ClusterPlan:
     serving: bool = True
     protect_data: bool = True
     migration: MigrationPlan | None = None
+    # Customer-managed key of etcd data disks and secrets (spec encryption.kms).
+    kms_key: str | None = None
 
     @property
     def context(self) -> str:
@@ -199,6 +201,7 @@ class ClusterPlan:
             "protect_data": self.protect_data,
             "context": self.context,
             **({"migration": self.migration.to_json()} if self.migration else {}),
+            **({"kms_key": self.kms_key} if self.kms_key else {}),
         }
 
 

@@ -80,6 +80,13 @@ class ApiSpec(Model):
     public: bool = False
 
 
+class EncryptionSpec(Model):
+    # A customer-managed key for the cluster's etcd data disks and its secrets in the
+    # cloud's secret store: an AWS KMS key ARN or a GCP Cloud KMS crypto key name, in the
+    # cluster's region. Unset: the cloud's own keys.
+    kms: str | None = None
+
+
 class ClusterNetworkSpec(Model):
     index: int | None = Field(default=None, ge=0)
     node_cidr: Cidr | None = None
@@ -105,6 +112,7 @@ class ClusterSpec(Model):
     workers: tuple[WorkerPoolSpec, ...] = (WorkerPoolSpec(name="general", size="medium", min=1, max=3),)
     api: ApiSpec = Field(default_factory=ApiSpec)
     network: ClusterNetworkSpec = Field(default_factory=ClusterNetworkSpec)
+    encryption: EncryptionSpec = Field(default_factory=EncryptionSpec)
     labels: Labels = Field(default_factory=dict)
     # Step one of removing a cluster: stateful resources lose `protect` so that
     # deleting the entry in a later `pulumi up` can remove them.

@@ -27,6 +27,7 @@ from policies.rules import (
     durable,
     egress,
     etcd,
+    keys,
     machines,
     metadata,
     network,
@@ -102,7 +103,8 @@ from policies.rules.state import _etcd_disks
 # Every rule, in the pack's order (the order ``pulumi preview`` lists the policies in).
 RULES: list[Rule] = [*machines.RULES, *apiserver.RULES, *etcd.RULES, *secrets.RULES,
                      *network.RULES, *state.RULES, *cis_flags.RULES, *metadata.RULES,
-                     *vpc.RULES, *egress.RULES, *workloads.RULES, *durable.RULES]
+                     *vpc.RULES, *egress.RULES, *workloads.RULES, *durable.RULES,
+                     *keys.RULES]
 RULE_NAMES = tuple(r.name for r in RULES)
 
 __all__ = [
@@ -163,6 +165,7 @@ __all__ = [
     "etcd",
     "incarnation",
     "is_production_stack",
+    "keys",
     "machine_role",
     "machines",
     "metadata",

@@ -32,7 +32,7 @@ CP0 = "control-plane-cp-0"
 KUBEADM = "/etc/kubernetes/fleetform/kubeadm.yaml.tmpl"
 NEW_RULES = ("control-plane-cis-flags", "kubelet-cis-config", "gcp-metadata-concealed", "gcp-node-scopes",
              "flow-logs", "default-security-group-restricted", "egress-per-role", "workloads-least-privilege",
-             "buckets-versioned-no-force-destroy", "production-lb-deletion-protection")
+             "buckets-versioned-no-force-destroy", "production-lb-deletion-protection", "customer-managed-keys")
 
 
 def mine(found: set[tuple[str, str]], record: Record) -> list[str]:
@@ -289,3 +289,64 @@ def test_every_rule_is_documented() -> None:
     text = (ROOT / "docs" / "security.md").read_text()
     for rule in rules.RULES:
         assert f"`{rule.name}`" in text, rule.name
+
+
+# ---------------------------------------------------------------- customer-managed keys
+
+KEYS = "customer-managed-keys"
+AWS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+GCP_KEY = "projects/acme-fleet/locations/europe-west1/keyRings/fleet/cryptoKeys/etcd"
+
+
+@pytest.fixture(scope="module")
+def kms_records() -> list[Record]:
+    """The real program on a small fleet whose two clusters name their own keys."""
+    from policy_helpers import ROOT, records
+
+    from fleetform.engine.run import run_program
+
+    fleet = {"clusters": [
+        {"name": "k-aws", "cloud": "aws", "region": "eu-west-1", "network": {"index": 7},
+         "encryption": {"kms": AWS_KEY}},
+        {"name": "k-gcp", "cloud": "gcp", "region": "europe-west1", "network": {"index": 8},
+         "encryption": {"kms": GCP_KEY}},
+    ]}
+    result = run_program(ROOT, project="fleetform", stack="kms",
+                         config={"fleetform:base": "fleet.yaml", "fleetform:fleet": fleet})
+    return records(result.resources)
+
+
+def test_a_cluster_with_its_own_key_uses_it_for_every_etcd_disk_and_secret(kms_records: list[Record]) -> None:
+    from policies.rules.keys import key_of
+
+    disks = [r for r in kms_records if r["type"] in (rules.AWS_VOLUME, rules.GCP_DISK)]
+    secrets = [r for r in kms_records if r["type"] in ("aws:secretsmanager/secret:Secret",
+                                                        "gcp:secretmanager/secret:Secret")]
+    assert len(disks) == 6 and secrets
+    for r in disks + secrets:
+        assert key_of(r["type"], r["inputs"]) == (AWS_KEY if r["type"].startswith("aws") else GCP_KEY), r["urn"]
+    # AWS machines may decrypt with the key, through Secrets Manager only.
+    grants = [r for r in kms_records if r["type"] == "aws:iam/rolePolicy:RolePolicy" and r["name"].endswith("-kms")]
+    assert len(grants) == 3
+    assert offline(kms_records, KEYS) == set()
+    assert [v for v in evaluate(kms_records) if v.mandatory] == []
+
+
+def test_a_disk_or_secret_left_on_the_clouds_key_is_caught(kms_records: list[Record]) -> None:
+    disk = next(r for r in kms_records if r["type"] == rules.AWS_VOLUME)
+    del disk["inputs"]["kmsKeyId"]
+    secret = next(r for r in kms_records if r["type"] == "gcp:secretmanager/secret:Secret")
+    secret["inputs"]["replication"]["userManaged"]["replicas"][0].pop("customerManagedEncryption")
+    found = both(kms_records, KEYS)
+    assert "uses the cloud's own key" in mine(found, disk)[0] and mine(found, secret)
+    other = next(r for r in kms_records if r["type"] == rules.AWS_VOLUME and r is not disk)
+    other["inputs"]["kmsKeyId"] = AWS_KEY.replace("1234abcd", "ffffabcd")
+    assert any("several keys" in m for m in mine(offline(kms_records, KEYS), other))
+
+
+def test_clusters_on_the_clouds_keys_pass(prod: list[Record]) -> None:
+    assert both(of_incarnation(prod, AWS), KEYS) == set()
+    volume = next(r for r in prod if r["type"] == rules.AWS_VOLUME and AWS in r["urn"])
+    volume["inputs"]["kmsKeyId"] = AWS_KEY  # one disk with a key: the others fall back
+    found = offline(prod, KEYS)
+    assert found and all(AWS in u for u, _ in found)

@@ -236,3 +236,18 @@ def test_production_means_the_same_to_the_cli_and_the_policy() -> None:
     for name in ("prod", "production", "prod-eu", "production-2", "staging", "dev", "producer", "preprod"):
         assert is_production_stack(name) == rule_production(name), name
     assert is_production_stack("prod-eu") and not is_production_stack("producer")
+
+
+@pytest.mark.parametrize(("cluster", "message"), [
+    ("{name: a, cloud: aws, region: eu-west-1, network: {index: 3}, encryption: {kms: alias/etcd}}",
+     "'alias/etcd' is not an AWS KMS key (arn:aws:kms:<region>:<account>:key/<key id>)"),
+    ("{name: a, cloud: aws, region: eu-west-1, network: {index: 3}, encryption: "
+     "{kms: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'}}",
+     "the key lives in 'us-east-1'; disks and secrets of a cluster in 'eu-west-1' need a key of that region"),
+])
+def test_a_kms_key_of_the_wrong_kind_or_region_is_a_located_error(tmp_path: Path, cluster: str, message: str) -> None:
+    write_stack(tmp_path, stack_text(f"clusters: [{cluster}]"), name="k")
+    out = fleetform("validate", "--file", "stacks/Pulumi.k.yaml", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == f"stacks/Pulumi.k.yaml: fleet.clusters[0].encryption.kms: {message}\n"
+    no_traceback(out)

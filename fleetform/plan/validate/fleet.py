@@ -8,6 +8,7 @@ from fleetform.catalog.regions import matches_any
 from fleetform.catalog.versions import resolve_kubernetes_version
 from fleetform.plan.ipam import allocate
 from fleetform.plan.validate.cni import check_cni
+from fleetform.plan.validate.encryption import kms_problems
 from fleetform.plan.validate.handoff import check_management
 from fleetform.plan.validate.identity import check_identity
 from fleetform.plan.validate.migrate import check_migration
@@ -41,6 +42,7 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
 
         problems += settings_rules(c, at)
         problems += check_migration(spec, c, at)
+        problems += kms_problems(c, at)
         if c.cloud == "gcp" and not spec.clouds.gcp.project:
             problems.append(where.fleet_loc("clouds", "gcp", "project").problem(
                 f"required: cluster {c.name!r} runs on GCP"))
