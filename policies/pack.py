@@ -49,7 +49,9 @@ from policies import rules
 PACK_NAME = "fleetform-security"
 PACK_DESCRIPTION = ("fleetform's security promises as mandatory rules: etcd isolation, no public "
                     "machines, IMDSv2, encrypted disks, Shielded VMs, no default service account, "
-                    "API-server hardening, etcd mutual TLS, protected state, no secrets in user-data.")
+                    "API-server, kubelet and etcd hardening (CIS), protected state, no secrets in user-data, "
+                    "metadata concealment, flow logs, egress per role, least-privilege workloads, durable "
+                    "buckets, deletion protection, customer-managed keys.")
 _UNKNOWNS = frozenset({UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE,
                        UNKNOWN_ARRAY_VALUE, UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE,
                        UNKNOWN_OBJECT_VALUE})

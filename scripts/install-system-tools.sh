@@ -7,6 +7,7 @@
 #   ShellCheck     - every rendered boot script
 #   openssl, curl  - certificate and boot-script checks
 #   rsvg-convert   - renders the `graph --format html` drawing (Debian librsvg2-bin)
+#   nft            - the nftables rules nodes load at boot (`nft -c`)
 set -euo pipefail
 
 missing=()
@@ -18,6 +19,7 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

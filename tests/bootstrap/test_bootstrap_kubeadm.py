@@ -365,3 +365,24 @@ def test_cipher_suites_are_iana_names_openssl_knows() -> None:
     for suite in TLS_CIPHER_SUITES:
         assert suite in known, suite
         assert "GCM" in suite or "CHACHA20_POLY1305" in suite
+
+
+def test_nodes_conceal_the_metadata_server_from_pods(worker_inputs: Callable[..., WorkerInputs],
+                                                    tmp_path: Path) -> None:
+    """Every node writes nftables rules that drop forwarded (pod) traffic to the metadata
+    server, valid for nft itself, and loads them before the first pod can start."""
+    from policies.rules.metadata import concealment_files
+
+    doc = yaml.safe_load(render_worker(worker_inputs()))
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    [path] = concealment_files(files)
+    assert "nftables" in doc["packages"]
+    unit = files["/etc/systemd/system/fleetform-metadata-concealment.service"]
+    assert f"ExecStart=/usr/sbin/nft -f {path}" in unit and "Before=network-pre.target containerd.service" in unit
+    script = next(c for p, c in files.items() if p.endswith("bootstrap.sh"))
+    assert script.index("systemctl enable --now fleetform-metadata-concealment.service") < script.index("kubeadm join")
+    nft = require_tool("nft")
+    rules = tmp_path / "metadata.nft"
+    rules.write_text(files[path])
+    out = subprocess.run([nft, "-c", "-f", str(rules)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
