@@ -1,0 +1,133 @@
+"""Every dynamic provider of the program, in one small module whose names never move.
+
+The SDK stores a dynamic provider in the engine's state as a dill pickle of its
+instance. A class defined in an importable module is pickled *by reference*
+(``components.dynamic.MigrationGateProvider``), so `pulumi refresh`, `pulumi destroy`
+and every later preview of a stack load it by importing this module in the dynamic
+provider's own process. Hence the rules here:
+
+- the provider classes below keep their module and their names for as long as any
+  stack may hold them (``tests/components/test_dynamic_providers.py`` loads recorded
+  serialized forms in a fresh interpreter);
+- they hold no state of their own (an instance pickles to the class reference alone),
+  and import nothing at module level but the SDK and pure planning functions;
+- they hold no cloud or cluster credentials: both guards only compare what the engine
+  hands them (the last `pulumi up`'s state and this one's inputs).
+
+``MigrationGate`` remembers a cluster's migration phase and refuses an illegal jump
+(``check_transition``) before anything is created; ``PluginGuard`` remembers the
+network plugin a cluster was built with and refuses a switch on a live cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from fleetform.migrate import PhaseState, check_transition
+
+# The state a gate keeps (its inputs are exactly these keys).
+GATE_FIELDS = ("cluster", "phase", "source", "target", "release_source", "data")
+GUARD_FIELDS = ("cluster", "plugin")
+CNI_DOCS = "docs/cni.md#changing-the-plugin"
+
+
+def _pick(props: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: props.get(k) for k in keys}
+
+
+# ---------------------------------------------------------------- migration gate
+
+
+def gate_changes(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """Whether the gate's state changes. Replacing a finalized migrate block by the
+    target's own settings is no change at all: the cluster now runs where the move
+    ended, which is what the state already says (a later move starts from there)."""
+    if olds.get("phase") == "finalize" and news.get("phase") == "none" and news.get("source") == olds.get("target"):
+        return False
+    return any(olds.get(k) != news.get(k) for k in GATE_FIELDS)
+
+
+class MigrationGateProvider(ResourceProvider):
+    """State: a cluster's migration phase. ``check`` refuses an illegal phase change."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        why = check_transition(str(news.get("cluster")), PhaseState.from_json(olds or {}),
+                               PhaseState.from_json(news))
+        return CheckResult(news, [CheckFailure("phase", why)] if why else [])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['cluster']}/migration", outs=_pick(props, GATE_FIELDS))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        # Nothing outside the engine's state: a refresh finds exactly what it holds.
+        return ReadResult(id_, _pick(props, GATE_FIELDS))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=gate_changes(olds, news))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_pick(news, GATE_FIELDS))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        # The gate only exists in the state; removing it forgets the phase.
+        return None
+
+
+class MigrationGate(pulumi.dynamic.Resource):
+    phase: pulumi.Output[str]
+
+    def __init__(self, name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(MigrationGateProvider(), name, _pick(inputs, GATE_FIELDS), opts)
+
+
+# ---------------------------------------------------------------- network plugin guard
+
+
+def plugin_change_message(cluster: str, old: str, new: str) -> str:
+    return (f"cluster {cluster!r} runs {old}; switching a live cluster's network plugin to {new} is not "
+            f"supported (every pod would lose its network, and {old}'s state on the nodes stays behind). "
+            f"Keep cni.plugin: {old}, or migrate: add a new cluster with cni.plugin: {new}, move the "
+            f"workloads, then decommission {cluster!r} (see {CNI_DOCS})")
+
+
+class PluginGuardProvider(ResourceProvider):
+    """State: the plugin the cluster was built with. ``check`` refuses another one."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        old, new = (olds or {}).get("plugin"), news.get("plugin")
+        if old and new and old != new:
+            return CheckResult(news, [CheckFailure("plugin", plugin_change_message(str(news["cluster"]), old, new))])
+        return CheckResult(news, [])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['cluster']}/{props['plugin']}", outs=_pick(props, GUARD_FIELDS))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, _pick(props, GUARD_FIELDS))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=any(olds.get(k) != news.get(k) for k in GUARD_FIELDS))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_pick(news, GUARD_FIELDS))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
+class PluginGuard(pulumi.dynamic.Resource):
+    plugin: pulumi.Output[str]
+
+    def __init__(self, name: str, cluster: str, plugin: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(PluginGuardProvider(), name, {"cluster": cluster, "plugin": plugin}, opts)
