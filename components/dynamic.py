@@ -16,7 +16,8 @@ provider's own process. Hence the rules here:
 
 ``MigrationGate`` remembers a cluster's migration phase and refuses an illegal jump
 (``check_transition``) before anything is created; ``PluginGuard`` remembers the
-network plugin a cluster was built with and refuses a switch on a live cluster.
+network plugin a cluster was built with and refuses a switch on a live cluster;
+``ImagePin`` remembers the machine image an incarnation was first built from.
 """
 
 from __future__ import annotations
@@ -131,3 +132,45 @@ class PluginGuard(pulumi.dynamic.Resource):
 
     def __init__(self, name: str, cluster: str, plugin: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(PluginGuardProvider(), name, {"cluster": cluster, "plugin": plugin}, opts)
+
+
+# ---------------------------------------------------------------- machine image pin
+
+IMAGE_FIELDS = ("scope", "image", "latest", "pinned")
+
+
+class ImagePinProvider(ResourceProvider):
+    """State: the machine image of one incarnation, resolved once.
+
+    Inputs: ``latest`` (what the cloud's image lookup answers on this run) and ``pinned``
+    (an image the stack file names, or empty). The image is ``pinned`` when given, else
+    the ``latest`` of the run that created the pin; a newer ``latest`` on a later run is
+    no change at all (so no machine is replaced), only an edit of ``pinned`` moves it."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        image = props.get("pinned") or props["latest"]
+        return CreateResult(id_=f"{props['scope']}/image", outs={**_pick(props, IMAGE_FIELDS), "image": image})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, _pick(props, IMAGE_FIELDS))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=(olds.get("pinned") or "") != (news.get("pinned") or ""))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # A new pin moves the image; dropping the pin keeps the image in use.
+        image = news.get("pinned") or olds.get("image") or news["latest"]
+        return UpdateResult(outs={**_pick(news, IMAGE_FIELDS), "image": image})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
+class ImagePin(pulumi.dynamic.Resource):
+    image: pulumi.Output[str]
+    latest: pulumi.Output[str]
+
+    def __init__(self, name: str, scope: str, latest: pulumi.Input[str], pinned: str | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(ImagePinProvider(), name,
+                         {"scope": scope, "latest": latest, "pinned": pinned or "", "image": None}, opts)

@@ -25,7 +25,7 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components.dynamic import MigrationGateProvider, PluginGuardProvider
+from components.dynamic import ImagePinProvider, MigrationGateProvider, PluginGuardProvider
 
 # What `serialize_provider` produced when these providers were introduced, i.e. what
 # the engine's state of every stack holds. Renaming a class or moving the module
@@ -35,8 +35,11 @@ RECORDED = {
         "gASVMwAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SMFU1pZ3JhdGlvbkdhdGVQcm92aWRlcpSTlCmBlC4=",
     "PluginGuardProvider":
         "gASVMQAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SME1BsdWdpbkd1YXJkUHJvdmlkZXKUk5QpgZQu",
+    "ImagePinProvider":
+        "gASVLgAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SMEEltYWdlUGluUHJvdmlkZXKUk5QpgZQu",
 }
 GATE_URN = "urn:pulumi:dev::fleetform::fleetform:index:ClusterName$pulumi-python:dynamic:Resource::shop-migration"
+IMAGE_URN = "urn:pulumi:dev::fleetform::fleetform:index:Cluster$pulumi-python:dynamic:Resource::shop-aws-eu-west-1-image"
 GUARD_URN = "urn:pulumi:dev::fleetform::fleetform:index:Cni$pulumi-python:dynamic:Resource::shop-cni-plugin"
 START_TIMEOUT_S = 60
 CALL_TIMEOUT_S = 30
@@ -89,7 +92,8 @@ GATE_FINALIZE = {**GATE_PREPARE, "phase": "finalize"}
 
 @pytest.mark.parametrize("name", sorted(RECORDED))
 def test_recorded_forms_are_what_the_program_serializes(name: str) -> None:
-    provider = {"MigrationGateProvider": MigrationGateProvider, "PluginGuardProvider": PluginGuardProvider}[name]
+    provider = {"MigrationGateProvider": MigrationGateProvider, "PluginGuardProvider": PluginGuardProvider,
+                "ImagePinProvider": ImagePinProvider}[name]
     assert serialize_provider(provider()) == RECORDED[name]
     # By reference: the class path and nothing else (no captured state, no secrets).
     ops = [op.name for op, _, _ in pickletools.genops(base64.b64decode(RECORDED[name]))]
@@ -168,6 +172,43 @@ def test_plugin_guard_lifecycle(host: provider_pb2_grpc.ResourceProviderStub) ->
                                                      news=_struct(_with(p, renamed))), timeout=CALL_TIMEOUT_S)
     assert _plain(updated.properties) == renamed
     host.Delete(provider_pb2.DeleteRequest(id=created.id, urn=GUARD_URN, properties=_struct(_with(p, renamed))),
+                timeout=CALL_TIMEOUT_S)
+
+
+def test_image_pin_keeps_the_first_image_until_an_explicit_pin(
+        host: provider_pb2_grpc.ResourceProviderStub) -> None:
+    p = RECORDED["ImagePinProvider"]
+    first = {"scope": "shop-aws-eu-west-1", "latest": "ami-0aaa", "pinned": ""}
+    created = host.Create(provider_pb2.CreateRequest(urn=IMAGE_URN, properties=_struct(_with(p, first))),
+                          timeout=CALL_TIMEOUT_S)
+    assert _plain(created.properties)["image"] == "ami-0aaa"
+    state = _with(p, {**first, "image": "ami-0aaa"})
+
+    # A newer image is published: the lookup answers another id, nothing changes.
+    newer = _with(p, {**first, "latest": "ami-0bbb"})
+    diff = host.Diff(provider_pb2.DiffRequest(id=created.id, urn=IMAGE_URN, olds=_struct(state), news=_struct(newer)),
+                     timeout=CALL_TIMEOUT_S)
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_NONE
+    read = host.Read(provider_pb2.ReadRequest(id=created.id, urn=IMAGE_URN, properties=_struct(state)),
+                     timeout=CALL_TIMEOUT_S)
+    assert _plain(read.properties)["image"] == "ami-0aaa"
+
+    # The stack file pins the newer one: an explicit move.
+    pinned = _with(p, {**first, "latest": "ami-0bbb", "pinned": "ami-0bbb"})
+    diff = host.Diff(provider_pb2.DiffRequest(id=created.id, urn=IMAGE_URN, olds=_struct(state), news=_struct(pinned)),
+                     timeout=CALL_TIMEOUT_S)
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME
+    updated = host.Update(provider_pb2.UpdateRequest(id=created.id, urn=IMAGE_URN, olds=_struct(state),
+                                                     news=_struct(pinned)), timeout=CALL_TIMEOUT_S)
+    assert _plain(updated.properties)["image"] == "ami-0bbb"
+    state = _with(p, _plain(updated.properties))
+
+    # Dropping the pin later keeps the image in use.
+    unpinned = _with(p, {**first, "latest": "ami-0ccc"})
+    updated = host.Update(provider_pb2.UpdateRequest(id=created.id, urn=IMAGE_URN, olds=_struct(state),
+                                                     news=_struct(unpinned)), timeout=CALL_TIMEOUT_S)
+    assert _plain(updated.properties)["image"] == "ami-0bbb"
+    host.Delete(provider_pb2.DeleteRequest(id=created.id, urn=IMAGE_URN, properties=_struct(state)),
                 timeout=CALL_TIMEOUT_S)
 
 
