@@ -1,10 +1,13 @@
 """The offline engine runs the program's dynamic providers for real.
 
 A dynamic resource carries its provider, serialized, in the ``__provider`` input. The
-engine of `pulumi up` loads it and calls ``check`` then ``create``; so does this mock,
-with the same loader (dill), on a first `up` (no previous state): a guard that refuses
-its inputs fails the offline run as it would fail the preview, and the outputs the
-provider computes (an image pin's ``image``) are the ones the program sees.
+engine of `pulumi up` loads it and calls ``create``; so does this mock, with the same
+loader (dill): the outputs the provider computes (an image pin's ``image``) are the ones
+the program sees, and a provider that cannot be loaded fails the run.
+
+``check`` is not called here: the program's guards judge a change against the previous
+state, which an offline run does not have (``plan --against DIR`` applies the same rules
+to a previous synth).
 """
 
 from __future__ import annotations
@@ -32,8 +35,5 @@ def load_provider(serialized: str) -> ResourceProvider:
 def _dynamic(c: ResourceCall) -> tuple[str, dict[str, Any]]:
     provider = load_provider(str(c.inputs[PROVIDER_KEY]))
     props = {k: v for k, v in c.inputs.items() if k != PROVIDER_KEY}
-    checked = provider.check({}, props)
-    if checked.failures:
-        raise ValueError("; ".join(f"{f.property}: {f.reason}" for f in checked.failures))
-    created = provider.create(dict(checked.inputs))
+    created = provider.create(props)
     return str(created.id), dict(created.outs or {})
