@@ -35,7 +35,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from fleetform.migrate import PhaseState, check_transition
+from fleetform.plan.migrate import PhaseState, check_transition
 
 # The state a gate keeps (its inputs are exactly these keys).
 GATE_FIELDS = ("cluster", "phase", "source", "target", "release_source", "data")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from fleetform import names
+from fleetform.plan import names
 
 # API -> why the program needs it.
 SERVICES: dict[str, str] = {

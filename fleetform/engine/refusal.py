@@ -12,10 +12,10 @@ error: a bug of ours.
 
 from __future__ import annotations
 
-from .errors import Problem
-from .load import origins
-from .plan import FleetPlan
-from .spec import FleetSpec
+from fleetform.plan.model import FleetPlan
+from fleetform.spec.errors import Problem
+from fleetform.spec.load import origins
+from fleetform.spec.models import FleetSpec
 
 
 class ResourceRefused(Exception):

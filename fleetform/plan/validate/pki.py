@@ -13,12 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .errors import Loc, Problem
-from .load import origins
-from .mesh import clustermesh_ca
-from .pki import CertSpec, PkiSettings, admin_client, cluster_cas, incarnation_leaves, root_ca
-from .plan import FleetPlan
-from .spec import FleetSpec
+from fleetform.plan.mesh import clustermesh_ca
+from fleetform.plan.model import FleetPlan
+from fleetform.plan.pki import (
+    CertSpec,
+    PkiSettings,
+    admin_client,
+    cluster_cas,
+    incarnation_leaves,
+    root_ca,
+)
+from fleetform.spec.errors import Loc, Problem
+from fleetform.spec.load import origins
+from fleetform.spec.models import FleetSpec
 
 SUBJECT_LIMIT = 64
 _FIELDS = (("common name", "common_name"), ("organization", "organization"))
