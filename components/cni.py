@@ -27,16 +27,9 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ResourceProvider,
-    UpdateResult,
-)
 
 from components.clouds.base import LoadBalancerHandle
+from components.dynamic import PluginGuard
 from components.identity import ClusterIdentity, IssuedCert, issue
 from components.kube import KubeAccess
 from fleetform.plan import names
@@ -53,45 +46,6 @@ NAMESPACE_LABELS: dict[str, dict[str, str]] = {
     "calico": {},
     "flannel": {"pod-security.kubernetes.io/enforce": "privileged"},
 }
-DOCS = "docs/cni.md#changing-the-plugin"
-
-
-def plugin_change_message(cluster: str, old: str, new: str) -> str:
-    return (f"cluster {cluster!r} runs {old}; switching a live cluster's network plugin to {new} is not "
-            f"supported (every pod would lose its network, and {old}'s state on the nodes stays behind). "
-            f"Keep cni.plugin: {old}, or migrate: add a new cluster with cni.plugin: {new}, move the "
-            f"workloads, then decommission {cluster!r} (see {DOCS})")
-
-
-# ---------------------------------------------------------------- the plugin guard
-
-
-class _PluginGuardProvider(ResourceProvider):
-    """State: the plugin the cluster was built with. ``check`` refuses another one."""
-
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        old, new = (_olds or {}).get("plugin"), news.get("plugin")
-        if old and new and old != new:
-            return CheckResult(news, [CheckFailure("plugin", plugin_change_message(news["cluster"], old, new))])
-        return CheckResult(news, [])
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=f"{props['cluster']}/{props['plugin']}",
-                            outs={"cluster": props["cluster"], "plugin": props["plugin"]})
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = any(olds.get(k) != news.get(k) for k in ("cluster", "plugin"))
-        return DiffResult(changes=changed)
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs={"cluster": news["cluster"], "plugin": news["plugin"]})
-
-
-class PluginGuard(pulumi.dynamic.Resource):
-    plugin: pulumi.Output[str]
-
-    def __init__(self, name: str, cluster: str, plugin: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(_PluginGuardProvider(), name, {"cluster": cluster, "plugin": plugin}, opts)
 
 
 # ---------------------------------------------------------------- the ClusterMesh CA

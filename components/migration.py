@@ -1,6 +1,6 @@
 """What belongs to a cluster's name rather than to one incarnation of it: the public
 ``api.<cluster>`` record (pointed at the serving incarnation) and the gate that
-remembers its migration phase in the engine's state.
+remembers its migration phase in the engine's state (``components/dynamic.py``).
 
 The gate's ``check`` receives the phase of the last `pulumi up` (``olds``) and of this
 one (``news``) and fails the preview on an illegal jump (``fleetform.plan.migrate
@@ -12,37 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ResourceProvider,
-    UpdateResult,
-)
 
 from components.cluster import Cluster
+from components.dynamic import MigrationGate
 from fleetform.plan import names
-from fleetform.plan.migrate import PhaseState, check_transition
 from fleetform.plan.model import ClusterPlan
-
-_FIELDS = ("cluster", "phase", "source", "target", "release_source", "data")
-
-
-class _GateProvider(ResourceProvider):
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        why = check_transition(str(news.get("cluster")), PhaseState.from_json(olds or {}),
-                               PhaseState.from_json(news))
-        return CheckResult(news, [CheckFailure("phase", why)] if why else [])
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=f"{props['cluster']}/migration", outs={k: props.get(k) for k in _FIELDS})
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return DiffResult(changes=gate_changes(olds, news))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs={k: news.get(k) for k in _FIELDS})
 
 
 def gate_inputs(plan: ClusterPlan) -> dict[str, Any]:
@@ -55,22 +29,6 @@ def gate_inputs(plan: ClusterPlan) -> dict[str, Any]:
             "release_source": m.release_source, "data": m.data}
 
 
-def gate_changes(olds: dict[str, Any], news: dict[str, Any]) -> bool:
-    """Whether the gate's state changes. Replacing a finalized migrate block by the
-    target's own settings is no change at all: the cluster now runs where the move
-    ended, which is what the state already says (a later move starts from there)."""
-    if olds.get("phase") == "finalize" and news.get("phase") == "none" and news.get("source") == olds.get("target"):
-        return False
-    return any(olds.get(k) != news.get(k) for k in _FIELDS)
-
-
-class MigrationGate(pulumi.dynamic.Resource):
-    phase: pulumi.Output[str]
-
-    def __init__(self, name: str, plan: ClusterPlan, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(_GateProvider(), name, gate_inputs(plan), opts)
-
-
 class ClusterName(pulumi.ComponentResource):
     """A logical cluster: its public API name and its migration gate."""
 
@@ -78,7 +36,8 @@ class ClusterName(pulumi.ComponentResource):
         super().__init__("fleetform:index:ClusterName", name, None, opts)
         serving = next(c for c in incarnations.values() if c.plan.serving)
         # Every cluster has one: a move starts from what it holds (phase `none`).
-        self.gate = MigrationGate(names.migration_gate(name), serving.plan, pulumi.ResourceOptions(parent=self))
+        self.gate = MigrationGate(names.migration_gate(name), gate_inputs(serving.plan),
+                                  pulumi.ResourceOptions(parent=self))
         self.public_record: pulumi.Resource | None = None
         if serving.plan.api.public:
             # Handed between incarnations at cutover: in one zone the name cannot exist

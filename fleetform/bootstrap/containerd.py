@@ -16,6 +16,12 @@ import shlex
 from dataclasses import dataclass
 
 from fleetform.bootstrap.document import File
+from fleetform.catalog.versions import (
+    CONTAINERD_SHA256,
+    CONTAINERD_VERSION,
+    RUNC_SHA256,
+    RUNC_VERSION,
+)
 
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 CONTAINERD_UNIT = "/etc/systemd/system/containerd.service"
@@ -94,6 +100,12 @@ WantedBy=multi-user.target
 """
 
 
+PINNED = RuntimePins(
+    RuntimePin(CONTAINERD_VERSION, containerd_release_url(CONTAINERD_VERSION), CONTAINERD_SHA256),
+    RuntimePin(RUNC_VERSION, runc_release_url(RUNC_VERSION), RUNC_SHA256),
+)
+
+
 def containerd_config() -> str:
     return CONFIG_TOML.format(runc=RUNC_BIN)
 
@@ -106,7 +118,7 @@ def runtime_files() -> list[File]:
     return [File(CONTAINERD_CONFIG, containerd_config()), File(CONTAINERD_UNIT, containerd_unit())]
 
 
-def runtime_install_lines(pins: RuntimePins) -> list[str]:
+def runtime_install_lines(pins: RuntimePins = PINNED) -> list[str]:
     """Install (once) and start the pinned containerd and runc; fail the boot on a
     digest mismatch, before anything is unpacked or run."""
     c, r = pins.containerd, pins.runc

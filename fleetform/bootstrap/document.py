@@ -1,10 +1,11 @@
 """Deterministic YAML and the ``#cloud-config`` document shared by every role.
 
 Documents use only standard cloud-init modules that cloud-init 22.4's schema knows
-(``write_files``, ``package_update``, ``packages``, ``runcmd``). All boot logic runs
-from ONE ``runcmd`` entry, a bash script with ``set -euo pipefail``: cloud-init runs
-``runcmd`` lines as a plain ``sh`` script that carries on after a failing line, which
-would let a node start etcd or kubeadm without its secrets.
+(``write_files``, ``package_update``, ``packages``, ``runcmd``). All boot logic is ONE
+bash script with ``set -euo pipefail`` (cloud-init runs ``runcmd`` lines as a plain
+``sh`` script that carries on after a failing line, which would let a node start etcd or
+kubeadm without its secrets), run by a systemd unit until it succeeds (``units.py``):
+``runcmd`` only hands it to systemd.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from fleetform.bootstrap.units import BOOTSTRAP_UNIT, bootstrap_unit, start_commands
 
 HEADER = "#cloud-config\n"
 LIB_DIR = "/usr/local/lib/fleetform"
@@ -117,21 +120,23 @@ def render_cloud_config(
     bootstrap_script: str,
     packages: Sequence[str] = (),
 ) -> str:
-    """The ``#cloud-config`` text: files, packages, and the bootstrap script run once."""
+    """The ``#cloud-config`` text: files, packages, and the bootstrap script with the
+    unit that runs it until it succeeds."""
     paths = [f.path for f in files]
-    if len(set(paths)) != len(paths) or BOOTSTRAP_SCRIPT in paths:
+    if len(set(paths)) != len(paths) or BOOTSTRAP_SCRIPT in paths or BOOTSTRAP_UNIT in paths:
         raise ValueError(f"duplicate file paths in cloud-config: {sorted(paths)}")
     if "PRIVATE KEY" in bootstrap_script or any("PRIVATE KEY" in f.content for f in files):
         raise ValueError(
             "a private key reached the user-data; fetch it from the secret store instead"
         )
-    entries = [*files, File(BOOTSTRAP_SCRIPT, bootstrap_script, "0700")]
+    entries = [*files, File(BOOTSTRAP_SCRIPT, bootstrap_script, "0700"),
+               File(BOOTSTRAP_UNIT, bootstrap_unit(BOOTSTRAP_SCRIPT))]
     doc: dict[str, Any] = {
         "write_files": [
             {"path": f.path, "content": f.content, "owner": f.owner, "permissions": f.permissions}
             for f in sorted(entries, key=lambda f: f.path)
         ],
-        "runcmd": [["/bin/bash", BOOTSTRAP_SCRIPT]],
+        "runcmd": start_commands(),
     }
     if packages:
         doc["package_update"] = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from fleetform.bootstrap.containerd import runtime_files, runtime_install_lines
 from fleetform.bootstrap.document import File, dump_yaml, dump_yaml_documents, render_cloud_config
 from fleetform.bootstrap.hardening import (
     NFT_PACKAGE,
@@ -36,6 +37,7 @@ from fleetform.bootstrap.shell import (
     script_prelude,
     secret_fetch_commands,
 )
+from fleetform.bootstrap.waits import etcd_quorum_wait_lines, kubeadm_preflight_arg
 
 STATE_DIR = "/etc/kubernetes/fleetform"
 KUBEADM_TEMPLATE = f"{STATE_DIR}/kubeadm.yaml.tmpl"
@@ -53,7 +55,8 @@ SYSCTL_FILE = "/etc/sysctl.d/90-kubernetes.conf"
 APT_KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 APT_SOURCE = "/etc/apt/sources.list.d/kubernetes.list"
 
-BASE_PACKAGES = ("containerd", "curl", "gpg", NFT_PACKAGE)
+# The container runtime is not Ubuntu's (bootstrap/containerd.py).
+BASE_PACKAGES = ("curl", "gpg", NFT_PACKAGE)
 
 
 def k8s_apt_repo(version: str) -> str:
@@ -64,6 +67,7 @@ def k8s_apt_repo(version: str) -> str:
 
 def _node_files() -> list[File]:
     return [
+        *runtime_files(),
         File(MODULES_FILE, "overlay\nbr_netfilter\n"),
         File(
             SYSCTL_FILE,
@@ -75,7 +79,7 @@ def _node_files() -> list[File]:
 
 
 def node_prep_lines(version: str, packages: tuple[str, ...]) -> list[str]:
-    """Kernel settings, containerd, and the pinned Kubernetes packages."""
+    """Kernel settings, the pinned containerd and runc, and the pinned Kubernetes packages."""
     repo = k8s_apt_repo(version)
     pinned = " ".join(shlex.quote(f"{p}={version}-*") for p in packages)
     return [
@@ -86,14 +90,7 @@ def node_prep_lines(version: str, packages: tuple[str, ...]) -> list[str]:
         "swapoff -a",
         *metadata_concealment_lines(),
         "",
-        "# containerd from Ubuntu, with the systemd cgroup driver the kubelet uses.",
-        "mkdir -p /etc/containerd",
-        "containerd config default >/etc/containerd/config.toml",
-        "sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml",
-        "grep -q 'SystemdCgroup = true' /etc/containerd/config.toml"
-        ' || ff_fail "could not enable the systemd cgroup driver in containerd"',
-        "systemctl enable containerd",
-        "systemctl restart containerd",
+        *runtime_install_lines(),
         "",
         f"# {', '.join(packages)} pinned to {version} from pkgs.k8s.io. The source is added here,",
         "# not by cloud-init, because apt can't use it before its key exists.",
@@ -148,7 +145,7 @@ def control_plane_files(inputs: ControlPlaneInputs) -> list[File]:
 
 
 def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
-    endpoints = " ".join(shlex.quote(f"https://{h}:2379") for h in inputs.etcd_endpoints)
+    endpoint_urls = [f"https://{h}:2379" for h in inputs.etcd_endpoints]
     name = f"control-plane replica {inputs.replica} of cluster {inputs.cluster_name}"
     lines = [
         script_prelude(f"bootstrap of {name}"),
@@ -168,24 +165,14 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
         f"ff_render_template {KUBEADM_TEMPLATE} {KUBEADM_CONFIG} 0600 bootstrap-token={BOOTSTRAP_TOKEN_FILE}",
         f"rm -f {BOOTSTRAP_TOKEN_FILE} {SECRETBOX_KEY_FILE}",
         "",
-        "# The API server can't start without etcd, and kubeadm's preflight asks every",
-        "# external endpoint for its version: wait until each member reports healthy.",
-        "etcd_all_healthy() {",
-        "  local ep",
-        f"  for ep in {endpoints}; do",
-        f'    if [[ "$(curl -fsS --max-time 5 --cacert {ETCD_CA} --cert {ETCD_CLIENT_CERT} --key {ETCD_CLIENT_KEY} "$ep/health" 2>/dev/null)" != *\'"health":"true"\'* ]]; then',
-        "      return 1",
-        "    fi",
-        "  done",
-        "}",
-        'ff_wait "etcd members" 3600 etcd_all_healthy',
+        *etcd_quorum_wait_lines(endpoint_urls, ETCD_CA, ETCD_CLIENT_CERT, ETCD_CLIENT_KEY),
         "",
     ]
     if inputs.replica == 0:
         lines += [
             "# Replica 0 creates the cluster with the pre-issued CAs already in place.",
             "if [ ! -f /etc/kubernetes/admin.conf ]; then",
-            f"  kubeadm init --config {KUBEADM_CONFIG}",
+            f"  kubeadm init --config {KUBEADM_CONFIG} {kubeadm_preflight_arg()}",
             "fi",
         ]
     elif inputs.join_via:
@@ -196,7 +183,7 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
             f"trap {shlex.quote('ff_hosts_unpin ' + shlex.quote(api))} EXIT",
             "# Every CA and key is already on disk, so this join needs no --certificate-key.",
             "if [ ! -f /etc/kubernetes/admin.conf ]; then",
-            f"  kubeadm join --config {KUBEADM_CONFIG}",
+            f"  kubeadm join --config {KUBEADM_CONFIG} {kubeadm_preflight_arg()}",
             "fi",
             *api_unpin_lines(api, API_PORT, ca),
             "trap - EXIT",
@@ -206,7 +193,7 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
             "# Every CA and key is already on disk, so this join needs no --certificate-key.",
             _wait_for_api(inputs.control_plane_endpoint, f"{PKI_DIR}/ca.crt"),
             "if [ ! -f /etc/kubernetes/admin.conf ]; then",
-            f"  kubeadm join --config {KUBEADM_CONFIG}",
+            f"  kubeadm join --config {KUBEADM_CONFIG} {kubeadm_preflight_arg()}",
             "fi",
         ]
     lines += [

@@ -16,8 +16,6 @@ unit and starts it; systemd runs the script until it succeeds:
 
 from __future__ import annotations
 
-from fleetform.bootstrap.document import BOOTSTRAP_SCRIPT
-
 BOOTSTRAP_UNIT_NAME = "fleetform-bootstrap.service"
 BOOTSTRAP_UNIT = f"/etc/systemd/system/{BOOTSTRAP_UNIT_NAME}"
 STATE_DIR = "/var/lib/fleetform"
@@ -50,12 +48,12 @@ WantedBy=multi-user.target
 """
 
 
-def bootstrap_unit(what: str) -> str:
-    """The unit that runs the boot script of ``what`` (e.g. "etcd member a of cluster x")
-    until it succeeds."""
+def bootstrap_unit(script: str, what: str = "this machine") -> str:
+    """The unit that runs the boot ``script`` of ``what`` (e.g. "etcd member a of
+    cluster x") until it succeeds."""
     if "\n" in what or "%" in what:
         raise ValueError(f"a unit description is one line without '%': {what!r}")
-    return _UNIT.format(what=what, done=BOOTSTRAP_DONE, script=BOOTSTRAP_SCRIPT, restart=RESTART_SECONDS)
+    return _UNIT.format(what=what, done=BOOTSTRAP_DONE, script=script, restart=RESTART_SECONDS)
 
 
 def start_commands() -> list[list[str]]:

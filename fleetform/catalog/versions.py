@@ -21,6 +21,16 @@ DEFAULT_MINOR: str = SUPPORTED_MINORS[-1]
 # fetch release assets from build machines to pin a digest here ourselves).
 ETCD_VERSION = "3.6.5"
 
+# The container runtime of Kubernetes nodes (Ubuntu 24.04's containerd is 1.7, which the
+# window's Kubernetes releases no longer support): upstream release assets for amd64,
+# with their sha256. containerd: containerd-<v>-linux-amd64.tar.gz (the release's
+# .sha256sum; also pinned by kubespray's checksums.yml); runc: runc.amd64 (the release's
+# runc.sha256sum, as pinned in kubespray's checksums.yml).
+CONTAINERD_VERSION = "2.2.1"
+CONTAINERD_SHA256 = "f5d8e90ecb6c1c7e33ecddf8cc268a93b9e5b54e0e850320d765511d76624f41"
+RUNC_VERSION = "1.3.4"
+RUNC_SHA256 = "5966ca40b6187b30e33bfc299c5f1fe72e8c1aa01cf3fefdadf391668f47f103"
+
 # CNI Helm charts, pinned: plugin -> charts in install order, each (release, chart,
 # version, repository). Checked 2026-11: Cilium 1.20.2 (1.20 is the stable line since
 # 2026-07-29); Calico 3.32.2, whose CRDs ship as their own chart since 3.32 (installed

@@ -18,7 +18,7 @@ from typing import Any
 import dill  # type: ignore[import-untyped]
 from pulumi.dynamic import ResourceProvider
 
-from fleetform.engine.mocks import ResourceCall, resource_mock
+from fleetform.engine.mocks.base import ResourceCall, resource_mock
 
 PROVIDER_KEY = "__provider"
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"

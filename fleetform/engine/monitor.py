@@ -28,6 +28,7 @@ from fleetform.engine.records import (
     _urn_name,
     _urn_type,
 )
+from fleetform.engine.refusal import ResourceRefused
 
 # --------------------------------------------------------------------------------------
 # The monitor
@@ -151,7 +152,12 @@ class RecordingMonitor(MockMonitor):
             resource_id=request.importId or None,
             custom=bool(request.custom),
         )
-        resource_id, state = self.mocks.new_resource(args)
+        try:
+            resource_id, state = self.mocks.new_resource(args)
+        except ValueError as exc:
+            # The provider refuses these inputs: the stack file's to change (located by
+            # the CLI), not a crash of ours.
+            raise ResourceRefused(urn, request.type, request.name, str(exc)) from exc
         outputs = self._outputs(raw, plain_inputs, state, request.additionalSecretOutputs)
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id or "", outputs)
         self._record(record)
@@ -202,7 +208,12 @@ class RecordingMonitor(MockMonitor):
             resource_id=request.id,
             custom=True,
         )
-        resource_id, state = self.mocks.new_resource(args)
+        try:
+            resource_id, state = self.mocks.new_resource(args)
+        except ValueError as exc:
+            # The provider refuses these inputs: the stack file's to change (located by
+            # the CLI), not a crash of ours.
+            raise ResourceRefused(urn, request.type, request.name, str(exc)) from exc
         outputs = self._outputs(raw, plain_inputs, state, request.additionalSecretOutputs)
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id or "", outputs)
         return resource_pb2.ReadResourceResponse(urn=urn, properties=_to_struct(outputs))

@@ -40,6 +40,8 @@ from pulumi.runtime import run_in_stack, set_all_config, set_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.rpc_manager import RPCManager
 
+# Registers the dynamic-resource handler with the mocks (imported for that effect).
+import fleetform.engine.dynamic_mock  # noqa: F401
 from fleetform.engine.mocks.fleet import FleetMocks
 from fleetform.engine.monitor import RecordingMonitor
 from fleetform.engine.records import (

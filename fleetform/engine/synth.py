@@ -25,6 +25,7 @@ from typing import Any
 from fleetform.addons.model import PUBLICATION_TYPE
 from fleetform.engine.inventory import build_inventory
 from fleetform.engine.records import SECRET_MASK, ProgramResult, Resource
+from fleetform.engine.refusal import ResourceRefused, locate
 from fleetform.engine.run import run_program
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.identity import plan_identity
@@ -131,11 +132,16 @@ def _lists(value: Any) -> Any:
 
 
 def evaluate(stack: Stack, on_resource: Callable[[Resource], None] | None = None) -> ProgramResult:
-    """Run the real program offline for this stack (the stack file was validated first,
-    so errors here are the program's, not the user's)."""
+    """Run the real program offline for this stack (the stack file was validated first).
+
+    A resource a provider refuses is the input's doing: FleetError, located at the
+    cluster (or fleet) it belongs to. Anything else the run raises is ours."""
     root = program_root()
-    return run_program(root, project=PROJECT, stack=stack.name, config=program_config(stack, root),
-                       on_resource=on_resource)
+    try:
+        return run_program(root, project=PROJECT, stack=stack.name, config=program_config(stack, root),
+                           on_resource=on_resource)
+    except ResourceRefused as refused:
+        raise FleetError([locate(stack.spec, stack.plan, refused)]) from None
 
 
 # --------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from fleetform.plan.model import (
     Replica,
     Subnet,
 )
+from fleetform.plan.validate.pki import pki_problems
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.load import origins
 from fleetform.spec.models import FleetSpec
@@ -180,7 +181,7 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
     clusters = [by_key.get(c.key, c) for c in clusters]
     warnings += cni_warnings
     warnings += migration_warnings(clusters)
-    return FleetPlan(
+    fleet = FleetPlan(
         fleet=spec.name,
         stack=spec.stack,
         domain=spec.domain,
@@ -192,6 +193,10 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
         snapshot_schedule=spec.snapshots.schedule,
         snapshot_retention_days=spec.snapshots.retention_days,
     )
+    # Limits on what the plan derives from names (certificate subjects).
+    if subject_problems := pki_problems(spec, fleet):
+        raise FleetError(subject_problems)
+    return fleet
 
 
 def migration_warnings(clusters: list[ClusterPlan]) -> list[str]:

@@ -12,7 +12,7 @@ finalize   removed              serves               target (== a cluster declar
 =========  ===================  ===================  =======================================
 
 The program cannot see the previous phase in the stack file, so it keeps it in the
-engine's state: a ``MigrationGate`` resource (components/migration.py) whose ``check``
+engine's state: a ``MigrationGate`` resource (components/dynamic.py) whose ``check``
 hands the old and new phase to :func:`check_transition` and fails the preview on an
 illegal jump, before anything is created. ``fleetform plan/migrate plan --against DIR``
 apply the same function to a previous ``fleetform synth``.

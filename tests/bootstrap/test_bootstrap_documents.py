@@ -51,10 +51,14 @@ def test_every_document_is_cloud_config_yaml(documents: dict[str, str]) -> None:
         assert text.startswith("#cloud-config\n"), name
         doc = parse(text)
         assert set(doc) <= STANDARD_MODULES, (name, set(doc))
-        # All logic runs from one strict bash script: runcmd lines alone are a plain
-        # `sh` script that carries on after a failure.
-        assert doc["runcmd"] == [["/bin/bash", BOOTSTRAP]], name
+        # All logic runs from one strict bash script (runcmd lines alone are a plain
+        # `sh` script that carries on after a failure), run by a systemd unit until it
+        # succeeds: cloud-init only hands it over, once.
+        assert doc["runcmd"] == [["systemctl", "daemon-reload"],
+                                 ["systemctl", "enable", "--now", "--no-block", "fleetform-bootstrap.service"]], name
         files = files_of(text)
+        unit = files["/etc/systemd/system/fleetform-bootstrap.service"]["content"].splitlines()
+        assert f"ExecStart=/bin/bash {BOOTSTRAP}" in unit and "Restart=on-failure" in unit, name
         assert files[BOOTSTRAP]["content"].splitlines()[2] == "set -euo pipefail", name
         for f in files.values():
             assert set(f) == {"path", "content", "owner", "permissions"}

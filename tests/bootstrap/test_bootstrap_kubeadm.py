@@ -38,6 +38,7 @@ from fleetform.bootstrap import (
 )
 from fleetform.bootstrap.hardening import KERNEL_DEFAULTS, TLS_CIPHER_SUITES
 from fleetform.bootstrap.kubeadm import BOOTSTRAP_TOKEN_PLACEHOLDER, SECRETBOX_KEY_PLACEHOLDER
+from fleetform.catalog.versions import CONTAINERD_SHA256, CONTAINERD_VERSION, RUNC_SHA256
 
 # Field names of kubeadm.k8s.io/v1beta4, from the kubeadm configuration reference
 # (kubernetes/website content/en/docs/reference/config-api/kubeadm-config.v1beta4.md).
@@ -304,7 +305,14 @@ def test_worker_labels_and_packages(worker_inputs: Callable[..., WorkerInputs]) 
     assert "'kubelet=1.37.1-*' 'kubeadm=1.37.1-*'" in script and "kubectl=" not in script
     assert "https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key" in script
     assert "apt-mark hold kubelet kubeadm" in script
-    assert doc["packages"] == ["containerd", "curl", "gpg", "nftables"] and doc["package_update"] is True
+    # Not Ubuntu's containerd (1.7): the pinned 2.x release and runc, checked by sha256.
+    assert doc["packages"] == ["curl", "gpg", "nftables"] and doc["package_update"] is True
+    assert "ff_check_sha256 /run/fleetform/runtime/containerd.tar.gz " + CONTAINERD_SHA256 in script
+    assert "ff_check_sha256 /run/fleetform/runtime/runc " + RUNC_SHA256 in script
+    assert CONTAINERD_VERSION.startswith("2.")
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    assert "SystemdCgroup = true" in files["/etc/containerd/config.toml"]
+    assert "ExecStart=/usr/local/bin/containerd" in files["/etc/systemd/system/containerd.service"]
     # kubeadm join refuses to overwrite pki/ca.crt, so the worker keeps its copy elsewhere.
     assert "/etc/kubernetes/pki/ca.crt" not in {f["path"] for f in doc["write_files"]}
 

@@ -151,7 +151,7 @@ def _verify(unit_dir: Path, name: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
-    (tmp_path / "fleetform-bootstrap.service").write_text(bootstrap_unit("etcd member etcd-0 of cluster shop"))
+    (tmp_path / "fleetform-bootstrap.service").write_text(bootstrap_unit("/usr/local/lib/fleetform/bootstrap.sh", "etcd member etcd-0 of cluster shop"))
     out = _verify(tmp_path, "fleetform-bootstrap.service")
     assert out.returncode == 0 and out.stderr == "", out.stderr
     (tmp_path / "containerd.service").write_text(containerd_unit())
@@ -161,10 +161,10 @@ def test_units_pass_systemd_analyze(tmp_path: Path) -> None:
 
 
 def test_bootstrap_unit_retries_forever_and_runs_once_done() -> None:
-    unit = bootstrap_unit("worker of cluster shop")
+    unit = bootstrap_unit("/usr/local/lib/fleetform/bootstrap.sh", "worker of cluster shop")
     lines = set(unit.splitlines())
     assert {"Restart=on-failure", "StartLimitIntervalSec=0", "Type=oneshot",
             f"ConditionPathExists=!{BOOTSTRAP_DONE}", f"ExecStartPost=/usr/bin/touch {BOOTSTRAP_DONE}"} <= lines
     assert start_commands()[-1] == ["systemctl", "enable", "--now", "--no-block", "fleetform-bootstrap.service"]
     with pytest.raises(ValueError):
-        bootstrap_unit("two\nlines")
+        bootstrap_unit("/x.sh", "two\nlines")

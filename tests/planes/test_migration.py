@@ -226,7 +226,7 @@ def comparable(run: StackRun) -> dict[str, Any]:
 
 
 def test_finalize_equals_the_cluster_declared_on_the_target(runs: dict[str, StackRun]) -> None:
-    from components.migration import gate_changes
+    from components.dynamic import gate_changes
 
     final, native = comparable(runs["finalize"]), comparable(runs["native"])
     assert set(final) == set(native)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from components.cni import _PluginGuardProvider
+from components.dynamic import PluginGuardProvider
 from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.kubeadm import kubeadm_control_plane_documents
 from fleetform.bootstrap.nodes import control_plane_node
@@ -457,7 +457,7 @@ def test_small_pod_cidrs_shrink_ciliums_blocks_and_warn(tmp_path: Path) -> None:
 
 
 def test_changing_a_live_clusters_plugin_is_refused_with_a_clear_message() -> None:
-    guard = _PluginGuardProvider()
+    guard = PluginGuardProvider()
     result = guard.check({"cluster": "eu-core", "plugin": "cilium"}, {"cluster": "eu-core", "plugin": "calico"})
     assert [f.property for f in result.failures] == ["plugin"]
     message = result.failures[0].reason
@@ -468,7 +468,7 @@ def test_changing_a_live_clusters_plugin_is_refused_with_a_clear_message() -> No
 @pytest.mark.parametrize("olds", [{}, {"cluster": "eu-core", "plugin": "calico"}])
 def test_first_install_and_unchanged_plugin_pass_the_guard(olds: dict[str, str]) -> None:
     news = {"cluster": "eu-core", "plugin": "calico"}
-    assert _PluginGuardProvider().check(olds, news).failures == []
+    assert PluginGuardProvider().check(olds, news).failures == []
 
 
 def test_cost_counts_every_load_balancer_a_cluster_gets(tmp_path: Path) -> None:

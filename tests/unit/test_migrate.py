@@ -217,7 +217,7 @@ def test_refused_phase_changes(old: PhaseState | None, new: PhaseState | None, s
 
 def test_gate_state_survives_the_final_edit() -> None:
     """Replacing a finalized block by the target's own settings changes nothing."""
-    from components.migration import gate_changes
+    from components.dynamic import gate_changes
 
     final = {"cluster": "web", "phase": "finalize", "source": "web-aws-eu-west-1",
              "target": "web-gcp-europe-west1", "release_source": True, "data": "none"}

@@ -32,14 +32,15 @@ _FIELDS = (("common name", "common_name"), ("organization", "organization"))
 
 
 def _too_long(certs: Iterable[CertSpec]) -> list[tuple[str, str, str]]:
-    """(certificate key, field label, value) of every subject field over the limit."""
-    out = []
+    """(certificate keys, field label, value) of every subject field over the limit; the
+    certificates sharing a value (a member's server and peer certificates) together."""
+    found: dict[tuple[str, str], list[str]] = {}
     for cert in certs:
         for label, attr in _FIELDS:
             value = str(getattr(cert, attr))
             if len(value) > SUBJECT_LIMIT:
-                out.append((cert.key, label, value))
-    return out
+                found.setdefault((label, value), []).append(cert.key)
+    return [(" and ".join(keys), label, value) for (label, value), keys in found.items()]
 
 
 def _message(key: str, label: str, value: str, culprit: str, current: str, also: str = "") -> str:
@@ -47,7 +48,8 @@ def _message(key: str, label: str, value: str, culprit: str, current: str, also:
     fit = len(current) - excess
     change = (f"shorten {culprit} to at most {fit} characters" if fit >= 1
               else f"shorten {culprit}")
-    return (f"the {key} certificate's {label} {value!r} would be {len(value)} characters; X.509 allows "
+    whose = f"the {key} certificates'" if " and " in key else f"the {key} certificate's"
+    return (f"{whose} {label} {value!r} would be {len(value)} characters; X.509 allows "
             f"{SUBJECT_LIMIT}: {change}{also}")
 
 
