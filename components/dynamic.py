@@ -62,6 +62,9 @@ def gate_changes(olds: dict[str, Any], news: dict[str, Any]) -> bool:
 class MigrationGateProvider(ResourceProvider):
     """State: a cluster's migration phase. ``check`` refuses an illegal phase change."""
 
+    # Touches nothing outside the engine's state: the offline engine runs it too.
+    runs_offline = True
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         why = check_transition(str(news.get("cluster")), PhaseState.from_json(olds or {}),
                                PhaseState.from_json(news))
@@ -105,6 +108,9 @@ def plugin_change_message(cluster: str, old: str, new: str) -> str:
 class PluginGuardProvider(ResourceProvider):
     """State: the plugin the cluster was built with. ``check`` refuses another one."""
 
+    # Touches nothing outside the engine's state: the offline engine runs it too.
+    runs_offline = True
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         old, new = (olds or {}).get("plugin"), news.get("plugin")
         if old and new and old != new:
@@ -146,6 +152,9 @@ class ImagePinProvider(ResourceProvider):
     (an image the stack file names, or empty). The image is ``pinned`` when given, else
     the ``latest`` of the run that created the pin; a newer ``latest`` on a later run is
     no change at all (so no machine is replaced), only an edit of ``pinned`` moves it."""
+
+    # Touches nothing outside the engine's state: the offline engine runs it too.
+    runs_offline = True
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         image = props.get("pinned") or props["latest"]
