@@ -134,7 +134,7 @@ workload_identities:
     namespace: payments
     service_account: exporter
     aws: {policy_arns: ["arn:aws:iam::aws:policy/AWSBillingReadOnlyAccess"]}
-    gcp: {roles: [roles/billing.viewer]}
+    gcp: {roles: [roles/bigquery.dataViewer, roles/bigquery.jobUser]}
   - name: search-indexer
     namespace: search
     service_account: indexer
@@ -434,7 +434,8 @@ def test_workload_identity_grants_on_both_clouds(prod: Run) -> None:
     assert [a.inputs["accountId"] for a in created] == ["wi-prod-billing-exporter"]
     project_roles = prod.of("gcp:projects/iAMMember:IAMMember")
     assert [(m.inputs["role"], m.inputs["member"]) for m in project_roles] == [
-        ("roles/billing.viewer", "serviceAccount:wi-prod-billing-exporter@acme-fleet.iam.gserviceaccount.com")]
+        (role, "serviceAccount:wi-prod-billing-exporter@acme-fleet.iam.gserviceaccount.com")
+        for role in ("roles/bigquery.dataViewer", "roles/bigquery.jobUser")]
     # what a workload reads on GCP: its provider's audience and the SA to impersonate
     summary = prod.result.outputs["identity"]["workload_identities"]["search-indexer"]
     config = json.loads(summary["gcp_credential_config"]["us-gcp"])

@@ -95,6 +95,24 @@ def test_quota_arithmetic() -> None:
         quantity("1gb")
 
 
+def test_a_role_that_cannot_be_granted_on_a_project_is_refused_with_why(tmp_path: Path) -> None:
+    assert problems(tmp_path, """\
+        workload_identities:
+          - {name: exporter, namespace: ns, service_account: sa,
+             gcp: {roles: [roles/bigquery.dataViewer, roles/billing.viewer, roles/resourcemanager.folderViewer]}}
+        """.replace("        ", "") + CLUSTERS) == [
+        f"{STACK}: fleet.workload_identities[0].gcp.roles[1]: roles/billing.viewer cannot be granted on a "
+        "project: its lowest level is the billing account, and fleetform binds gcp.roles on the fleet's "
+        "project; remove it here and bind it on the billing account (gcloud billing accounts "
+        "add-iam-policy-binding) to the service account fleetform creates, or use an existing "
+        "service_account that holds it",
+        f"{STACK}: fleet.workload_identities[0].gcp.roles[2]: roles/resourcemanager.folderViewer cannot be "
+        "granted on a project: its lowest level is the folder, and fleetform binds gcp.roles on the fleet's "
+        "project; remove it here and bind it on the folder to the service account fleetform creates, or use "
+        "an existing service_account that holds it",
+    ]
+
+
 def test_workload_identity_rules(tmp_path: Path) -> None:
     long_sa = "s" * 120
     assert problems(tmp_path, """\

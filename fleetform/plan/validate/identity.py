@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from fleetform.catalog.gcp_roles import project_grant_problem
 from fleetform.catalog.regions import is_region
 from fleetform.plan.identity import RESERVED_NAMESPACES
 from fleetform.spec.errors import Problem
@@ -238,6 +239,8 @@ def check_identity(spec: FleetSpec) -> list[Problem]:
                             f"{role!r} is not a role name like 'roles/storage.objectViewer'"
                         )
                     )
+                elif (why := project_grant_problem(role)) is not None:
+                    problems.append(at("workload_identities", i, "gcp", "roles", j).problem(why))
             subject = f"system:serviceaccount:{w.namespace}:{w.service_account}"
             if len(subject) > GCP_SUBJECT_MAX:
                 problems.append(
