@@ -31,6 +31,8 @@ class ClusterArgs:
     identity: ClusterIdentity
     # A migration target with `data: etcd-snapshot`: where its etcd data comes from.
     snapshot: SnapshotSource | None = None
+    # What the cloud needs before any of this incarnation's resources (GCP: project APIs).
+    cloud_requires: tuple[pulumi.Resource, ...] = ()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -42,7 +44,7 @@ class Cluster(pulumi.ComponentResource):
         # renders: control planes read their SSO and service-account issuer from it.
 
         self.identity_plan = fleet_identity(args.fleet)
-        self.adapter = adapter_for(ClusterContext(args.fleet, plan, owner=self))
+        self.adapter = adapter_for(ClusterContext(args.fleet, plan, owner=self, requires=args.cloud_requires))
         child = pulumi.ResourceOptions(parent=self)
         self.network = Network(names.child(name, "network"), NetworkArgs(plan, self.adapter), child)
         plane = PlaneArgs(args.fleet, plan, self.adapter, self.network, args.identity)

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_random as random
 import pulumi_tls as tls
 
+from components.clouds.gcp_services import ProjectServices
 from components.cluster import Cluster, ClusterArgs
 from components.federation import Federation
 from components.identity import SharedIdentity, fleet_identity
@@ -39,11 +40,19 @@ class Fleet(pulumi.ComponentResource):
         # issuer, made before the clusters (a migration's snapshot writer is one of its
         # grants), and fleet RBAC + tenants on each incarnation (through its own provider).
 
-        self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child)
+        # The GCP project's APIs, on before any GCP resource (every GCP provider waits).
+        self.gcp_services: ProjectServices | None = None
+        if plan.gcp_project and (any(c.cloud == "gcp" for c in plan.clusters)
+                                 or "gcp" in self.identity_plan.federation_clouds):
+            self.gcp_services = ProjectServices(names.child(name, "gcp-services"), plan.gcp_project, child)
+        gcp_requires = tuple(self.gcp_services.resources) if self.gcp_services is not None else ()
+        self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child,
+                                     gcp_requires=gcp_requires)
         self.clusters: dict[str, Cluster] = {}
         for c in plan.clusters:  # a migration's source comes before its target
             self.clusters[c.key] = Cluster(
-                c.key, ClusterArgs(plan, c, self.identity.cluster(c.name), self._snapshot_source(plan, c)), child)
+                c.key, ClusterArgs(plan, c, self.identity.cluster(c.name), self._snapshot_source(plan, c),
+                                   cloud_requires=gcp_requires if c.cloud == "gcp" else ()), child)
         # Network plugins last: a ClusterMesh member's values name its peers' ClusterMesh
         # API load balancers, which exist once every cluster does (components/mesh.py).
         mesh_endpoints = {cl.plan.name: cl.mesh_endpoint.handle for cl in self.clusters.values()

@@ -30,6 +30,9 @@ class ClusterContext:
     plan: ClusterPlan
     # Component that owns the adapter's provider (the Cluster).
     owner: pulumi.Resource
+    # What the cloud must have before anything of it is used (GCP: the project's APIs);
+    # the adapter's provider depends on it, so every resource and lookup waits for it.
+    requires: tuple[pulumi.Resource, ...] = ()
 
 
 # ---------------------------------------------------------------- handles

@@ -56,7 +56,8 @@ def default_dns_zone(domain: str) -> str:
 class GcpFederation(pulumi.ComponentResource):
     """The fleet's GCP side of workload identity federation."""
 
-    def __init__(self, name: str, identity: IdentityPlan, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, identity: IdentityPlan, opts: pulumi.ResourceOptions | None = None,
+                 requires: tuple[pulumi.Resource, ...] = ()) -> None:
         super().__init__("fleetform:index:GcpFederation", name, None, opts)
         if not identity.gcp_project:
             raise ValueError("workload identity federation on GCP needs clouds.gcp.project")
@@ -66,7 +67,8 @@ class GcpFederation(pulumi.ComponentResource):
         self.provider = gcp.Provider(
             names.child(name, "gcp"), project=self.project,
             default_labels={"fleet": identity.fleet, "plane": "identity", "managed-by": "fleetform"},
-            opts=pulumi.ResourceOptions(parent=self))
+            # The project's APIs first (clouds/gcp_services.py).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(requires)))
         self.pool: gcp.iam.WorkloadIdentityPool | None = None
         self.providers: dict[str, gcp.iam.WorkloadIdentityPoolProvider] = {}
         self.service_accounts: dict[str, pulumi.Output[str]] = {}

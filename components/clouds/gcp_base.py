@@ -150,7 +150,7 @@ class GcpBase(CloudAdapter):
                     "incarnation": plan.key,
                     "managed-by": "fleetform",
                 }),
-                opts=pulumi.ResourceOptions(parent=self.ctx.owner),
+                opts=pulumi.ResourceOptions(parent=self.ctx.owner, depends_on=list(self.ctx.requires)),
             )
         return self._provider
 
