@@ -112,7 +112,7 @@ class AwsBase(CloudAdapter):
         return resource_name[len(prefix):] if resource_name.startswith(prefix) else resource_name
 
     def _ami_id(self) -> pulumi.Output[str]:
-        # Looked up once per incarnation: every machine of one `pulumi up` sees one image.
+        # Looked up once per incarnation and pinned at its first `pulumi up` (ImagePin).
         if self._ami is None:
             self._ami = aws.ec2.get_ami_output(
                 most_recent=True,
@@ -124,6 +124,7 @@ class AwsBase(CloudAdapter):
                 ],
                 opts=self._invoke(),
             ).id
+            self._ami = self.pinned_image(self._ami)
         return self._ami
 
     # ---------------------------------------------------------------- network

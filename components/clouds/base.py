@@ -17,7 +17,9 @@ from typing import Literal
 
 import pulumi
 
+from components.dynamic import ImagePin
 from fleetform.bootstrap.inputs import SecretStore
+from fleetform.plan import names
 from fleetform.plan.firewall import FirewallRule, Role
 from fleetform.plan.model import ClusterPlan, FleetPlan, PoolPlan
 
@@ -153,6 +155,26 @@ class CloudAdapter(abc.ABC):
 
     def __init__(self, ctx: ClusterContext) -> None:
         self.ctx = ctx
+        self._image_pin: ImagePin | None = None
+
+    def pinned_image(self, latest: pulumi.Output[str]) -> pulumi.Output[str]:
+        """The incarnation's machine image: the stack file's ``image``, else ``latest``
+        (the cloud's newest Ubuntu 24.04) as of the first `pulumi up`, kept in the state
+        (``components/dynamic.py``), so a newly published image replaces no machine.
+        When the lookup finds another image than the one in use, the preview says so."""
+        if self._image_pin is None:
+            plan = self.ctx.plan
+            self._image_pin = ImagePin(names.child(plan.key, "image"), plan.key, latest, plan.image,
+                                       pulumi.ResourceOptions(parent=self.ctx.owner))
+
+            def report(v: list[str]) -> None:
+                in_use, newest = v
+                if in_use and newest and in_use != newest:
+                    pulumi.log.warn(f"{plan.key}: a newer machine image exists ({newest}; in use: {in_use}); "
+                                    f"set `image: {newest}` on cluster {plan.name!r} to move its machines to it")
+
+            pulumi.Output.all(self._image_pin.image, latest).apply(report)
+        return self._image_pin.image
 
     # -- facts (no resources)
     @property

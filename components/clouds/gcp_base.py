@@ -176,10 +176,10 @@ class GcpBase(CloudAdapter):
         return names.physical(base, *parts, limit=limit)
 
     def _image_link(self) -> pulumi.Output[str]:
-        # Looked up once per incarnation: every machine of one `pulumi up` sees one image.
+        # Looked up once per incarnation and pinned at its first `pulumi up` (ImagePin).
         if self._image is None:
-            self._image = gcp.compute.get_image_output(
-                family=IMAGE_FAMILY, project=IMAGE_PROJECT, opts=self._invoke()).self_link
+            self._image = self.pinned_image(gcp.compute.get_image_output(
+                family=IMAGE_FAMILY, project=IMAGE_PROJECT, opts=self._invoke()).self_link)
         return self._image
 
     def _shielded(self) -> dict[str, bool]:

@@ -38,7 +38,7 @@ from fleetform.plan.model import (
 from fleetform.plan.validate.pki import pki_problems
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.load import origins
-from fleetform.spec.models import FleetSpec
+from fleetform.spec.models import FleetSpec, image_cloud
 
 
 def spread(count: int, zones: tuple[str, ...]) -> tuple[str, ...]:
@@ -137,6 +137,7 @@ def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: l
         protect_data=inc.protect_data,
         migration=inc.migration,
         kms_key=c.encryption.kms,
+        image=c.image if c.image is not None and image_cloud(c.image) == c.cloud else None,
         cost=estimate(c.cloud, (c.etcd.members, etcd.machine_type, c.etcd.disk_gb),
                       (c.control_plane.replicas, cp.machine_type),
                       [(p.machine_type, p.min, p.max) for p in pools], nat_count,

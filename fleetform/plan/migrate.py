@@ -81,6 +81,9 @@ def target_spec(c: ClusterSpec) -> ClusterSpec:
     network = ClusterNetworkSpec(index=to.network.index, nat=c.network.nat)
     return c.model_copy(update={
         "cloud": to.cloud, "region": to.region, "zones": to.zones, "network": network, "migrate": None,
+        # The source's pinned image belongs to its place (AMIs are regional): the target
+        # takes the newest at its first `pulumi up`.
+        "image": None,
     })
 
 

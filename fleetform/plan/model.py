@@ -133,6 +133,9 @@ class ClusterPlan:
     migration: MigrationPlan | None = None
     # Customer-managed key of etcd data disks and secrets (spec encryption.kms).
     kms_key: str | None = None
+    # The machine image the stack file pins for this incarnation's cloud (None: the
+    # newest at its first `pulumi up`, then kept).
+    image: str | None = None
 
     @property
     def context(self) -> str:

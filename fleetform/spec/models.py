@@ -96,6 +96,15 @@ class ClusterNetworkSpec(Model):
     nat: Literal["per_zone", "single"] = "per_zone"
 
 
+IMAGE_PATTERN = (r"^(ami-[0-9a-f]{8,17}|projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/global/images/"
+                 r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?)$")
+
+
+def image_cloud(image: str) -> str:
+    """The cloud an image reference belongs to."""
+    return "aws" if image.startswith("ami-") else "gcp"
+
+
 class ClusterSpec(Model):
     """One cluster after layering (defaults <- profiles <- the cluster's own keys)."""
 
@@ -114,6 +123,11 @@ class ClusterSpec(Model):
     network: ClusterNetworkSpec = Field(default_factory=ClusterNetworkSpec)
     encryption: EncryptionSpec = Field(default_factory=EncryptionSpec)
     labels: Labels = Field(default_factory=dict)
+    # The machine image, pinned: an AMI id (AWS, per region) or a GCP image
+    # (projects/<project>/global/images/<name>). Unset: the newest Ubuntu 24.04 image at
+    # the incarnation's first `pulumi up`, kept in the state afterwards (ImagePin);
+    # setting it is how machines move to another image.
+    image: str | None = Field(default=None, pattern=IMAGE_PATTERN)
     # Step one of removing a cluster: stateful resources lose `protect` so that
     # deleting the entry in a later `pulumi up` can remove them.
     decommission: bool = False

@@ -38,3 +38,30 @@ def test_every_gcp_resource_waits_for_the_project_services(stack: StackRun) -> N
     assert gcp_resources
     for r in gcp_resources:
         assert _provider_urn(r.provider) in waiting, r.urn
+
+
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+def test_each_incarnation_pins_its_machine_image_once(stack: StackRun) -> None:
+    """Machines take the image of the incarnation's ImagePin, which keeps the first
+    lookup's answer (components/dynamic.py): a newly published image replaces nothing."""
+    pins = {r.name: r for r in stack.of_type(DYNAMIC) if r.name.endswith("-image")}
+    assert set(pins) == {f"{c.key}-image" for c in stack.plan.clusters}
+    for c in stack.plan.clusters:
+        pin = pins[f"{c.key}-image"]
+        assert pin.inputs["scope"] == c.key and pin.inputs["pinned"] == (c.image or "")
+        image = stack.registrations[pin.urn].outputs["image"]
+        assert image == (c.image or pin.inputs["latest"])
+        machines = [r for r in stack.resources if r.type in ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate",
+                                                              "gcp:compute/instance:Instance",
+                                                              "gcp:compute/instanceTemplate:InstanceTemplate")
+                    and r.name.startswith(c.key + "-")]
+        assert machines, c.key
+        for m in machines:
+            used = (m.inputs.get("ami") or m.inputs.get("imageId")
+                    or (m.inputs.get("bootDisk") or {}).get("initializeParams", {}).get("image")
+                    or next((d.get("sourceImage") for d in m.inputs.get("disks", []) if d.get("boot")), None))
+            assert used == image, m.urn
+            assert pin.urn in m.dependencies or pin.urn in {
+                u for deps in m.property_dependencies.values() for u in deps}, m.urn

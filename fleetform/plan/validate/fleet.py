@@ -16,7 +16,7 @@ from fleetform.plan.validate.place import place_problems
 from fleetform.spec.base import ETCD_MEMBER_COUNTS
 from fleetform.spec.errors import Loc, Problem
 from fleetform.spec.load import did_you_mean, origins
-from fleetform.spec.models import ClusterSpec, FleetSpec
+from fleetform.spec.models import ClusterSpec, FleetSpec, image_cloud
 
 
 def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
@@ -41,6 +41,10 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
                         f"(regions: {', '.join(rule.regions)})"))
 
         problems += settings_rules(c, at)
+        if c.image is not None and image_cloud(c.image) != c.cloud:
+            problems.append(at("image").problem(
+                f"{c.image!r} is {'an AWS' if image_cloud(c.image) == 'aws' else 'a GCP'} image; cluster {c.name!r} runs on "
+                f"{c.cloud.upper()}: give an {'AMI id (ami-...)' if c.cloud == 'aws' else 'image projects/<project>/global/images/<name>'}"))
         problems += check_migration(spec, c, at)
         problems += kms_problems(c, at)
         if c.cloud == "gcp" and not spec.clouds.gcp.project:
