@@ -88,7 +88,7 @@ class ControlPlane(pulumi.ComponentResource):
 
         self.load_balancer = adapter.load_balancer(
             names.child(name, "api"), API_PORT, list(self.replicas.values()), net.handle, net.firewall,
-            plan.api.public, self)
+            plan.api.public, self, internal_ip=plan.api.internal_ip)
         adapter.dns_record(names.child(name, "api-dns"), net.zone, plan.api.dns, self.load_balancer, self)
         adapter.dns_record(names.child(name, "api-incarnation-dns"), net.zone, plan.api.incarnation_dns,
                            self.load_balancer, self)

@@ -54,6 +54,6 @@ class MeshEndpoint(pulumi.ComponentResource):
         net = args.network
         self.handle = args.adapter.load_balancer(
             names.child(name, "lb"), mesh.port, list(args.workers), net.handle, net.firewall,
-            False, self, plane="clustermesh", peers=True)
+            False, self, plane="clustermesh", peers=True, internal_ip=args.plan.api.mesh_internal_ip)
         self.record = args.adapter.dns_record(names.child(name, "dns"), net.zone, mesh.address, self.handle, self)
         self.register_outputs({"address": self.handle.address, "port": mesh.port, "dns": mesh.address})

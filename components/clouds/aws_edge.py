@@ -73,7 +73,7 @@ class AwsEdge(AwsBase):
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
                       parent: pulumi.Resource, *, plane: str = "control_plane",
-                      peers: bool = False) -> LoadBalancerHandle:
+                      peers: bool = False, internal_ip: str | None = None) -> LoadBalancerHandle:
         # The cluster always talks to an internal NLB. Nodes reaching an internet-facing
         # NLB would leave through NAT and arrive from the NAT's public address, which no
         # security-group reference matches; so a public API gets a second, internet-facing

@@ -256,7 +256,7 @@ class CloudAdapter(abc.ABC):
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
                       parent: pulumi.Resource, *, plane: str = "control_plane",
-                      peers: bool = False) -> LoadBalancerHandle:
+                      peers: bool = False, internal_ip: str | None = None) -> LoadBalancerHandle:
         """A TCP load balancer on ``port`` in front of ``targets`` with health checks
         (internal unless ``public``; who may connect is the firewall's job).
 
@@ -269,7 +269,11 @@ class CloudAdapter(abc.ABC):
         role* decide who connects (AWS: no security group on the NLB, client IP
         preserved; GCP: passthrough as always, plus global access so that clients from
         any region of a VPN/peering reach it). Without ``peers`` the AWS NLB wears the
-        ``api_lb`` role's group and connects to its targets itself."""
+        ``api_lb`` role's group and connects to its targets itself.
+
+        ``internal_ip``: the planned address of the internal load balancer (GCP reserves
+        it; AWS's NLB takes one address per subnet and keeps them off the planned
+        fixed addresses by reserving those first)."""
 
     @abc.abstractmethod
     def bucket(self, name: str, writers: Sequence[MachineIdentity], readers: Sequence[MachineIdentity],

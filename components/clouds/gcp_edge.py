@@ -97,7 +97,8 @@ class GcpEdge(GcpBase):
     def _forwarding(self, name: str, port: int, scheme: Literal["INTERNAL", "EXTERNAL"],
                     groups: Sequence[pulumi.Input[str]], health: gcp.compute.RegionHealthCheck,
                     network: NetworkHandle, parent: pulumi.Resource, plane: str = "control_plane",
-                    global_access: bool = False) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+                    global_access: bool = False,
+                    internal_ip: str | None = None) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
         """Backend service + reserved address + forwarding rule of one passthrough LB
         (``groups``: instance-group URLs)."""
         plan = self.ctx.plan
@@ -122,6 +123,9 @@ class GcpEdge(GcpBase):
             address_type=scheme,
             # A stable address: DNS records and kubeconfigs outlive a forwarding rule.
             **({"subnetwork": subnet, "purpose": "GCE_ENDPOINT"} if internal else {"network_tier": "PREMIUM"}),
+            # The planned internal address: left to GCP, it could take one a member or
+            # replica is planned to reserve later.
+            address=internal_ip if internal and internal_ip else None,
             labels=self._labels(plane),
             opts=self.opts(parent),
         )
@@ -149,7 +153,7 @@ class GcpEdge(GcpBase):
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
                       parent: pulumi.Resource, *, plane: str = "control_plane",
-                      peers: bool = False) -> LoadBalancerHandle:
+                      peers: bool = False, internal_ip: str | None = None) -> LoadBalancerHandle:
         plan = self.ctx.plan
         # Who may connect is the firewall's job: passthrough LBs have no firewall of their
         # own, the rules targeting the LB's role target its backends' service account.
@@ -192,12 +196,12 @@ class GcpEdge(GcpBase):
         resources: list[pulumi.Resource] = [health, *groups]
         if not public:
             address, parts = self._forwarding(names.child(name, "internal"), port, "INTERNAL", backends, health,
-                                              network, parent, plane, peers)
+                                              network, parent, plane, peers, internal_ip)
             return GcpLoadBalancerHandle(address=address, kind="ip", resources=[*resources, *parts],
                                          internal_address=address)
         external, ext_parts = self._forwarding(names.child(name, "external"), port, "EXTERNAL", backends, health,
                                                network, parent, plane)
         internal, int_parts = self._forwarding(names.child(name, "internal"), port, "INTERNAL", backends, health,
-                                               network, parent, plane, peers)
+                                               network, parent, plane, peers, internal_ip)
         return GcpLoadBalancerHandle(address=external, kind="ip", resources=[*resources, *ext_parts, *int_parts],
                                      internal_address=internal)

@@ -21,9 +21,11 @@ from fleetform.plan.ipam import Addresses, allocate, zone_subnets
 from fleetform.plan.mesh import plan_mesh
 from fleetform.plan.migrate import Incarnation, incarnations
 from fleetform.plan.model import (
+    API_LB_IP_OFFSET,
     CONTROL_PLANE_IP_OFFSET,
     DEFAULT_ZONE_COUNT,
     ETCD_IP_OFFSET,
+    MESH_LB_IP_OFFSET,
     ApiPlan,
     ClusterPlan,
     ControlPlanePlan,
@@ -79,6 +81,7 @@ def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: l
     network = NetworkPlan(addr.node_cidr, addr.pod_cidr, addr.service_cidr, addr.slot, addr.source,
                           subnets, c.network.nat)
 
+    first_subnet = ipaddress.IPv4Network(network.subnet(zones[0]).private_cidr).network_address
     members = []
     for i, zone in enumerate(spread(c.etcd.members, zones)):
         name = names.etcd_member(i)
@@ -128,7 +131,8 @@ def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: l
         workers=pools,
         api=ApiPlan(names.api_dns(c.name, spec.domain),
                     names.incarnation_api_dns(c.name, c.cloud, c.region, spec.domain),
-                    6443, c.api.public, c.api.allowed_cidrs),
+                    6443, c.api.public, c.api.allowed_cidrs,
+                    str(first_subnet + API_LB_IP_OFFSET), str(first_subnet + MESH_LB_IP_OFFSET)),
         dns_zone=names.cluster_domain(c.name, spec.domain),
         firewall=firewall,
         labels=tuple(sorted(c.labels.items())),

@@ -20,6 +20,11 @@ ETCD_IP_OFFSET = 10
 # subnet: clear of etcd's (at most 10 members) and below GCP's and AWS's reserved tail
 # of the smallest zone subnet (/27) for the at most 9 replicas.
 CONTROL_PLANE_IP_OFFSET = 20
+# Internal load balancers' own addresses, in the first zone's private subnet, below
+# etcd's: planned (not left to the cloud, which could hand out an address a member or
+# replica is planned to take before that one is reserved).
+API_LB_IP_OFFSET = 5
+MESH_LB_IP_OFFSET = 6
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,10 @@ class ApiPlan:
     port: int
     public: bool
     allowed_cidrs: tuple[str, ...]
+    # The internal load balancer's planned address (GCP reserves it as the LB's own).
+    internal_ip: str = ""
+    # The ClusterMesh API load balancer's (members only).
+    mesh_internal_ip: str = ""
 
 
 @dataclass(frozen=True)

@@ -65,3 +65,22 @@ def test_each_incarnation_pins_its_machine_image_once(stack: StackRun) -> None:
             assert used == image, m.urn
             assert pin.urn in m.dependencies or pin.urn in {
                 u for deps in m.property_dependencies.values() for u in deps}, m.urn
+
+
+def test_gcp_internal_load_balancers_take_their_planned_address(stack: StackRun) -> None:
+    """GCP would otherwise assign an internal LB any free address of the subnet, possibly
+    one an etcd member or replica reserves later."""
+    for c in stack.plan.clusters:
+        if c.cloud != "gcp":
+            continue
+        addresses = {r.name: r.inputs for r in stack.of_type("gcp:compute/address:Address")
+                     if r.name.startswith(c.key + "-") and r.inputs.get("addressType") == "INTERNAL"}
+        lbs = {n: a for n, a in addresses.items() if n.endswith("-internal-ip")}
+        assert lbs, c.key
+        fixed = {m.ip for m in c.etcd.members} | {r.ip for r in c.control_plane.replicas}
+        planned = {c.api.internal_ip, c.api.mesh_internal_ip}
+        for name, inputs in lbs.items():
+            assert inputs.get("address") in planned, name
+            assert inputs["address"] not in fixed, name
+        api = next(a for n, a in lbs.items() if "-control-plane-api-" in n)
+        assert api["address"] == c.api.internal_ip
