@@ -89,10 +89,15 @@ class Cluster(pulumi.ComponentResource):
 
     def _snapshot(self, name: str, src: SnapshotSource) -> Restore:
         """The snapshot bucket (this target's cloud; written by the source's Job through
-        federation, read by this etcd plane) and the Job that fills it before etcd boots."""
+        federation, read by this etcd plane) and the Job that fills it.
+
+        The target's etcd waits for the bucket, not for the Job: on the first `up` of a
+        migrating cluster the source is brand new, and its Job runs only once the source
+        can run pods. The target's members keep retrying the download at boot
+        (``bootstrap/units.py``) until the Job has written the snapshot."""
         t = src.transfer
         bucket = SnapshotStore(names.child(name, "snapshots"), self.adapter, src, self.network.identities["etcd"],
                                pulumi.ResourceOptions(parent=self)).bucket
-        jobs = SnapshotJobs(names.child(t.source_key, "snapshot"), src, bucket.name,
-                            pulumi.ResourceOptions(parent=src.source, depends_on=list(bucket.resources)))
-        return Restore(bucket.name, t.key, [jobs.job])
+        SnapshotJobs(names.child(t.source_key, "snapshot"), src, bucket.name,
+                     pulumi.ResourceOptions(parent=src.source, depends_on=list(bucket.resources)))
+        return Restore(bucket.name, t.key, list(bucket.resources))

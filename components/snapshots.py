@@ -16,6 +16,9 @@ from fleetform.bootstrap.snapshots import snapshot_objects
 from fleetform.plan import names
 from fleetform.plan.snapshots import SnapshotTransfer
 
+# pulumi-kubernetes: create the object and move on, without awaiting its completion.
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
 
 @dataclass(frozen=True)
 class SnapshotSource:
@@ -71,9 +74,12 @@ class SnapshotJobs(pulumi.ComponentResource):
             names.child(name, "script"), metadata=part("ConfigMap", "metadata"), data=part("ConfigMap", "data"),
             opts=kube.opts(self))
         deps = [account, script]
-        # Pulumi waits for the Job to complete: the target's etcd starts after it.
+        # `pulumi up` does not wait for the Job: in a brand-new source it runs only once
+        # the cluster can run pods; the target's members wait for its snapshot at boot.
+        metadata: pulumi.Output[Any] = part("Job", "metadata").apply(lambda m: {
+            **m, "annotations": {**(m.get("annotations") or {}), SKIP_AWAIT: "true"}})
         self.job = k8s.batch.v1.Job(
-            names.child(name, "job"), metadata=part("Job", "metadata"), spec=part("Job", "spec"),
+            names.child(name, "job"), metadata=metadata, spec=part("Job", "spec"),
             opts=kube.opts(self, depends_on=deps))
         self.cronjob = k8s.batch.v1.CronJob(
             names.child(name, "cronjob"), metadata=part("CronJob", "metadata"), spec=part("CronJob", "spec"),

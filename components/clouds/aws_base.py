@@ -26,8 +26,6 @@ UBUNTU_NOBLE_AMI = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
 ROOT_VOLUME_GB = 50
 # The data disk's device name in the API; Nitro guests see it as NVMe (see DiskHandle).
 DATA_DEVICE_NAME = "/dev/sdf"
-# Minimum Secrets Manager allows: a deleted secret's name stays reserved this long.
-SECRET_RECOVERY_DAYS = 7
 # Characters EC2 accepts in security-group (rule) descriptions.
 _SG_DESCRIPTION_BAD = re.compile(r"[^a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]")
 
@@ -83,6 +81,7 @@ class AwsBase(CloudAdapter):
         # Explicit subnet CIDR reservations of the plan's fixed addresses (network()):
         # whatever else places a network interface in a private subnet waits for them.
         self._reserved: list[pulumi.Resource] = []
+        self._suffix: pulumi.Output[str] | None = None
 
     # ------------------------------------------------------------------ facts
 

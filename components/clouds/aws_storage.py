@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.clouds.aws_base import (
-    SECRET_RECOVERY_DAYS,
     AwsBase,
     _bucket_policy,
     _role_name_from_arn,
@@ -24,13 +24,23 @@ from fleetform.plan import names
 
 
 class AwsStorage(AwsBase):
+    def _secret_suffix(self) -> pulumi.Output[str]:
+        if self._suffix is None:
+            self._suffix = random.RandomId(names.child(self.ctx.plan.key, "secrets-suffix"), byte_length=3,
+                                           opts=pulumi.ResourceOptions(parent=self.ctx.owner)).hex
+        return self._suffix
+
     def secret(self, name: str, key: str, value: pulumi.Output[str],
                readers: Sequence[MachineIdentity], parent: pulumi.Resource) -> SecretRef:
+        # Secrets Manager keeps a deleted secret's name for its recovery window: the
+        # incarnation's names carry a random suffix kept in the state (a re-created
+        # incarnation gets a new one), the window is clouds.aws.secret_recovery_days.
         secret = aws.secretsmanager.Secret(
             name,
-            name=f"{self.ctx.fleet.fleet}/{self.ctx.plan.key}/{key}",
+            name=pulumi.Output.concat(f"{self.ctx.fleet.fleet}/{self.ctx.plan.key}-", self._secret_suffix(),
+                                      f"/{key}"),
             description=f"fleetform {self.ctx.plan.key}: {key}",
-            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            recovery_window_in_days=self.ctx.fleet.aws_secret_recovery_days,
             kms_key_id=self.ctx.plan.kms_key,  # None: Secrets Manager's own key
             tags=self.tags("secrets", key=key),
             opts=self.opts(parent),

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_random as random
 
 from fleetform.plan import names
 from fleetform.plan.federation import (
@@ -53,6 +54,19 @@ def default_dns_zone(domain: str) -> str:
     return domain.rstrip(".").replace(".", "-")
 
 
+# Workload identity pool and provider ids: 4-32 characters; "-" and the suffix take 5.
+ID_LIMIT = 32
+SUFFIX_BYTES = 2
+
+
+def soft_deleted_id(name: str, base: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """``<base>-<4 hex>``: the suffix is a RandomId kept in the state (new only when the
+    resource is created again), the base shortened (with a hash) to fit 32."""
+    suffix = random.RandomId(name, byte_length=SUFFIX_BYTES, opts=pulumi.ResourceOptions(parent=parent))
+    short = names.physical(base, limit=ID_LIMIT - 1 - 2 * SUFFIX_BYTES)
+    return pulumi.Output.concat(short, "-", suffix.hex)
+
+
 class GcpFederation(pulumi.ComponentResource):
     """The fleet's GCP side of workload identity federation."""
 
@@ -82,9 +96,13 @@ class GcpFederation(pulumi.ComponentResource):
 
     def register(self, issuers: Sequence[Issuer], jwks: Mapping[str, pulumi.Input[str]]) -> None:
         ident = self.identity
+        # GCP keeps a deleted pool's or provider's id for 30 days: each id carries a
+        # random suffix kept in the state, so a destroyed and re-created fleet (or a
+        # cluster removed and added back) never meets its own soft-deleted id.
+        pool_id = soft_deleted_id(names.child(self.name, "pool-suffix"), ident.gcp_pool_id, self)
         self.pool = gcp.iam.WorkloadIdentityPool(
             names.child(self.name, "pool"),
-            workload_identity_pool_id=ident.gcp_pool_id,
+            workload_identity_pool_id=pool_id,
             display_name=f"fleetform {ident.fleet} {ident.stack}"[:32],
             description=f"Service-account issuers of the clusters of fleet {ident.fleet} ({ident.stack})"[:256],
             opts=self._opts())
@@ -92,7 +110,8 @@ class GcpFederation(pulumi.ComponentResource):
             self.providers[issuer.cluster] = gcp.iam.WorkloadIdentityPoolProvider(
                 names.child(self.name, issuer.cluster, "provider"),
                 workload_identity_pool_id=self.pool.workload_identity_pool_id,
-                workload_identity_pool_provider_id=issuer.gcp_provider_id,
+                workload_identity_pool_provider_id=soft_deleted_id(
+                    names.child(self.name, issuer.cluster, "provider-suffix"), issuer.gcp_provider_id, self),
                 display_name=issuer.cluster[:32],
                 description=f"cluster {issuer.cluster}: {issuer.url}"[:256],
                 attribute_mapping=gcp_attribute_mapping(issuer.cluster),

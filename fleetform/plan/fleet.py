@@ -197,6 +197,7 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
         gcp_default_labels=tuple(sorted(spec.clouds.gcp.default_labels.items())),
         snapshot_schedule=spec.snapshots.schedule,
         snapshot_retention_days=spec.snapshots.retention_days,
+        aws_secret_recovery_days=spec.clouds.aws.secret_recovery_days,
     )
     # Limits on what the plan derives from names (certificate subjects).
     if subject_problems := pki_problems(spec, fleet):

@@ -230,6 +230,8 @@ class FleetPlan:
     # Migration snapshots (spec_migrate.SnapshotsSpec).
     snapshot_schedule: str = "*/30 * * * *"
     snapshot_retention_days: int = 14
+    # clouds.aws.secret_recovery_days
+    aws_secret_recovery_days: int = 7
 
     def cluster(self, name: str) -> ClusterPlan:
         """The incarnation that serves ``name`` (during a move, the other one is in

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from fleetform.catalog.sizes import Size
 from fleetform.spec.base import (
@@ -147,6 +147,17 @@ CLUSTER_ONLY_KEYS: frozenset[str] = frozenset({"name", "profiles", "decommission
 
 class AwsCloudSpec(Model):
     default_tags: dict[str, str] = Field(default_factory=dict)
+    # Days a deleted Secrets Manager secret stays recoverable (0: deleted at once, no
+    # recovery; else 7-30, AWS's range). Secret names carry a random suffix kept in the
+    # state, so a re-created cluster never meets its own soft-deleted names.
+    secret_recovery_days: int = 7
+
+    @field_validator("secret_recovery_days")
+    @classmethod
+    def _recovery_window(cls, v: int) -> int:
+        if v != 0 and not 7 <= v <= 30:
+            raise ValueError("0 (delete at once, no recovery) or 7 to 30 days (AWS's recovery window)")
+        return v
 
 
 class GcpCloudSpec(Model):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -385,14 +386,17 @@ def test_aws_oidc_provider_per_cluster_issuer(prod: Run) -> None:
 def test_gcp_pool_and_provider_per_cluster_with_inline_jwks(prod: Run) -> None:
     ident = plan_identity(prod.spec, prod.plan)
     pools = prod.of("gcp:iam/workloadIdentityPool:WorkloadIdentityPool")
-    assert len(pools) == 1 and pools[0].inputs["workloadIdentityPoolId"] == "acme-prod"
+    # GCP keeps deleted ids 30 days: pool and provider ids carry a suffix kept in the state.
+    assert len(pools) == 1 and re.fullmatch(r"acme-prod-[0-9a-f]{4}", pools[0].inputs["workloadIdentityPoolId"])
     providers = {p.inputs["oidc"]["issuerUri"]: p for p in prod.of(
         "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")}
     assert sorted(providers) == sorted(i.url for i in ident.issuers)
     objects = {o.inputs["key"]: o.inputs["content"] for o in prod.of("aws:s3/bucketObjectv2:BucketObjectv2")}
     for issuer in ident.issuers:
         p = providers[issuer.url].inputs
-        assert p["workloadIdentityPoolProviderId"] == issuer.gcp_provider_id
+        base, suffix = p["workloadIdentityPoolProviderId"].rsplit("-", 1)
+        assert base == issuer.gcp_provider_id[:27].rstrip("-") or len(issuer.gcp_provider_id) > 27
+        assert re.fullmatch(r"[0-9a-f]{4}", suffix) and len(p["workloadIdentityPoolProviderId"]) <= 32
         assert p["oidc"]["allowedAudiences"] == [GCP_AUDIENCE]
         # the very JWKS that is published
         assert p["oidc"]["jwksJson"] == objects[issuer.jwks_object]
@@ -422,7 +426,9 @@ def test_workload_identity_grants_on_both_clouds(prod: Run) -> None:
     assert pool  # its name is projects/<number>/locations/global/workloadIdentityPools/acme-prod
     bindings = prod.of("gcp:serviceaccount/iAMMember:IAMMember")
     assert {b.inputs["role"] for b in bindings} == {"roles/iam.workloadIdentityUser"}
-    members = sorted(b.inputs["member"].split("/workloadIdentityPools/")[1] for b in bindings)
+    pool_id = pool.inputs["workloadIdentityPoolId"]
+    members = sorted(b.inputs["member"].split("/workloadIdentityPools/")[1].replace(pool_id, "acme-prod", 1)
+                     for b in bindings)
     assert members == sorted(
         [f"acme-prod/attribute.workload/{c}/system:serviceaccount:payments:exporter"
          for c in ("eu-core", "us-core", "eu-gke", "us-gcp", "edge-fra", "edge-iad")]
@@ -440,7 +446,8 @@ def test_workload_identity_grants_on_both_clouds(prod: Run) -> None:
     summary = prod.result.outputs["identity"]["workload_identities"]["search-indexer"]
     config = json.loads(summary["gcp_credential_config"]["us-gcp"])
     assert config["audience"].startswith("//iam.googleapis.com/projects/")
-    assert config["audience"].endswith("/workloadIdentityPools/acme-prod/providers/us-gcp")
+    assert re.search(r"/workloadIdentityPools/acme-prod-[0-9a-f]{4}/providers/us-gcp-[0-9a-f]{4}$",
+                     config["audience"])
     assert "search-indexer@acme-fleet.iam.gserviceaccount.com:generateAccessToken" in \
         config["service_account_impersonation_url"]
     assert summary["aws_role_arn"].startswith("arn:aws:iam::123456789012:role/")

@@ -199,12 +199,16 @@ def test_snapshot_path(runs: dict[str, StackRun]) -> None:
               and r.name.startswith(f"{TARGET}-snapshots-")}
     assert set(grants) == {f"{TARGET}-snapshots-bucket-reader-etcd",
                            f"{TARGET}-snapshots-bucket-writer-etcd-snapshot-mover"}
-    # Each target member restores the same object, and only after the Job completed.
+    # Each target member restores the same object. It waits for the bucket, not for the
+    # Job: on a first `up` the source is brand new and its Job runs once it can run pods
+    # (`pulumi up` does not await it); the members retry the download at boot.
+    assert job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
     members = [r for r in run.in_cluster(run.plan.incarnations("mover")[1])
                if r.type == "gcp:compute/instance:Instance" and "-etcd-etcd-" in r.name]
     assert len(members) == 3
     for m in members:
-        assert job.urn in m.dependencies
+        assert job.urn not in m.dependencies
+        assert bucket.urn in m.dependencies
         text = user_data(m) or ""
         assert f"migration/{SOURCE}.db" in text and "etcdutl snapshot restore" in text
     # The source's members are untouched: no restore there.
