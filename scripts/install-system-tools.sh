@@ -8,6 +8,7 @@
 #   openssl, curl  - certificate and boot-script checks
 #   rsvg-convert   - renders the `graph --format html` drawing (Debian librsvg2-bin)
 #   nft            - the nftables rules nodes load at boot (`nft -c`)
+#   systemd-analyze - `systemd-analyze verify` on every rendered unit (Debian systemd)
 set -euo pipefail
 
 missing=()
@@ -20,6 +21,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
