@@ -11,7 +11,7 @@ import pytest
 from cli_support import copy_dev_stack, fleetform, no_traceback
 
 from fleetform.cli.main import main
-from fleetform.engine.mocks import RESOURCE_MOCKS, ResourceCall
+from fleetform.engine.mocks.base import RESOURCE_MOCKS, ResourceCall
 
 LONG = "a" * 45  # a valid cluster name (DNS label); its etcd member names make 71-character CNs
 
