@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 class Federation(pulumi.ComponentResource):
     def __init__(self, name: str, plan: FleetPlan, identity: IdentityPlan, shared: SharedIdentity,
-                 opts: pulumi.ResourceOptions | None = None, *, gcp_requires: tuple[pulumi.Resource, ...] = ()) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *, gcp_requires: tuple[pulumi.Resource, ...] = (),
+                 gcp_provider: pulumi.ProviderResource | None = None) -> None:
         super().__init__("fleetform:index:Federation", name, None, opts)
         self.identity = identity
         self.jwks: dict[str, pulumi.Output[str]] = {
@@ -53,7 +54,8 @@ class Federation(pulumi.ComponentResource):
             self.aws = AwsFederation(names.child(name, "aws"), identity, dict(plan.aws_default_tags), child)
         if "gcp" in clouds:
 
-            self.gcp = GcpFederation(names.child(name, "gcp"), identity, child, requires=gcp_requires)
+            self.gcp = GcpFederation(names.child(name, "gcp"), identity, child, requires=gcp_requires,
+                                     provider=gcp_provider)
         served: list[pulumi.Resource] = []
         if identity.host == "aws" and self.aws is not None:
             served = self.aws.publish(documents)

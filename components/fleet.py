@@ -44,10 +44,11 @@ class Fleet(pulumi.ComponentResource):
         self.gcp_services: ProjectServices | None = None
         if plan.gcp_project and (any(c.cloud == "gcp" for c in plan.clusters)
                                  or "gcp" in self.identity_plan.federation_clouds):
-            self.gcp_services = ProjectServices(names.child(name, "gcp-services"), plan.gcp_project, child)
+            self.gcp_services = ProjectServices(names.child(name, "gcp-services"), plan.gcp_project, plan.fleet, child)
         gcp_requires = tuple(self.gcp_services.resources) if self.gcp_services is not None else ()
         self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child,
-                                     gcp_requires=gcp_requires)
+                                     gcp_requires=gcp_requires,
+                                     gcp_provider=self.gcp_services.provider if self.gcp_services else None)
         self.clusters: dict[str, Cluster] = {}
         for c in plan.clusters:  # a migration's source comes before its target
             self.clusters[c.key] = Cluster(

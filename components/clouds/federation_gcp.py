@@ -54,6 +54,10 @@ def default_dns_zone(domain: str) -> str:
     return domain.rstrip(".").replace(".", "-")
 
 
+def federation_labels(fleet: str) -> dict[str, str]:
+    return {"fleet": fleet, "plane": "identity", "managed-by": "fleetform"}
+
+
 # Workload identity pool and provider ids: 4-32 characters; "-" and the suffix take 5.
 ID_LIMIT = 32
 SUFFIX_BYTES = 2
@@ -71,18 +75,20 @@ class GcpFederation(pulumi.ComponentResource):
     """The fleet's GCP side of workload identity federation."""
 
     def __init__(self, name: str, identity: IdentityPlan, opts: pulumi.ResourceOptions | None = None,
-                 requires: tuple[pulumi.Resource, ...] = ()) -> None:
+                 requires: tuple[pulumi.Resource, ...] = (), provider: pulumi.ProviderResource | None = None) -> None:
         super().__init__("fleetform:index:GcpFederation", name, None, opts)
         if not identity.gcp_project:
             raise ValueError("workload identity federation on GCP needs clouds.gcp.project")
         self.identity = identity
         self.name = name
         self.project: str = identity.gcp_project
-        self.provider = gcp.Provider(
+        # The fleet's one project-level provider (clouds/gcp_services.py) when given; every
+        # resource here waits for the project's APIs (``requires``).
+        self.provider: pulumi.ProviderResource = provider if provider is not None else gcp.Provider(
             names.child(name, "gcp"), project=self.project,
-            default_labels={"fleet": identity.fleet, "plane": "identity", "managed-by": "fleetform"},
-            # The project's APIs first (clouds/gcp_services.py).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(requires)))
+            default_labels=federation_labels(identity.fleet),
+            opts=pulumi.ResourceOptions(parent=self))
+        self._requires = list(requires)
         self.pool: gcp.iam.WorkloadIdentityPool | None = None
         self.providers: dict[str, gcp.iam.WorkloadIdentityPoolProvider] = {}
         self.service_accounts: dict[str, pulumi.Output[str]] = {}
@@ -90,7 +96,9 @@ class GcpFederation(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _opts(self, **kw: object) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, provider=self.provider, **kw)  # type: ignore[arg-type]
+        deps = [*self._requires, *list(kw.pop("depends_on", None) or [])]  # type: ignore[call-overload]
+        return pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=deps or None,
+                                      **kw)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ trust
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from components.clouds.federation_gcp import federation_labels
 from fleetform.plan import names
 
 # API -> why the program needs it.
@@ -32,10 +33,13 @@ class ProjectServices(pulumi.ComponentResource):
 
     services: dict[str, gcp.projects.Service]
 
-    def __init__(self, name: str, project: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, project: str, fleet: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetform:index:GcpProjectServices", name, None, opts)
-        provider = gcp.Provider(names.child(name, "gcp"), project=project,
+        # The fleet's one project-level provider: the federation's resources use it too
+        # (after the services: GcpFederation waits for them).
+        provider = gcp.Provider(names.child(name, "gcp"), project=project, default_labels=federation_labels(fleet),
                                 opts=pulumi.ResourceOptions(parent=self))
+        self.provider: pulumi.ProviderResource = provider
         self.services = {
             api: gcp.projects.Service(
                 names.child(name, api.split(".", 1)[0]),

@@ -242,9 +242,19 @@ def test_cluster_name_must_be_a_dns_label(tmp_path: Path, name: str) -> None:
         "and '-', starting with a letter, at most 63 characters)"]
 
 
-@pytest.mark.parametrize("name", ["a", "eu-core", "a1", "x" * 63])
+@pytest.mark.parametrize("name", ["a", "eu-core", "a1", "x" * 38])
 def test_valid_cluster_names(tmp_path: Path, name: str) -> None:
     assert problems(tmp_path, clusters(one(name))) == []
+
+
+def test_a_cluster_name_too_long_for_its_certificates_is_refused_by_validate(tmp_path: Path) -> None:
+    """A DNS label of up to 63 characters, but the etcd members' certificate subjects
+    (<member>.<cluster>.<domain>) must fit X.509's 64: validate says what to change."""
+    (line,) = problems(tmp_path, clusters(one("x" * 63)))
+    assert line.startswith(f"{STACK}: fleet.clusters[0].name: the etcd-0-server and etcd-0-peer certificates' "
+                           "common name ")
+    assert "X.509 allows 64 (5 more certificate subjects are too long as well): shorten the cluster name to at " \
+           "most 38 characters" in line
 
 
 def test_cluster_names_are_unique(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from fleetform.plan.pki import (
     incarnation_leaves,
     root_ca,
 )
-from fleetform.spec.errors import Loc, Problem
+from fleetform.spec.errors import Problem
 from fleetform.spec.load import origins
 from fleetform.spec.models import FleetSpec
 
@@ -43,42 +43,45 @@ def _too_long(certs: Iterable[CertSpec]) -> list[tuple[str, str, str]]:
     return [(" and ".join(keys), label, value) for (label, value), keys in found.items()]
 
 
-def _message(key: str, label: str, value: str, culprit: str, current: str, also: str = "") -> str:
+def _message(hits: list[tuple[str, str, str]], culprit: str, current: str, also: str = "") -> str:
+    """One line for every subject over the limit because of one name: the longest one
+    decides how short the name must be."""
+    key, label, value = max(hits, key=lambda h: len(h[2]))
     excess = len(value) - SUBJECT_LIMIT
     fit = len(current) - excess
     change = (f"shorten {culprit} to at most {fit} characters" if fit >= 1
               else f"shorten {culprit}")
     whose = f"the {key} certificates'" if " and " in key else f"the {key} certificate's"
+    more = f" ({len(hits) - 1} more certificate subjects are too long as well)" if len(hits) > 1 else ""
     return (f"{whose} {label} {value!r} would be {len(value)} characters; X.509 allows "
-            f"{SUBJECT_LIMIT}: {change}{also}")
+            f"{SUBJECT_LIMIT}{more}: {change}{also}")
 
 
 def pki_problems(spec: FleetSpec, plan: FleetPlan) -> list[Problem]:
-    """Every subject field over the X.509 limit, located at the name it comes from."""
+    """Subject fields over the X.509 limit: one problem per name to shorten, located
+    where that name is written."""
     where = origins(spec)
     settings = PkiSettings.from_spec(spec.identity.pki)
     fleet = spec.name
-    fleet_at: Loc = where.fleet_loc("name")
+    fleet_hits = _too_long([root_ca(fleet, settings), clustermesh_ca(fleet)])
     problems: list[Problem] = []
-
-    fleet_certs = [root_ca(fleet, settings), clustermesh_ca(fleet)]
-    for key, label, value in _too_long(fleet_certs):
-        problems.append(fleet_at.problem(_message(key, label, value, "the fleet name", fleet)))
-
     seen: set[str] = set()
     for cp in plan.clusters:
-        at = where.cluster_loc(cp.name, "name")
+        cluster_hits: list[tuple[str, str, str]] = []
         if cp.name not in seen:  # a cluster's CAs and admin are shared by its incarnations
             seen.add(cp.name)
             shared = [*cluster_cas(fleet, cp.name, settings), admin_client(fleet, cp.name, settings)]
-            for key, label, value in _too_long(shared):
-                culprit, current = ("the fleet name", fleet) if fleet in value and cp.name not in value \
-                    else ("the cluster name", cp.name)
-                problems.append(at.problem(_message(key, label, value, culprit, current)))
-        for key, label, value in _too_long(incarnation_leaves(fleet, cp, settings)):
-            if cp.name in value:
-                also = f" (or the fleet domain {spec.domain!r}: etcd member names are <member>.<cluster>.<domain>)"
-                problems.append(at.problem(_message(key, label, value, "the cluster name", cp.name, also)))
-            else:
-                problems.append(fleet_at.problem(_message(key, label, value, "the fleet name", fleet)))
+            for hit in _too_long(shared):
+                (cluster_hits if cp.name in hit[2] else fleet_hits).append(hit)
+        leaves = _too_long(incarnation_leaves(fleet, cp, settings))
+        fleet_hits += [h for h in leaves if cp.name not in h[2]]
+        member_hits = [h for h in leaves if cp.name in h[2]]
+        also = (f" (or the fleet domain {spec.domain!r}: etcd member names are <member>.<cluster>.<domain>)"
+                if member_hits else "")
+        if hits := cluster_hits + member_hits:
+            problems.append(where.cluster_loc(cp.name, "name").problem(
+                _message(hits, "the cluster name", cp.name, also)))
+    if fleet_hits:
+        problems.insert(0, where.fleet_loc("name").problem(
+            _message(list(dict.fromkeys(fleet_hits)), "the fleet name", fleet)))
     return list(dict.fromkeys(problems))
