@@ -1,0 +1,45 @@
+"""The credential inventory `plan` prints: lifetimes, renewal, warnings."""
+
+from __future__ import annotations
+
+from fleetform.plan.credentials import ClusterCredentials, CredentialSettings, inventory, render
+from fleetform.plan.rotation import RotationState
+
+CLUSTERS = [ClusterCredentials("eu", 3, 3, RotationState(1, "prepare")), ClusterCredentials("us", 5, 1)]
+
+
+def test_every_certificate_and_token_is_listed_with_its_renewal() -> None:
+    inv = inventory(CLUSTERS, CredentialSettings())
+    names = [(c.scope, c.name) for c in inv.credentials]
+    assert names[0] == ("fleet", "fleet root CA")
+    eu = [n for s, n in names if s == "eu"]
+    for wanted in ("kubernetes CA", "etcd CA", "front-proxy CA", "service-account signing key",
+                   "etcd member server + peer certificates", "API server etcd client certificate",
+                   "admin client certificate", "kubeadm certificates", "kubelet client certificates",
+                   "kubelet serving certificates", "bootstrap token"):
+        assert any(n.startswith(wanted) for n in eu), wanted
+    assert "kubernetes CA [generation 1, phase prepare]" in eu
+    etcd = next(c for c in inv.credentials if c.scope == "us" and c.name.startswith("etcd member"))
+    assert etcd.count == 10 and etcd.lifetime_hours == 8760 and "one at a time" in etcd.renewal
+    token = next(c for c in inv.credentials if c.scope == "us" and c.name.startswith("bootstrap"))
+    assert token.lifetime_hours == 6 and "every 2h" in token.renewal
+    assert all(c.renewal for c in inv.credentials)
+    assert inv.warnings == ()
+
+
+def test_warns_when_something_would_expire_with_nothing_renewing_it() -> None:
+    s = CredentialSettings(kubeadm_renewal=False, kubelet_serving_approver=False, bootstrap_token_rotation=False)
+    inv = inventory(CLUSTERS[:1], s)
+    assert any("eu: kubeadm certificates" in w and "nothing renews them" in w for w in inv.warnings)
+    assert any("kubelet serving certificates (self-signed)" in w for w in inv.warnings)
+    assert any("bootstrap token" in w and "6h" in w for w in inv.warnings)
+    lines = render(inv)
+    assert lines[0].startswith("credentials")
+    assert any("NOT RENEWED" in line for line in lines)
+    assert sum(line.startswith("warning: ") for line in lines) == len(inv.warnings)
+
+
+def test_renewing_no_earlier_than_the_lifetime_is_a_warning() -> None:
+    inv = inventory(CLUSTERS[:1], CredentialSettings(kubeadm_cert_hours=24 * 30, kubeadm_renew_before_hours=24 * 60))
+    assert any("renew forever" in w for w in inv.warnings)
+    assert inventory(CLUSTERS, CredentialSettings()).to_json()["credentials"][0]["kind"] == "ca"
