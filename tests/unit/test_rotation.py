@@ -22,7 +22,7 @@ from fleetform.plan.rotation import (
 NONE = RotationState()
 
 
-def S(gen: int, phase: str) -> RotationState:  # noqa: N802 - reads like the stack file
+def S(gen: int, phase: str) -> RotationState:
     return RotationState(gen, phase)  # type: ignore[arg-type]
 
 
