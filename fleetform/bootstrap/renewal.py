@@ -619,9 +619,9 @@ left=$(published_left)
 if [ "$left" -gt {keep} ]; then
   ff_log "the published bootstrap token is valid for ${{left}}s more; not rotating"
 else
-  token=$(kubeadm token generate)
-  kubeadm token create "$token" --ttl {t.ttl_hours}h --usages authentication,signing \\
-    --groups {TOKEN_GROUP} --description {q(f"{TOKEN_DESCRIPTION} of cluster {t.cluster}")} >/dev/null
+  # kubeadm makes the token up and prints it: it never appears on a command line.
+  token=$(kubeadm token create --ttl {t.ttl_hours}h --usages authentication,signing \\
+    --groups {TOKEN_GROUP} --description {q(f"{TOKEN_DESCRIPTION} of cluster {t.cluster}")})
   printf '%s' "$token" | ff_secret_write {q(t.secret_id)}
   ff_log "published a new bootstrap token ${{token%%.*}} (valid {t.ttl_hours}h)"
 fi
