@@ -40,6 +40,7 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("fleetform:index:Cluster", name, None, opts)
         plan = args.plan
         self.plan = plan
+        self.identity = args.identity
         # Shared identity: decide the fleet's identity plan before any plane
         # renders: control planes read their SSO and service-account issuer from it.
 

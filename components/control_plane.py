@@ -53,9 +53,10 @@ class ControlPlane(pulumi.ComponentResource):
         self.bootstrap_token = refs["bootstrap-token"]
         store_info = adapter.secret_store
         pems = {
-            "kubernetes-ca": ident.cas["kubernetes-ca"].cert_pem,
-            "front-proxy-ca": ident.cas["front-proxy-ca"].cert_pem,
-            "etcd-ca": ident.cas["etcd-ca"].cert_pem,
+            # Bundles: during a CA rotation's prepare phase, new + old.
+            "kubernetes-ca": ident.bundle("kubernetes-ca"),
+            "front-proxy-ca": ident.bundle("front-proxy-ca"),
+            "etcd-ca": ident.bundle("etcd-ca"),
             "apiserver-etcd-client": etcd_client.cert_pem,
             "service-account-public": ident.sa_public_pem,
         }

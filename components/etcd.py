@@ -64,7 +64,7 @@ class EtcdDataPlane(pulumi.ComponentResource):
                 ))
 
             user_data = pulumi.Output.all(
-                ca=etcd_ca.cert_pem,
+                ca=args.identity.bundle("etcd-ca"),
                 server=certs[f"{m.name}-server"].cert_pem,
                 peer=certs[f"{m.name}-peer"].cert_pem,
                 server_key=refs[0].secret_id,

@@ -57,14 +57,14 @@ def export_identity(plan: FleetPlan, fleet: Fleet) -> None:
     Both kubeconfigs are secret outputs (`pulumi stack output --show-secrets kubeconfig`)."""
     ident = fleet.identity_plan
     people = layout(ident, plan)
-    cas = {c: fleet.identity.clusters[c].cas["kubernetes-ca"].cert_pem for c in people.clusters}
+    cas = {c: fleet.identity.clusters[c].bundle("kubernetes-ca") for c in people.clusters}
     pulumi.export("kubeconfig", pulumi.Output.secret(
         pulumi.Output.all(**cas).apply(lambda pems: people_kubeconfig(people, pems))))
     admin = layout(ident, plan, admin=True)
     creds: dict[str, pulumi.Output[Any]] = {}
     for c in admin.clusters:
         cid = fleet.identity.clusters[c]
-        creds[c] = pulumi.Output.all(cid.cas["kubernetes-ca"].cert_pem, cid.admin.cert_pem, cid.admin.key_pem)
+        creds[c] = pulumi.Output.all(cid.bundle("kubernetes-ca"), cid.admin.cert_pem, cid.admin.key_pem)
     pulumi.export("admin_kubeconfig", pulumi.Output.secret(pulumi.Output.all(**creds).apply(
         lambda a: fleet_admin_kubeconfig(admin, {c: (v[0], v[1], v[2]) for c, v in a.items()}))))
     pulumi.export("identity", {

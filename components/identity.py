@@ -117,9 +117,10 @@ class ClusterIdentity(pulumi.ComponentResource):
     """One logical cluster's CAs (kubernetes, etcd, front-proxy), its service-account
     signing key and the admin client certificate.
 
-    ``identity.pki.rotate.<cluster>: N`` names the CAs' resources ``...-<ca>-gN-...``:
-    `pulumi up` then issues new CAs for this cluster only, re-signs everything under
-    them and deletes the old ones (docs/identity.md, "Rotating one cluster's CAs")."""
+    ``identity.pki.rotate.<cluster>`` rotates the CAs in phases (docs/credentials.md):
+    generation N names their resources ``...-<ca>-gN-...``. In ``prepare`` the CAs of
+    generation N-1 stay (trusted, signing nothing new) beside generation N, which signs
+    every certificate; ``bundle`` gives N then N-1. In ``complete`` only N remains."""
 
     def __init__(self, name: str, fleet: str, cluster: str, root: IssuedCert,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -127,11 +128,19 @@ class ClusterIdentity(pulumi.ComponentResource):
         self.cluster = cluster
         self.root = root
         settings = root.settings
-        self.generation = settings.generation(cluster)
-        self.cas: dict[str, IssuedCert] = {
-            spec.key: issue(names.child(name, resource_key(spec, self.generation)), spec, root, self)
-            for spec in cluster_cas(fleet, cluster, settings)
+        self.rotation = settings.rotation(cluster)
+        self.generation = self.rotation.issuing
+        by_gen: dict[int, dict[str, IssuedCert]] = {
+            gen: {
+                spec.key: issue(names.child(name, resource_key(spec, gen)), spec, root, self)
+                for spec in cluster_cas(fleet, cluster, settings, gen)
+            }
+            for gen in self.rotation.trusted
         }
+        # The issuing generation's CAs sign everything; the retiring ones are only trusted.
+        self.cas: dict[str, IssuedCert] = by_gen[self.generation]
+        self.retiring: dict[str, IssuedCert] = by_gen.get(self.rotation.retiring, {}) \
+            if self.rotation.retiring is not None else {}
         # Not rotated with the CAs: a new signing key invalidates every issued token
         # (rotate it with `pulumi up --replace`, docs/identity.md).
         sa = private_key(names.child(name, "service-account-key"), self, settings, rsa_bits=SA_KEY_RSA_BITS)
@@ -140,14 +149,22 @@ class ClusterIdentity(pulumi.ComponentResource):
         spec = admin_client(fleet, cluster, settings)
         self.admin = issue(names.child(name, spec.key), spec, self.cas[spec.issuer], self)
         self.register_outputs({
-            "kubernetes_ca": self.cas["kubernetes-ca"].cert_pem,
-            "etcd_ca": self.cas["etcd-ca"].cert_pem,
-            "front_proxy_ca": self.cas["front-proxy-ca"].cert_pem,
+            "kubernetes_ca": self.bundle("kubernetes-ca"),
+            "etcd_ca": self.bundle("etcd-ca"),
+            "front_proxy_ca": self.bundle("front-proxy-ca"),
             "service_account_public_key": self.sa_public_pem,
         })
 
+    def bundle(self, ca: str) -> pulumi.Output[str]:
+        """What trusts ``ca`` in this phase: the issuing certificate first (kubeadm reads
+        the first certificate of ``ca.crt`` as the one ``ca.key`` belongs to), then the
+        retiring one during ``prepare``."""
+        pems = [self.cas[ca].cert_pem, *([self.retiring[ca].cert_pem] if ca in self.retiring else [])]
+        return pulumi.Output.all(*pems).apply(lambda ps: "".join(p if p.endswith("\n") else p + "\n" for p in ps))
+
     def trust_bundle(self) -> pulumi.Output[str]:
-        return pulumi.Output.all(*(c.cert_pem for c in self.cas.values())).apply(lambda pems: "".join(pems))
+        pems = [c.cert_pem for c in (*self.cas.values(), *self.retiring.values())]
+        return pulumi.Output.all(*pems).apply(lambda ps: "".join(ps))
 
 
 class SharedIdentity(pulumi.ComponentResource):
@@ -180,7 +197,7 @@ class SharedIdentity(pulumi.ComponentResource):
         """Root + every cluster's intermediates: any workload can verify any cluster."""
         pems = [self.root.cert_pem]
         for cid in self.clusters.values():
-            pems.extend(c.cert_pem for c in cid.cas.values())
+            pems.extend(c.cert_pem for c in (*cid.cas.values(), *cid.retiring.values()))
         return pulumi.Output.all(*pems).apply(lambda ps: "".join(ps))
 
 

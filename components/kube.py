@@ -86,7 +86,7 @@ class KubeAccess(pulumi.ComponentResource):
     def __init__(self, name: str, plan: ClusterPlan, identity: ClusterIdentity, server: str,
                  depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetform:index:KubeAccess", name, None, opts)
-        ca = identity.cas["kubernetes-ca"].cert_pem
+        ca = identity.bundle("kubernetes-ca")
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
             ca=ca, cert=identity.admin.cert_pem, key=identity.admin.key_pem,
         ).apply(lambda a: admin_kubeconfig([AdminAccess(plan.name, server, a["ca"], a["cert"], a["key"])])))

@@ -15,6 +15,7 @@ import pulumi
 
 from components.cluster import Cluster
 from components.dynamic import MigrationGate
+from components.rotation import RotationGate
 from fleetform.plan import names
 from fleetform.plan.model import ClusterPlan
 
@@ -38,6 +39,9 @@ class ClusterName(pulumi.ComponentResource):
         # Every cluster has one: a move starts from what it holds (phase `none`).
         self.gate = MigrationGate(names.migration_gate(name), gate_inputs(serving.plan),
                                   pulumi.ResourceOptions(parent=self))
+        # And its CA rotation: every incarnation shares the cluster's CAs.
+        self.rotation_gate = RotationGate(names.rotation_gate(name), name, serving.identity.rotation,
+                                          serving.plan.migration is not None, pulumi.ResourceOptions(parent=self))
         self.public_record: pulumi.Resource | None = None
         if serving.plan.api.public:
             # Handed between incarnations at cutover: in one zone the name cannot exist

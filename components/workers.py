@@ -29,7 +29,7 @@ class WorkerPlane(pulumi.ComponentResource):
             return render_worker(worker_node(plan, pool, store_info, a["ca"], a["token"]))
 
         user_data = pulumi.Output.all(
-            ca=args.identity.cas["kubernetes-ca"].cert_pem, token=token.secret_id).apply(render)
+            ca=args.identity.bundle("kubernetes-ca"), token=token.secret_id).apply(render)
         self.group = adapter.machine_group(
             names.child(name, "group"), pool, "worker", user_data, net.identities["worker"], net.firewall,
             net.handle, self, depends_on=[*token.resources, *control_plane.load_balancer.resources])

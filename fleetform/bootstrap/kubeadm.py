@@ -75,6 +75,15 @@ def ca_cert_hash(ca_pem: str) -> str:
     return "sha256:" + hashlib.sha256(spki).hexdigest()
 
 
+def ca_cert_hashes(bundle_pem: str) -> list[str]:
+    """One pin per CA of a bundle (two while a CA rotation is in ``prepare``: a joining
+    machine accepts the cluster whichever of them its cluster-info names)."""
+    certs = x509.load_pem_x509_certificates(bundle_pem.encode())
+    return list(dict.fromkeys(
+        "sha256:" + hashlib.sha256(c.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+        for c in certs))
+
+
 def _args(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     # Sorted by name; stable, so repeated flags (service-account-issuer) keep their order,
     # which matters: the first issuer signs, the others are only accepted.
@@ -167,7 +176,7 @@ def _bootstrap_token_discovery(endpoint: str, ca_pem: str) -> dict[str, Any]:
         "bootstrapToken": {
             "apiServerEndpoint": f"{endpoint}:{API_PORT}",
             "token": BOOTSTRAP_TOKEN_PLACEHOLDER,
-            "caCertHashes": [ca_cert_hash(ca_pem)],
+            "caCertHashes": ca_cert_hashes(ca_pem),
         }
     }
 

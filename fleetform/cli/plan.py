@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fleetform.addons.build import cluster_addons
@@ -18,13 +19,18 @@ from fleetform.cli.common import (
     run_engine,
     violations,
 )
-from fleetform.cli.migrate import phase_problems
-from fleetform.cli.render import print_counts, print_plan, print_policy, print_tree
+from fleetform.cli.migrate import GATE_TYPE, phase_problems
+from fleetform.cli.render import console, print_counts, print_plan, print_policy, print_tree
 from fleetform.engine.policy import exit_code
 from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
+from fleetform.plan.credentials import Inventory, fleet_inventory, render
 from fleetform.plan.identity import plan_identity
+from fleetform.plan.names import rotation_gate
+from fleetform.plan.pki import rotation_states
+from fleetform.plan.rotation import RotationState, check_transition
 from fleetform.spec.errors import FleetError, Problem
-from fleetform.spec.load import read_yaml
+from fleetform.spec.load import origins, read_yaml
+from fleetform.spec.models import FleetSpec
 from fleetform.spec.stackfiles import secrets_provider_warning
 
 
@@ -34,12 +40,13 @@ def add_parser(sub: Subparsers) -> None:
                                    "of clusters (fitted to the terminal's width), the estimated cost, the "
                                    "warnings, one line of resource counts per cluster and the policy "
                                    "verdict; --tree adds every resource (fleet > cluster > plane > "
-                                   "counts by type).")
+                                   "counts by type) and every credential with its lifetime and renewal.")
     add_source(p)
     p.add_argument("--json", action="store_true", help="machine-readable JSON (docs/cli.md)")
     p.add_argument("--cluster", metavar="NAME", help="only this cluster")
     p.add_argument("--tree", action="store_true",
-                   help="also every resource: fleet > cluster > plane > counts by type")
+                   help="also every resource (fleet > cluster > plane > counts by type) and every "
+                        "credential with its lifetime and renewal")
     p.add_argument("--no-resources", action="store_true",
                    help="skip the program run: the plan only (fast; no resource tree, no policy)")
     p.add_argument("--against", metavar="DIR",
@@ -70,17 +77,25 @@ def run(args: argparse.Namespace) -> int:
     unsafe_state = secrets_provider_warning(read_yaml(stack.path, stack.label), stack.label, stack.name)
     if unsafe_state is not None:
         print(f"warning: {unsafe_state}", file=sys.stderr)
-    if previous is not None:  # a skipped migration phase is refused like the gate refuses it
-        problems = phase_problems(stack.spec, previous.resources)
+    if previous is not None:  # a skipped phase is refused like the gates refuse it
+        problems = [*phase_problems(stack.spec, previous.resources),
+                    *rotation_problems(stack.spec, previous.resources)]
         if problems:
             raise FleetError(problems)
     data = focus(stack.plan, args.cluster)
     add_addons(stack, data)
+    credentials = fleet_inventory(stack.spec.identity.pki, stack.plan)
+    if args.cluster is not None:
+        credentials = Inventory(
+            tuple(c for c in credentials.credentials if c.scope in ("fleet", args.cluster)),
+            tuple(w for w in credentials.warnings if w.startswith(f"{args.cluster}:")))
+    data["credentials"] = credentials.to_json()
     if args.no_resources:
         if args.json:
             sys.stdout.write(json.dumps(data, indent=2) + "\n")
             return EXIT_OK
         print_plan(stack.plan, data)
+        print_credentials(credentials, detail=True)
         return EXIT_OK
     result = run_engine(stack)
     records = [resource_json(r) for r in result.resources]
@@ -104,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         print_plan(stack.plan, data, detail=args.tree)
+        print_credentials(credentials, detail=args.tree)
         if args.tree:
             print_tree(stack.plan, data, records)
         else:
@@ -113,3 +129,41 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         warn(removed, f"--stack {args.stack}" if args.stack else f"--file {args.file}", strict=args.strict)
     return code
+
+
+def print_credentials(inv: Inventory, *, detail: bool) -> None:
+    """Every credential with its lifetime and renewal (``detail``), else one line; then
+    a warning for each thing nothing renews."""
+    out = console()
+    if not detail:
+        kinds = sorted({c.kind for c in inv.credentials})
+        out.print(f"credentials: {sum(c.count for c in inv.credentials)} ({', '.join(kinds)}); "
+                  "--tree or --json lists each with its lifetime and renewal", markup=False, highlight=False)
+    for line in render(inv) if detail else [f"warning: {w}" for w in inv.warnings]:
+        if line.startswith("warning: "):
+            out.print(f"[yellow]warning:[/yellow] {line.removeprefix('warning: ')}", markup=True, highlight=False)
+        else:
+            out.print(line, markup=False, highlight=False)
+
+
+def rotation_state(resources: Sequence[Mapping[str, Any]], cluster: str) -> RotationState | None:
+    """The CA rotation the gate of ``cluster`` holds among recorded resources."""
+    for r in resources:
+        if r.get("type") == GATE_TYPE and r.get("name") == rotation_gate(cluster):
+            return RotationState.from_json(r.get("inputs") or {})
+    return None
+
+
+def rotation_problems(spec: FleetSpec, previous: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    """What the CA rotation gates would refuse in `pulumi up`, against a previous synth,
+    located at ``identity.pki.rotate.<cluster>``."""
+    where = origins(spec)
+    states = rotation_states(spec.identity.pki)
+    problems = []
+    for c in spec.clusters:
+        new = states.get(c.name, RotationState())
+        why = check_transition(c.name, rotation_state(previous, c.name), new, migrating=c.migrate is not None)
+        if why is not None:
+            path = ("identity", "pki", "rotate", c.name) if c.name in states else ("identity", "pki")
+            problems.append(where.fleet_loc(*path).problem(why))
+    return problems

@@ -23,6 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fleetform.spec.identity import PkiSpec
+
+from .model import FleetPlan
+from .pki import LEAF_EARLY_RENEWAL_HOURS, rotation_states
 from .rotation import RotationState
 
 NO_ROTATION = RotationState()
@@ -112,17 +116,20 @@ def cluster_credentials(c: ClusterCredentials, s: CredentialSettings) -> list[Cr
         Credential(c.name, f"{ca}{rot}", "ca", "root CA", s.intermediate_hours, ca_renewal)
         for ca in ("kubernetes CA", "etcd CA", "front-proxy CA")
     ]
-    out.append(Credential(c.name, f"service-account signing key{rot}", "key", "-", None,
-                          "rotated with the cluster's CAs (both keys verify during prepare)"))
+    out.append(Credential(c.name, "service-account signing key", "key", "-", None,
+                          "not rotated with the CAs: `pulumi up --replace` (docs/identity.md)"))
     etcd_renewal = pulumi + "; each member reloads them on a timer, one at a time" if s.etcd_reload else ""
     out.append(Credential(c.name, "etcd member server + peer certificates", "certificate", "etcd CA",
                           s.leaf_hours, etcd_renewal, s.pulumi_early_renewal_hours, 2 * c.etcd_members))
+    etcd_client = (pulumi + "; replicas take it one at a time (kubeadm-certs-renew timer)" if s.kubeadm_renewal
+                   else f"re-issued by `pulumi up` in its last {s.pulumi_early_renewal_hours // 24} days; "
+                        "every control-plane replica is replaced to take it, in the same `pulumi up`")
     out.append(Credential(c.name, "API server etcd client certificate", "certificate", "etcd CA",
-                          s.leaf_hours, pulumi + "; replicas reload it with the kubeadm timer's restart"
-                          if s.kubeadm_renewal else "", s.pulumi_early_renewal_hours))
+                          s.leaf_hours, etcd_client, s.pulumi_early_renewal_hours))
     out.append(Credential(c.name, "admin client certificate (admin_kubeconfig)", "certificate",
-                          "kubernetes CA", s.leaf_hours, pulumi + " (fetch the output again)",
-                          s.pulumi_early_renewal_hours))
+                          "kubernetes CA", s.leaf_hours,
+                          f"re-issued by `pulumi up` in its last {s.pulumi_early_renewal_hours // 24} days "
+                          "(fetch the output again)", s.pulumi_early_renewal_hours))
     kubeadm = ("`kubeadm certs renew` on a timer, static pods restarted one replica at a time"
                if s.kubeadm_renewal else "")
     out.append(Credential(
@@ -141,18 +148,23 @@ def cluster_credentials(c: ClusterCredentials, s: CredentialSettings) -> list[Cr
     else:
         out.append(Credential(c.name, "kubelet serving certificates (self-signed)", "certificate",
                               "the kubelet itself", CLUSTER_SIGNING_HOURS, ""))
-    token_renewal = (f"replaced every {s.bootstrap_token_rotate_every_hours}h by a control-plane timer "
-                     "through the secret store; expired ones deleted") if s.bootstrap_token_rotation else ""
-    out.append(Credential(c.name, "bootstrap token (joining machines)", "token", "-",
-                          s.bootstrap_token_ttl_hours, token_renewal,
-                          s.bootstrap_token_ttl_hours - s.bootstrap_token_rotate_every_hours))
+    if s.bootstrap_token_rotation:
+        out.append(Credential(c.name, "bootstrap token (joining machines)", "token", "-",
+                              s.bootstrap_token_ttl_hours,
+                              f"replaced every {s.bootstrap_token_rotate_every_hours}h by a control-plane "
+                              "timer through the secret store; expired ones deleted",
+                              s.bootstrap_token_ttl_hours - s.bootstrap_token_rotate_every_hours))
+    else:
+        # kubeadm's ttl 0s: a join credential that never expires and nothing replaces.
+        out.append(Credential(c.name, "bootstrap token (joining machines, never expires)", "token", "-",
+                              None, ""))
     return out
 
 
 def inventory(clusters: Sequence[ClusterCredentials], s: CredentialSettings,
               root: RotationState = NO_ROTATION) -> Inventory:
     creds = [Credential("fleet", f"fleet root CA{_rotation_note(root)}", "ca", "self-signed", s.root_hours,
-                        "CA rotation in two phases (identity.pki.rotate.root)")]
+                        "replaced by hand: every credential of the fleet is re-issued (docs/identity.md)")]
     for c in sorted(clusters, key=lambda c: c.name):
         creds += cluster_credentials(c, s)
     return Inventory(tuple(creds), tuple(warnings(creds, s)))
@@ -162,6 +174,8 @@ def warnings(creds: Sequence[Credential], s: CredentialSettings) -> list[str]:
     out: list[str] = []
     for c in creds:
         if c.lifetime_hours is None:
+            if not c.renewal and c.kind == "token":
+                out.append(f"{c.scope}: {c.name}: a permanent join credential that nothing rotates")
             continue
         if not c.renewal:
             out.append(f"{c.scope}: {c.name} expire after {_days(c.lifetime_hours)} and nothing renews them")
@@ -184,3 +198,40 @@ def render(inv: Inventory) -> list[str]:
         lines.append(f"  {c.scope}: {c.name}{count} [{c.kind}, {life}]: {c.renewal or 'NOT RENEWED'}")
     lines += [f"warning: {w}" for w in inv.warnings]
     return lines
+
+
+# What the boot documents install today. The renewal units exist
+# (fleetform/bootstrap/renewal.py) but no document ships them yet, so `plan` says so
+# instead of promising renewals that would not happen.
+NODE_RENEWAL_INSTALLED = False
+
+
+def settings_of(pki: PkiSpec, *, installed: bool = NODE_RENEWAL_INSTALLED) -> CredentialSettings:
+    """``identity.pki`` as the inventory reads it; ``installed``: whether the nodes run
+    the renewal timers and the cluster the CSR approver."""
+    leaf = pki.leaf_validity_days * 24
+    return CredentialSettings(
+        root_hours=pki.root_validity_days * 24,
+        intermediate_hours=pki.intermediate_validity_days * 24,
+        leaf_hours=leaf,
+        pulumi_early_renewal_hours=min(LEAF_EARLY_RENEWAL_HOURS, leaf // 3),
+        kubeadm_renew_before_hours=pki.renewal.kubeadm_renew_before_days * 24,
+        bootstrap_token_ttl_hours=pki.renewal.bootstrap_token_ttl_hours,
+        algorithm=f"ECDSA {pki.ecdsa_curve}" if pki.algorithm == "ECDSA" else f"RSA {pki.rsa_bits}",
+        kubeadm_renewal=installed,
+        etcd_reload=installed,
+        bootstrap_token_rotation=installed,
+        kubelet_serving_approver=installed,
+    )
+
+
+def fleet_inventory(pki: PkiSpec, plan: FleetPlan, *, installed: bool = NODE_RENEWAL_INSTALLED) -> Inventory:
+    """The inventory of a planned fleet: one entry per logical cluster (the serving
+    incarnation's counts; a moving cluster's CAs are shared by both incarnations)."""
+    states = rotation_states(pki)
+    clusters = []
+    for name in dict.fromkeys(c.name for c in plan.clusters):
+        c = plan.cluster(name)
+        clusters.append(ClusterCredentials(name, len(c.etcd.members), len(c.control_plane.replicas),
+                                           states.get(name, NO_ROTATION)))
+    return inventory(clusters, settings_of(pki, installed=installed))

@@ -26,6 +26,11 @@ def migration_gate(cluster: str) -> str:
     return f"{cluster}-migration"
 
 
+def rotation_gate(cluster: str) -> str:
+    """The resource that remembers a cluster's CA rotation phase (one per logical cluster)."""
+    return f"{cluster}-ca-rotation"
+
+
 def etcd_member(index: int) -> str:
     return f"etcd-{index}"
 

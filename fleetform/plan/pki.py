@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 from fleetform.plan.model import ClusterPlan
 
+from .rotation import Phase, RotationState, parse
+
 if TYPE_CHECKING:
     from fleetform.spec.identity import PkiSpec
 
@@ -40,6 +42,11 @@ SA_KEY_RSA_BITS = 2048
 Tier = Literal["root", "intermediate", "leaf"]
 
 
+def rotation_states(spec: PkiSpec) -> dict[str, RotationState]:
+    """``identity.pki.rotate`` as rotation states (a bare generation is complete)."""
+    return {c: parse(v if isinstance(v, int) else v.model_dump()) for c, v in spec.rotate.items()}
+
+
 @dataclass(frozen=True)
 class PkiSettings:
     """``identity.pki`` resolved: key algorithm, validity per tier, rotations."""
@@ -52,9 +59,12 @@ class PkiSettings:
     leaf_validity_hours: int = LEAF_VALIDITY_HOURS
     # (cluster, generation of its intermediates); absent: generation 0.
     rotate: tuple[tuple[str, int], ...] = ()
+    # (cluster, phase of its rotation); absent: complete (or none at generation 0).
+    phases: tuple[tuple[str, Phase], ...] = ()
 
     @classmethod
     def from_spec(cls, spec: PkiSpec) -> PkiSettings:
+        states = rotation_states(spec)
         return cls(
             algorithm=spec.algorithm,
             ecdsa_curve=spec.ecdsa_curve,
@@ -62,7 +72,8 @@ class PkiSettings:
             root_validity_hours=spec.root_validity_days * 24,
             intermediate_validity_hours=spec.intermediate_validity_days * 24,
             leaf_validity_hours=spec.leaf_validity_days * 24,
-            rotate=tuple(sorted(spec.rotate.items())),
+            rotate=tuple(sorted((c, s.generation) for c, s in states.items())),
+            phases=tuple(sorted((c, s.phase) for c, s in states.items())),
         )
 
     @property
@@ -72,6 +83,11 @@ class PkiSettings:
 
     def generation(self, cluster: str) -> int:
         return dict(self.rotate).get(cluster, 0)
+
+    def rotation(self, cluster: str) -> RotationState:
+        """Where the cluster's CA rotation stands (trusted and issuing generations)."""
+        gen = self.generation(cluster)
+        return RotationState(gen, dict(self.phases).get(cluster, "complete" if gen else "none"))
 
     def validity_hours(self, tier: Tier) -> int:
         return {
@@ -118,10 +134,12 @@ def root_ca(fleet: str, settings: PkiSettings = DEFAULT_PKI) -> CertSpec:
     )
 
 
-def cluster_cas(fleet: str, cluster: str, settings: PkiSettings = DEFAULT_PKI) -> list[CertSpec]:
+def cluster_cas(fleet: str, cluster: str, settings: PkiSettings = DEFAULT_PKI,
+                generation: int | None = None) -> list[CertSpec]:
     """Intermediates of one logical cluster, signed by the fleet root. The common name
-    carries the cluster (and the generation once rotated), so every CA is distinct."""
-    gen = settings.generation(cluster)
+    carries the cluster (and the generation once rotated), so every CA is distinct.
+    ``generation``: default the issuing one (during ``prepare`` the previous one exists too)."""
+    gen = settings.generation(cluster) if generation is None else generation
     suffix = f" (generation {gen})" if gen else ""
     return [
         settings.apply(

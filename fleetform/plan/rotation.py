@@ -165,21 +165,6 @@ def check_spec(subjects: Mapping[str, RotationState], migrating: Sequence[str]) 
     return problems
 
 
-def check_lifetimes(lifetimes: Mapping[str, tuple[int, str, int]]) -> list[Located]:
-    """``lifetimes``: key -> (hours, issuer key, issuer hours) for each credential with
-    a configurable lifetime; a credential cannot outlive the CA that signs it."""
-    problems: list[Located] = []
-    for key, (hours, issuer, issuer_hours) in sorted(lifetimes.items()):
-        if hours > issuer_hours:
-            problems.append(((key,), f"{_days(hours)} is longer than its CA ({issuer}: "
-                                     f"{_days(issuer_hours)}): a certificate cannot outlive its CA"))
-    return problems
-
-
-def _days(hours: int) -> str:
-    return f"{hours // 24} days" if hours % 24 == 0 and hours >= 48 else f"{hours} hours"
-
-
 # ------------------------------------------------------------ trust per phase
 
 

@@ -35,12 +35,30 @@ class OidcSpec(Model):
     extra_scopes: tuple[str, ...] = ()
 
 
+class RotationSpec(Model):
+    """One cluster's CA rotation in phases (docs/credentials.md): ``prepare`` issues new
+    CAs and trusts old + new; ``complete`` drops the old ones. One `pulumi up` each."""
+
+    generation: int = Field(ge=0)
+    phase: Literal["prepare", "complete"]
+
+
+class RenewalSpec(Model):
+    """What renews itself on the nodes (docs/credentials.md)."""
+
+    # kubeadm's certificates on control-plane replicas are renewed this long before expiry.
+    kubeadm_renew_before_days: int = Field(default=90, ge=7, le=300)
+    # Lifetime of the join credential; a control-plane timer replaces it after a third.
+    bootstrap_token_ttl_hours: int = Field(default=6, ge=1, le=24)
+
+
 class PkiSpec(Model):
     """Key algorithm and validity of the fleet PKI (root, per-cluster CAs, leaves).
 
-    ``rotate`` maps a cluster to the generation of its intermediates: raising it re-issues
-    that cluster's kubernetes, etcd and front-proxy CAs (and every leaf under them) and
-    touches no other cluster (docs/identity.md).
+    ``rotate`` maps a cluster to its CA rotation: ``{generation: N, phase: prepare}``
+    then ``{generation: N, phase: complete}`` (a bare ``N`` means complete). Each phase
+    touches only that cluster's kubernetes, etcd and front-proxy CAs and what they
+    signed (docs/credentials.md).
     """
 
     algorithm: Literal["ECDSA", "RSA"] = "ECDSA"
@@ -49,7 +67,8 @@ class PkiSpec(Model):
     root_validity_days: int = Field(default=3650, ge=365, le=36500)
     intermediate_validity_days: int = Field(default=1825, ge=90, le=36500)
     leaf_validity_days: int = Field(default=365, ge=7, le=3650)
-    rotate: dict[str, int] = Field(default_factory=dict)
+    rotate: dict[str, int | RotationSpec] = Field(default_factory=dict)
+    renewal: RenewalSpec = Field(default_factory=RenewalSpec)
 
 
 class FederationSpec(Model):

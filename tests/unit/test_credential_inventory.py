@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from fleetform.plan.credentials import ClusterCredentials, CredentialSettings, inventory, render
+from fleetform.engine.synth import load_stack
+from fleetform.plan.credentials import (
+    ClusterCredentials,
+    CredentialSettings,
+    fleet_inventory,
+    inventory,
+    render,
+)
 from fleetform.plan.rotation import RotationState
 
 CLUSTERS = [ClusterCredentials("eu", 3, 3, RotationState(1, "prepare")), ClusterCredentials("us", 5, 1)]
@@ -23,16 +30,20 @@ def test_every_certificate_and_token_is_listed_with_its_renewal() -> None:
     assert etcd.count == 10 and etcd.lifetime_hours == 8760 and "one at a time" in etcd.renewal
     token = next(c for c in inv.credentials if c.scope == "us" and c.name.startswith("bootstrap"))
     assert token.lifetime_hours == 6 and "every 2h" in token.renewal
+    assert "every control-plane replica" not in next(
+        c.renewal for c in inv.credentials if c.name.startswith("API server etcd client"))
     assert all(c.renewal for c in inv.credentials)
     assert inv.warnings == ()
 
 
 def test_warns_when_something_would_expire_with_nothing_renewing_it() -> None:
-    s = CredentialSettings(kubeadm_renewal=False, kubelet_serving_approver=False, bootstrap_token_rotation=False)
+    s = CredentialSettings(kubeadm_renewal=False, kubelet_serving_approver=False, bootstrap_token_rotation=False,
+                           etcd_reload=False)
     inv = inventory(CLUSTERS[:1], s)
     assert any("eu: kubeadm certificates" in w and "nothing renews them" in w for w in inv.warnings)
+    assert any("eu: etcd member server + peer certificates" in w and "365 days" in w for w in inv.warnings)
     assert any("kubelet serving certificates (self-signed)" in w for w in inv.warnings)
-    assert any("bootstrap token" in w and "6h" in w for w in inv.warnings)
+    assert any("permanent join credential" in w for w in inv.warnings)
     lines = render(inv)
     assert lines[0].startswith("credentials")
     assert any("NOT RENEWED" in line for line in lines)
@@ -43,3 +54,15 @@ def test_renewing_no_earlier_than_the_lifetime_is_a_warning() -> None:
     inv = inventory(CLUSTERS[:1], CredentialSettings(kubeadm_cert_hours=24 * 30, kubeadm_renew_before_hours=24 * 60))
     assert any("renew forever" in w for w in inv.warnings)
     assert inventory(CLUSTERS, CredentialSettings()).to_json()["credentials"][0]["kind"] == "ca"
+
+
+def test_plan_reports_what_the_documents_install_today() -> None:
+    """Until the boot documents ship the renewal timers, `plan` warns about what would
+    expire instead of promising renewals."""
+    stack = load_stack("dev", None)
+    inv = fleet_inventory(stack.spec.identity.pki, stack.plan)
+    scopes = {c.scope for c in inv.credentials}
+    assert scopes == {"fleet", *(c.name for c in stack.plan.clusters)}
+    assert any("nothing renews them" in w for w in inv.warnings)
+    installed = fleet_inventory(stack.spec.identity.pki, stack.plan, installed=True)
+    assert installed.warnings == ()

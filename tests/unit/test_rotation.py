@@ -12,7 +12,6 @@ from fleetform.plan.rotation import (
     RotationState,
     ServiceAccountKeys,
     bundle,
-    check_lifetimes,
     check_spec,
     check_transition,
     parse,
@@ -118,9 +117,3 @@ def test_spec_rules_are_located() -> None:
     root_msg = next(m for p, m in problems if p == (ROOT, "phase"))
     assert "eu is migrating" in root_msg
     assert check_spec({"eu": S(1, "complete")}, ["eu"]) == []
-
-
-def test_a_certificate_cannot_outlive_its_ca() -> None:
-    problems = check_lifetimes({"bootstrap": (24, "x", 48), "kubelet_serving_days": (9000, "kubernetes CA", 8760)})
-    assert problems == [(("kubelet_serving_days",), "375 days is longer than its CA (kubernetes CA: 365 days): "
-                                                    "a certificate cannot outlive its CA")]

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from fleetform.catalog.gcp_roles import project_grant_problem
 from fleetform.catalog.regions import is_region
+from fleetform.plan import rotation
 from fleetform.plan.identity import RESERVED_NAMESPACES
+from fleetform.plan.pki import rotation_states
 from fleetform.spec.errors import Problem
 from fleetform.spec.identity import AWS_POLICY_ARN, GCP_ROLE
 from fleetform.spec.load import did_you_mean, origins
@@ -31,6 +33,8 @@ _SUFFIX = {
     "Ei": Decimal(2) ** 60,
 }
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+# kubeadm's certificateValidityPeriod (its default, which fleetform keeps).
+KUBEADM_CERT_DAYS = 365
 # google.subject may not exceed 127 characters.
 GCP_SUBJECT_MAX = 127
 
@@ -76,20 +80,32 @@ def check_identity(spec: FleetSpec) -> list[Problem]:
                 )
             )
 
-    # ---- PKI rotation
-    for name, generation in ident.pki.rotate.items():
+    # ---- PKI rotation (phases) and lifetimes
+    states = rotation_states(ident.pki)
+    for name, value in ident.pki.rotate.items():
         if name not in cluster_names:
             problems.append(
                 at("identity", "pki", "rotate", name).problem(
                     f"no cluster {name!r} in this fleet{did_you_mean(name, cluster_names)}"
                 )
             )
-        if generation < 0:
+        if isinstance(value, int) and value < 0:
             problems.append(
                 at("identity", "pki", "rotate", name).problem(
-                    f"a generation counts up from 0, got {generation}"
+                    f"a generation counts up from 0, got {value}"
                 )
             )
+            states.pop(name)
+    migrating = [c.name for c in spec.clusters if c.migrate is not None]
+    for path, message in rotation.check_spec(states, migrating):
+        # A bare generation has no `phase` key to point at.
+        bare = isinstance(ident.pki.rotate.get(str(path[0])), int)
+        problems.append(at("identity", "pki", "rotate", *(path[:1] if bare else path)).problem(message))
+    if ident.pki.intermediate_validity_days < KUBEADM_CERT_DAYS:
+        problems.append(at("identity", "pki", "intermediate_validity_days").problem(
+            f"kubeadm issues its certificates (API server, controller-manager, ...) for {KUBEADM_CERT_DAYS} "
+            f"days under the cluster's kubernetes CA, which would live {ident.pki.intermediate_validity_days}: "
+            "a certificate cannot outlive its CA"))
     if ident.pki.intermediate_validity_days > ident.pki.root_validity_days:
         problems.append(
             at("identity", "pki", "intermediate_validity_days").problem(
