@@ -3,6 +3,7 @@ data disk, DNS name, TLS for clients and peers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,15 @@ class EtcdDataPlane(pulumi.ComponentResource):
                 store(adapter, self, name, f"{m.name}-{kind}-key", certs[f"{m.name}-{kind}"].key_pem, [identity])
                 for kind in ("server", "peer")
             ]
+            # Everything the member runs on, kept current by `pulumi up` (renewals, CA
+            # rotation phases); the member's timer installs changes one member at a time.
+            server, peer = certs[f"{m.name}-server"], certs[f"{m.name}-peer"]
+            refs.append(store(adapter, self, name, f"{m.name}-credentials", pulumi.Output.all(
+                ca=args.identity.bundle("etcd-ca"), server_cert=server.cert_pem, server_key=server.key_pem,
+                peer_cert=peer.cert_pem, peer_key=peer.key_pem,
+                # The member's own client identity is its server certificate (clientAuth).
+                client_cert=server.cert_pem, client_key=server.key_pem,
+            ).apply(lambda a: json.dumps(a, sort_keys=True)), [identity]))
             # Stateful: protected until the cluster is decommissioned (two-step removal).
             disk = adapter.data_disk(names.child(name, m.name, "data"), m.zone, plan.etcd.disk_gb,
                                      protect=plan.protect_data, parent=self)
@@ -59,7 +69,8 @@ class EtcdDataPlane(pulumi.ComponentResource):
                 return render_etcd_member(etcd_node(
                     plan, member, store_info, a["device"],
                     pem={"etcd-ca": a["ca"], f"{member}-server": a["server"], f"{member}-peer": a["peer"]},
-                    secret={f"{member}-server-key": a["server_key"], f"{member}-peer-key": a["peer_key"]},
+                    secret={f"{member}-server-key": a["server_key"], f"{member}-peer-key": a["peer_key"],
+                            f"{member}-credentials": a["credentials"]},
                     restore_from=ObjectLocation(a["bucket"], restore.key) if restore else None,
                 ))
 
@@ -69,6 +80,7 @@ class EtcdDataPlane(pulumi.ComponentResource):
                 peer=certs[f"{m.name}-peer"].cert_pem,
                 server_key=refs[0].secret_id,
                 peer_key=refs[1].secret_id,
+                credentials=refs[2].secret_id,
                 device=disk.device_path,
                 bucket=restore.bucket if restore else "",
             ).apply(render)

@@ -13,6 +13,7 @@ from typing import Any
 
 from fleetform.bootstrap.document import LIB_DIR, File, dump_yaml, render_cloud_config
 from fleetform.bootstrap.inputs import EtcdNodeInputs, SecretFile
+from fleetform.bootstrap.renewal import ETCD_RELOAD_UNIT, EtcdReload, etcd_reload_files
 from fleetform.bootstrap.shell import library_files, script_prelude, secret_fetch_commands
 
 CLIENT_PORT = 2379
@@ -343,6 +344,8 @@ def etcd_bootstrap_script(inputs: EtcdNodeInputs) -> str:
     ]
     if inputs.backup is not None:
         lines.append("systemctl enable --now etcd-snapshot.timer")
+    if inputs.credentials_secret is not None:
+        lines.append(f"systemctl enable --now {ETCD_RELOAD_UNIT}.timer")
     lines.append(f'ff_log "etcd member {me.name}: bootstrap done"')
     return "\n".join(lines) + "\n"
 
@@ -388,7 +391,26 @@ def etcd_files(inputs: EtcdNodeInputs) -> list[File]:
     if inputs.backup is not None:
         files.append(File(SNAPSHOT_SAVE_PATH, etcd_snapshot_save_script(inputs), "0755"))
         files += _backup_units(inputs)
+    reload = etcd_reload(inputs)
+    if reload is not None:
+        files += etcd_reload_files(reload)
     return files
+
+
+def etcd_reload(inputs: EtcdNodeInputs) -> EtcdReload | None:
+    """The member's renewal from the secret store (None: its document has no secret for it)."""
+    if inputs.credentials_secret is None:
+        return None
+    me = inputs.member
+    return EtcdReload(
+        cluster=inputs.cluster_name,
+        member=me.name,
+        secret_id=inputs.credentials_secret,
+        own_endpoint=client_url(me.ip),
+        peer_endpoints=tuple(client_url(m.dns_name) for m in inputs.members if m.name != me.name),
+        pki_dir=PKI_DIR,
+        etcdctl=f"{BIN_DIR}/etcdctl",
+    )
 
 
 def render_etcd_member(inputs: EtcdNodeInputs) -> str:

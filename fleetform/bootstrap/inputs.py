@@ -223,6 +223,9 @@ class EtcdNodeInputs:
     restore_from: ObjectLocation | None = None
     backup: EtcdBackup | None = None
     extra_secrets: Sequence[SecretFile] = ()
+    # The member's credentials in the secret store (JSON: CA bundle, leaves, keys), which
+    # `pulumi up` keeps current; a timer installs changes (fleetform/bootstrap/renewal.py).
+    credentials_secret: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "members", tuple(self.members))

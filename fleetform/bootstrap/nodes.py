@@ -34,7 +34,8 @@ def etcd_node(plan: ClusterPlan, member: str, store: SecretStore, data_device: s
               pem: Mapping[str, str], secret: Mapping[str, str],
               restore_from: ObjectLocation | None = None) -> EtcdNodeInputs:
     """``pem``: etcd-ca, <member>-server, <member>-peer; ``secret``: secret ids of
-    <member>-server-key and <member>-peer-key. The member's own client identity (for
+    <member>-server-key and <member>-peer-key (and <member>-credentials, what the
+    member's renewal timer reads, when there is one). The member's own client identity (for
     snapshots and health checks on the node) is its server certificate, which carries
     clientAuth."""
     return EtcdNodeInputs(
@@ -56,6 +57,7 @@ def etcd_node(plan: ClusterPlan, member: str, store: SecretStore, data_device: s
         secret_store=store,
         # A migration target's first boot: every member restores the same snapshot.
         restore_from=restore_from,
+        credentials_secret=secret.get(f"{member}-credentials"),
     )
 
 

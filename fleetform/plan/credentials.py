@@ -200,15 +200,17 @@ def render(inv: Inventory) -> list[str]:
     return lines
 
 
-# What the boot documents install today. The renewal units exist
-# (fleetform/bootstrap/renewal.py) but no document ships them yet, so `plan` says so
-# instead of promising renewals that would not happen.
-NODE_RENEWAL_INSTALLED = False
+# What the boot documents install today. etcd members ship their reload timer; the
+# control plane's timers (fleetform/bootstrap/renewal.py: kubeadm-certs-renew,
+# bootstrap-token-rotate) and the CSR approver add-on exist but are not installed yet,
+# so `plan` warns about what would expire instead of promising renewals.
+ETCD_RELOAD_INSTALLED = True
+CONTROL_PLANE_RENEWAL_INSTALLED = False
 
 
-def settings_of(pki: PkiSpec, *, installed: bool = NODE_RENEWAL_INSTALLED) -> CredentialSettings:
-    """``identity.pki`` as the inventory reads it; ``installed``: whether the nodes run
-    the renewal timers and the cluster the CSR approver."""
+def settings_of(pki: PkiSpec, *, installed: bool = CONTROL_PLANE_RENEWAL_INSTALLED) -> CredentialSettings:
+    """``identity.pki`` as the inventory reads it; ``installed``: whether the control
+    plane runs its renewal timers and the cluster the CSR approver."""
     leaf = pki.leaf_validity_days * 24
     return CredentialSettings(
         root_hours=pki.root_validity_days * 24,
@@ -219,13 +221,14 @@ def settings_of(pki: PkiSpec, *, installed: bool = NODE_RENEWAL_INSTALLED) -> Cr
         bootstrap_token_ttl_hours=pki.renewal.bootstrap_token_ttl_hours,
         algorithm=f"ECDSA {pki.ecdsa_curve}" if pki.algorithm == "ECDSA" else f"RSA {pki.rsa_bits}",
         kubeadm_renewal=installed,
-        etcd_reload=installed,
+        etcd_reload=ETCD_RELOAD_INSTALLED,
         bootstrap_token_rotation=installed,
         kubelet_serving_approver=installed,
     )
 
 
-def fleet_inventory(pki: PkiSpec, plan: FleetPlan, *, installed: bool = NODE_RENEWAL_INSTALLED) -> Inventory:
+def fleet_inventory(pki: PkiSpec, plan: FleetPlan, *,
+                    installed: bool = CONTROL_PLANE_RENEWAL_INSTALLED) -> Inventory:
     """The inventory of a planned fleet: one entry per logical cluster (the serving
     incarnation's counts; a moving cluster's CAs are shared by both incarnations)."""
     states = rotation_states(pki)

@@ -40,11 +40,12 @@ from bootstrap_helpers import Issued, TestPKI, _issue, make_etcd_inputs, member_
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from fleetform.bootstrap import render_etcd_member
 from fleetform.bootstrap.etcd import etcd_config
 from fleetform.bootstrap.renewal import (
-    EtcdReload,
+    ETCD_RELOAD_PATH,
+    ETCD_RELOAD_UNIT,
     KubeadmRenewal,
-    etcd_reload_script,
     kubeadm_renew_script,
     renew_library,
 )
@@ -362,13 +363,16 @@ def harness(tmp_path: Path) -> Iterator[tuple[Harness, TestPKI]]:
     for n in nodes:
         n.root.mkdir()
         (n.root / "var-lib-etcd").mkdir(mode=0o700)
-        inputs = build(n.name, members=members, version="3.4.30")
+        inputs = build(n.name, members=members, version="3.4.30",
+                       credentials_secret=f"{CLUSTER}/etcd/{n.name}/credentials")
         config = _sub_any(etcd_config(inputs), h.mapping(n))
         (n.root / "etcd.conf.yml").write_text(yaml.safe_dump(config))
-        script = etcd_reload_script(EtcdReload(
-            CLUSTER, n.name, f"{CLUSTER}/etcd/{n.name}/credentials", f"https://{n.ip}:2379",
-            tuple(u for name, u in urls.items() if name != n.name)))
-        (n.root / "etcd-credentials-reload").write_text(_sub(script, h.mapping(n)))
+        # The reload script and its timer as the member's document ships them.
+        document = yaml.safe_load(render_etcd_member(inputs))
+        files = {f["path"]: f["content"] for f in document["write_files"]}
+        assert f"systemctl enable --now {ETCD_RELOAD_UNIT}.timer" in files["/usr/local/lib/fleetform/bootstrap.sh"]
+        assert f"/etc/systemd/system/{ETCD_RELOAD_UNIT}.timer" in files
+        (n.root / "etcd-credentials-reload").write_text(_sub(files[ETCD_RELOAD_PATH], h.mapping(n)))
         (n.root / "etcd-credentials-reload").chmod(0o755)
     renew = kubeadm_renew_script(KubeadmRenewal(CLUSTER, "cp-0", 90 * 24, tuple(urls.values()),
                                                 f"{CLUSTER}/control-plane/etcd-client"))

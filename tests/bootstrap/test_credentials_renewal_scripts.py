@@ -26,10 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bootstrap_helpers import Issued, TestPKI, _issue, require_tool
+import yaml
+from bootstrap_helpers import Issued, TestPKI, _issue, make_etcd_inputs, require_tool
 
+from fleetform.bootstrap import render_etcd_member
 from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.renewal import (
+    ETCD_RELOAD_PATH,
     EtcdReload,
     KubeadmRenewal,
     TokenRotation,
@@ -409,3 +412,35 @@ def test_every_renewal_script_and_library_passes_shellcheck(tmp_path: Path) -> N
     assert "ExecStart=/usr/local/lib/fleetform/kubeadm-certs-renew" in units[
         "/etc/systemd/system/kubeadm-certs-renew.service"]
     assert json.dumps(sorted(units))  # every unit is named by its path
+
+
+def test_an_etcd_member_document_ships_its_reload_timer(tmp_path: Path) -> None:
+    """With a credentials secret, the member's document carries the reload script, its
+    units and the line that starts the timer; it stays valid cloud-config and every
+    script in it passes shellcheck."""
+    build = make_etcd_inputs(TestPKI())
+    with_reload = render_etcd_member(build("etcd-1", credentials_secret="c1/etcd/etcd-1/credentials"))
+    without = render_etcd_member(build("etcd-1"))
+    files = {f["path"]: f["content"] for f in yaml.safe_load(with_reload)["write_files"]}
+    assert "https://10.0.1.10:2379" in files[ETCD_RELOAD_PATH]  # its own endpoint: the private IP
+    assert "https://etcd-0.c1.fleet.internal:2379,https://etcd-2.c1.fleet.internal:2379" in files[ETCD_RELOAD_PATH]
+    assert "systemctl enable --now etcd-credentials-reload.timer" in files["/usr/local/lib/fleetform/bootstrap.sh"]
+    assert "etcd-credentials-reload" not in without
+    assert "PRIVATE KEY" not in with_reload
+    cloud_init = shutil.which("cloud-init")
+    if cloud_init is not None:
+        (tmp_path / "doc.yaml").write_text(with_reload)
+        r = subprocess.run([cloud_init, "schema", "--config-file", str(tmp_path / "doc.yaml")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is not None:
+        paths = []
+        for i, (path, text) in enumerate(sorted(files.items())):
+            if path.startswith("/usr/local/") and not path.endswith((".service", ".timer")):
+                p = tmp_path / f"s{i}.sh"
+                p.write_text(text if text.startswith("#!") else "#!/bin/bash\n" + text)
+                paths.append(str(p))
+        r = subprocess.run([shellcheck, "--severity=info", "--exclude=SC1091", *paths], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stdout
