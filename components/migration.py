@@ -40,8 +40,10 @@ class ClusterName(pulumi.ComponentResource):
         self.gate = MigrationGate(names.migration_gate(name), gate_inputs(serving.plan),
                                   pulumi.ResourceOptions(parent=self))
         # And its CA rotation: every incarnation shares the cluster's CAs.
-        self.rotation_gate = RotationGate(names.rotation_gate(name), name, serving.identity.rotation,
-                                          serving.plan.migration is not None, pulumi.ResourceOptions(parent=self))
+        # Migrating: two incarnations run side by side (not in finalize: only the target is left).
+        moving = serving.plan.migration is not None and serving.plan.migration.phase != "finalize"
+        self.rotation_gate = RotationGate(names.rotation_gate(name), name, serving.identity.rotation, moving,
+                                          pulumi.ResourceOptions(parent=self))
         self.public_record: pulumi.Resource | None = None
         if serving.plan.api.public:
             # Handed between incarnations at cutover: in one zone the name cannot exist

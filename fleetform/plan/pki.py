@@ -231,3 +231,12 @@ def incarnation_leaves(
         )
     )
     return [settings.apply(c) for c in certs]
+
+
+def kubeadm_encryption_algorithm(settings: PkiSettings) -> str:
+    """kubeadm v1beta4 ``ClusterConfiguration.encryptionAlgorithm`` matching the fleet's
+    PKI, so the certificates kubeadm issues (and renews) use the fleet's key type:
+    ``ECDSA-P256`` (default), ``ECDSA-P384`` (kubeadm >= 1.34), ``RSA-2048/3072/4096``."""
+    if settings.algorithm == "ECDSA":
+        return f"ECDSA-{settings.ecdsa_curve}"
+    return f"RSA-{settings.rsa_bits}"

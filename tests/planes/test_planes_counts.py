@@ -16,7 +16,7 @@ from fleetform.plan.firewall import EgressRule, egress_rules
 from fleetform.plan.model import ClusterPlan
 
 # Secrets each plane stores (etcd: per member; control plane: per cluster).
-ETCD_SECRETS_PER_MEMBER = 2  # server key, peer key
+ETCD_SECRETS_PER_MEMBER = 3  # server key, peer key, credentials (what its reload timer reads)
 CONTROL_PLANE_SECRETS = 6  # CA keys, SA key, etcd client key, encryption key, bootstrap token
 
 

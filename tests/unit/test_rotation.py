@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from fleetform.plan.pki import PkiSettings, kubeadm_encryption_algorithm
 from fleetform.plan.rotation import (
     PHASES,
     ROOT,
@@ -117,3 +118,19 @@ def test_spec_rules_are_located() -> None:
     root_msg = next(m for p, m in problems if p == (ROOT, "phase"))
     assert "eu is migrating" in root_msg
     assert check_spec({"eu": S(1, "complete")}, ["eu"]) == []
+
+
+def test_kubeadm_issues_keys_of_the_fleets_algorithm() -> None:
+    assert kubeadm_encryption_algorithm(PkiSettings()) == "ECDSA-P256"  # the default for new fleets
+    assert kubeadm_encryption_algorithm(PkiSettings(ecdsa_curve="P384")) == "ECDSA-P384"
+    assert kubeadm_encryption_algorithm(PkiSettings(algorithm="RSA", rsa_bits=3072)) == "RSA-3072"
+
+
+def test_the_gate_checks_what_the_engine_hands_it() -> None:
+    from components.rotation import gate_check, gate_inputs
+
+    applied = gate_inputs("eu", RotationState(), False)
+    assert gate_check(applied, gate_inputs("eu", S(1, "prepare"), False)) is None
+    assert "needs `phase: prepare` applied first" in (gate_check(applied, gate_inputs("eu", S(1, "complete"), False)) or "")
+    assert "migrating" in (gate_check(applied, gate_inputs("eu", S(1, "prepare"), True)) or "")
+    assert gate_check({}, gate_inputs("eu", S(3, "complete"), False)) is None  # a new gate
