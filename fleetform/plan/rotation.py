@@ -1,16 +1,20 @@
 """Rotating a CA in phases, as pure functions.
 
-A *subject* is what rotates together: the fleet root (``root``), or one cluster (its
-kubernetes, etcd and front-proxy CAs and its service-account signing key). Each has a
-generation (0: the original credentials) and a phase:
+A *subject* is what rotates together: one cluster (its kubernetes, etcd and front-proxy
+CAs), or the fleet root (``root``: modelled here, not offered by the stack format yet).
+Each has a generation (0: the original credentials) and a phase:
 
-==========  ==========================  ==================  ===========================
-phase       trusted (bundle, in order)  issues new leaves   service-account tokens
-==========  ==========================  ==================  ===========================
-none        generation 0                generation 0        signed by key 0
-prepare N   N, then N-1                 N                   signed by N; N-1 still valid
-complete N  N                           N                   signed by N; N-1 rejected
-==========  ==========================  ==================  ===========================
+==========  ==========================  ==================
+phase       trusted (bundle, in order)  issues new leaves
+==========  ==========================  ==================
+none        generation 0                generation 0
+prepare N   N, then N-1                 N
+complete N  N                           N
+==========  ==========================  ==================
+
+``ServiceAccountKeys`` gives the same two-key phase for a service-account signing key
+(sign with N, accept N and N-1 until complete); the components keep one key per cluster
+today (docs/identity.md, known limits).
 
 The issuing CA comes first in every bundle: kubeadm reads the first certificate of
 ``ca.crt`` as the CA whose key is ``ca.key``.
