@@ -113,6 +113,7 @@ def addon_context(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan, f
         tenants=tuple(t.name for t in tenants),
         snapshots=_snapshots(fleet, plan, facts),
         identities=tuple((c, _workload(plan, ref)) for c, ref in sorted(facts.identities.items())),
+        node_cidr=plan.network.node_cidr,
     )
 
 

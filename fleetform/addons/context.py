@@ -105,6 +105,8 @@ class AddonContext:
     # Controller (CONTROLLERS) -> its federated identity. Missing: the controller runs on
     # the control plane and uses the control-plane machine's identity.
     identities: tuple[tuple[str, Workload], ...] = ()
+    # The nodes' subnet (the kubelet serving-certificate approver admits only its addresses).
+    node_cidr: str | None = None
 
     @property
     def minor(self) -> str:

@@ -16,6 +16,10 @@ It does **not** ask the cloud whether an instance with that name and address exi
 what ties a CSR to a machine is the node's own credential plus the name and subnet
 checks above. On GCP the node name is the short instance name, which pods cannot
 resolve, so the DNS check is bypassed there and the subnet check carries the weight.
+
+Not in the bundle's renderers yet: it belongs there together with ``serverTLSBootstrap``
+on the kubelets and ``--kubelet-certificate-authority`` on the API server
+(``fleetform/bootstrap/renewal.py``), which no document sets yet.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fleetform.catalog.versions import KUBELET_CSR_APPROVER_CHART
-from fleetform.plan.model import ClusterPlan
+from fleetform.catalog.versions import ADDON_CHARTS
+
+from .context import AddonContext
+from .model import Addon
+from .render import file, helm_release, helm_repository
 
 NAME = "kubelet-csr-approver"
 NAMESPACE = "kube-system"
-REPOSITORY = "https://postfinance.github.io/kubelet-csr-approver"
 # A GCP instance name (RFC 1035 label).
 _GCP_NODE = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -41,42 +47,24 @@ def provider_regex(cloud: str, region: str) -> str:
     return _GCP_NODE
 
 
-def helm_values(plan: ClusterPlan) -> dict[str, Any]:
-    """The chart's values for ``plan`` (keys of the chart's values.yaml)."""
+def values(ctx: AddonContext) -> dict[str, Any]:
+    """The chart's values (keys of its values.yaml)."""
+    if ctx.node_cidr is None:
+        raise ValueError(f"cluster {ctx.key}: the CSR approver needs the nodes' subnet")
     return {
-        "providerRegex": provider_regex(plan.cloud, plan.region),
-        "providerIpPrefixes": [plan.network.node_cidr],
-        "bypassDnsResolution": plan.cloud == "gcp",
+        "providerRegex": provider_regex(ctx.cloud, ctx.region),
+        "providerIpPrefixes": [ctx.node_cidr],
+        "bypassDnsResolution": ctx.cloud == "gcp",
         "allowedDnsNames": 1,
         "ignoreNonSystemNode": False,
         "bypassHostnameCheck": False,
-        "replicas": 2 if len(plan.control_plane.replicas) > 1 else 1,
-        "tolerations": [
-            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
-        ],
-        "nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
     }
 
 
-def helm_release(plan: ClusterPlan, source: str = NAME) -> dict[str, Any]:
-    """The Flux HelmRelease (chart from the HelmRepository ``source``, same namespace)."""
-    return {
-        "apiVersion": "helm.toolkit.fluxcd.io/v2",
-        "kind": "HelmRelease",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {
-            "interval": "1h",
-            "chart": {"spec": {"chart": NAME, "version": KUBELET_CSR_APPROVER_CHART,
-                               "sourceRef": {"kind": "HelmRepository", "name": source, "namespace": NAMESPACE}}},
-            "values": helm_values(plan),
-        },
-    }
-
-
-def helm_repository() -> dict[str, Any]:
-    return {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "HelmRepository",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {"interval": "24h", "url": REPOSITORY},
-    }
+def render(ctx: AddonContext) -> Addon:
+    chart, version, url = ADDON_CHARTS[NAME]
+    docs = [helm_repository(NAME, url),
+            helm_release(NAME, chart=chart, version=version, repository=NAME, target_namespace=NAMESPACE,
+                         values=values(ctx))]
+    # After the CNI: its pod needs the network like any other.
+    return Addon(NAME, version, NAMESPACE, ("cni",), (file(f"{NAME}/release.yaml", docs),))

@@ -62,6 +62,9 @@ ADDON_CHARTS: dict[str, tuple[str, str, str]] = {
         "aws-ebs-csi-driver", "2.64.0", "https://kubernetes-sigs.github.io/aws-ebs-csi-driver"),
     "cluster-autoscaler": ("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler"),
     "metrics-server": ("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/"),
+    # postfinance kubelet-csr-approver: approves kubelet serving-certificate CSRs (app v1.1.0).
+    "kubelet-csr-approver": (
+        "kubelet-csr-approver", "1.1.0", "https://postfinance.github.io/kubelet-csr-approver"),
 }
 
 ADDON_IMAGES: dict[str, tuple[str, str, str | None]] = {
@@ -132,7 +135,3 @@ AWS_CLI_IMAGE = ("public.ecr.aws/aws-cli/aws-cli:2.27.49"
                  "@sha256:bad3346a39098ab077be6ed58c7e1fe68321a4a844c7c740318100013e6c3581")
 GCLOUD_IMAGE = ("gcr.io/google.com/cloudsdktool/google-cloud-cli:562.0.0-slim"
                 "@sha256:0da2de42ae51cd6092b5caf7c96d25003659fd15548760eb4c50c2623e7bf9c2")
-
-# postfinance kubelet-csr-approver (approves kubelet serving-certificate CSRs), chart
-# and app v1.1.0 (https://postfinance.github.io/kubelet-csr-approver).
-KUBELET_CSR_APPROVER_CHART = "1.1.0"
