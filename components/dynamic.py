@@ -17,7 +17,10 @@ provider's own process. Hence the rules here:
 ``MigrationGate`` remembers a cluster's migration phase and refuses an illegal jump
 (``check_transition``) before anything is created; ``PluginGuard`` remembers the
 network plugin a cluster was built with and refuses a switch on a live cluster;
-``ImagePin`` remembers the machine image an incarnation was first built from.
+``ImagePin`` remembers the machine image an incarnation was first built from;
+``RotationGate`` remembers a cluster's CA rotation phase and refuses an illegal change
+(``fleetform.plan.rotation.check_transition``): ``phase: complete`` before ``prepare``
+was applied, a skipped generation, a rotation while the cluster migrates.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from fleetform.plan import rotation
 from fleetform.plan.migrate import PhaseState, check_transition
 
 # The state a gate keeps (its inputs are exactly these keys).
@@ -183,3 +187,57 @@ class ImagePin(pulumi.dynamic.Resource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(ImagePinProvider(), name,
                          {"scope": scope, "latest": latest, "pinned": pinned or "", "image": None}, opts)
+
+
+# ---------------------------------------------------------------- CA rotation gate
+
+ROTATION_FIELDS = ("cluster", "generation", "phase", "migrating")
+
+
+def rotation_gate_inputs(cluster: str, state: rotation.RotationState, migrating: bool) -> dict[str, Any]:
+    return {"cluster": cluster, **state.to_json(), "migrating": migrating}
+
+
+def rotation_gate_check(olds: dict[str, Any], news: dict[str, Any]) -> str | None:
+    """Why the gate refuses going from ``olds`` to ``news`` (None: it does not)."""
+    new = rotation.RotationState.from_json(news)
+    if new is None:
+        return f"not a rotation state: {news!r}"
+    return rotation.check_transition(str(news.get("cluster")), rotation.RotationState.from_json(olds or {}), new,
+                                     migrating=bool(news.get("migrating")))
+
+
+class RotationGateProvider(ResourceProvider):
+    """State: a cluster's CA rotation (generation, phase). ``check`` refuses an illegal change."""
+
+    # Touches nothing outside the engine's state: the offline engine runs it too.
+    runs_offline = True
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        why = rotation_gate_check(olds, news)
+        return CheckResult(news, [CheckFailure("phase", why)] if why else [])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['cluster']}/ca-rotation", outs=_pick(props, ROTATION_FIELDS))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, _pick(props, ROTATION_FIELDS))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Whether a migration runs is context, not state: only the rotation is remembered.
+        return DiffResult(changes=any(olds.get(k) != news.get(k) for k in ("generation", "phase")))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_pick(news, ROTATION_FIELDS))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        # The gate only exists in the state; removing it forgets the phase.
+        return None
+
+
+class RotationGate(pulumi.dynamic.Resource):
+    phase: pulumi.Output[str]
+
+    def __init__(self, name: str, cluster: str, state: rotation.RotationState, migrating: bool,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(RotationGateProvider(), name, rotation_gate_inputs(cluster, state, migrating), opts)

@@ -14,8 +14,7 @@ from typing import Any
 import pulumi
 
 from components.cluster import Cluster
-from components.dynamic import MigrationGate
-from components.rotation import RotationGate
+from components.dynamic import MigrationGate, RotationGate
 from fleetform.plan import names
 from fleetform.plan.model import ClusterPlan
 

@@ -83,9 +83,10 @@ class RotationState:
         if not d or d.get("phase") not in PHASES:
             return None
         gen = d.get("generation", 0)
-        if not isinstance(gen, int) or isinstance(gen, bool) or gen < 0:
+        # Numbers cross the engine's gRPC as protobuf doubles: 1.0 is generation 1.
+        if isinstance(gen, bool) or not isinstance(gen, int | float) or gen != int(gen) or gen < 0:
             return None
-        return RotationState(gen, d["phase"])
+        return RotationState(int(gen), d["phase"])
 
 
 def parse(value: int | Mapping[str, Any] | None) -> RotationState:

@@ -25,7 +25,12 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components.dynamic import ImagePinProvider, MigrationGateProvider, PluginGuardProvider
+from components.dynamic import (
+    ImagePinProvider,
+    MigrationGateProvider,
+    PluginGuardProvider,
+    RotationGateProvider,
+)
 
 # What `serialize_provider` produced when these providers were introduced, i.e. what
 # the engine's state of every stack holds. Renaming a class or moving the module
@@ -37,10 +42,13 @@ RECORDED = {
         "gASVMQAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SME1BsdWdpbkd1YXJkUHJvdmlkZXKUk5QpgZQu",
     "ImagePinProvider":
         "gASVLgAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SMEEltYWdlUGluUHJvdmlkZXKUk5QpgZQu",
+    "RotationGateProvider":
+        "gASVMgAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SMFFJvdGF0aW9uR2F0ZVByb3ZpZGVylJOUKYGULg==",
 }
 GATE_URN = "urn:pulumi:dev::fleetform::fleetform:index:ClusterName$pulumi-python:dynamic:Resource::shop-migration"
 IMAGE_URN = "urn:pulumi:dev::fleetform::fleetform:index:Cluster$pulumi-python:dynamic:Resource::shop-aws-eu-west-1-image"
 GUARD_URN = "urn:pulumi:dev::fleetform::fleetform:index:Cni$pulumi-python:dynamic:Resource::shop-cni-plugin"
+ROTATION_URN = "urn:pulumi:dev::fleetform::fleetform:index:ClusterName$pulumi-python:dynamic:Resource::shop-ca-rotation"
 START_TIMEOUT_S = 60
 CALL_TIMEOUT_S = 30
 
@@ -93,7 +101,7 @@ GATE_FINALIZE = {**GATE_PREPARE, "phase": "finalize"}
 @pytest.mark.parametrize("name", sorted(RECORDED))
 def test_recorded_forms_are_what_the_program_serializes(name: str) -> None:
     provider = {"MigrationGateProvider": MigrationGateProvider, "PluginGuardProvider": PluginGuardProvider,
-                "ImagePinProvider": ImagePinProvider}[name]
+                "ImagePinProvider": ImagePinProvider, "RotationGateProvider": RotationGateProvider}[name]
     assert serialize_provider(provider()) == RECORDED[name]
     # By reference: the class path and nothing else (no captured state, no secrets).
     ops = [op.name for op, _, _ in pickletools.genops(base64.b64decode(RECORDED[name]))]
@@ -140,6 +148,47 @@ def test_migration_gate_lifecycle(host: provider_pb2_grpc.ResourceProviderStub) 
 
     # Destroy loads the provider from the state alone.
     host.Delete(provider_pb2.DeleteRequest(id=created.id, urn=GATE_URN, properties=_struct(state)),
+                timeout=CALL_TIMEOUT_S)
+
+
+def test_rotation_gate_lifecycle(host: provider_pb2_grpc.ResourceProviderStub) -> None:
+    p = RECORDED["RotationGateProvider"]
+    none = {"cluster": "shop", "generation": 0, "phase": "none", "migrating": False}
+    prepare = {**none, "generation": 1, "phase": "prepare"}
+    complete = {**none, "generation": 1, "phase": "complete"}
+
+    def check(olds: dict[str, Any], news: dict[str, Any]) -> list[Any]:
+        return list(host.Check(provider_pb2.CheckRequest(urn=ROTATION_URN, olds=_struct(olds),
+                                                         news=_struct(_with(p, news))), timeout=CALL_TIMEOUT_S).failures)
+
+    assert check({}, none) == []
+    created = host.Create(provider_pb2.CreateRequest(urn=ROTATION_URN, properties=_struct(_with(p, none))),
+                          timeout=CALL_TIMEOUT_S)
+    assert created.id == "shop/ca-rotation" and _plain(created.properties) == none
+    state = _with(p, none)
+    read = host.Read(provider_pb2.ReadRequest(id=created.id, urn=ROTATION_URN, properties=_struct(state)),
+                     timeout=CALL_TIMEOUT_S)
+    assert _plain(read.properties) == none
+    # `complete` before `prepare` was applied: refused, saying what to write.
+    failures = check(state, complete)
+    assert [f.property for f in failures] == ["phase"] and "phase: prepare" in failures[0].reason
+    # A rotation while the cluster migrates: refused.
+    assert "migrating" in check(state, {**prepare, "migrating": True})[0].reason
+    # `prepare`, then `complete`.
+    assert check(state, prepare) == []
+    diff = host.Diff(provider_pb2.DiffRequest(id=created.id, urn=ROTATION_URN, olds=_struct(state),
+                                              news=_struct(_with(p, prepare))), timeout=CALL_TIMEOUT_S)
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME
+    updated = host.Update(provider_pb2.UpdateRequest(id=created.id, urn=ROTATION_URN, olds=_struct(state),
+                                                     news=_struct(_with(p, prepare))), timeout=CALL_TIMEOUT_S)
+    state = _with(p, _plain(updated.properties))
+    assert check(state, complete) == []
+    # Whether a migration runs is context, not state.
+    same = host.Diff(provider_pb2.DiffRequest(id=created.id, urn=ROTATION_URN, olds=_struct(state),
+                                              news=_struct(_with(p, {**prepare, "migrating": True}))),
+                     timeout=CALL_TIMEOUT_S)
+    assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
+    host.Delete(provider_pb2.DeleteRequest(id=created.id, urn=ROTATION_URN, properties=_struct(state)),
                 timeout=CALL_TIMEOUT_S)
 
 

@@ -108,6 +108,8 @@ def test_parse_and_state_rules() -> None:
     assert RotationState.from_json({"generation": 1, "phase": "prepare"}) == S(1, "prepare")
     assert RotationState.from_json({}) is None
     assert RotationState.from_json({"generation": -1, "phase": "complete"}) is None
+    assert RotationState.from_json({"generation": 2.0, "phase": "complete"}) == S(2, "complete")  # over gRPC
+    assert RotationState.from_json({"generation": 1.5, "phase": "complete"}) is None
     assert RotationState.from_json(S(2, "complete").to_json()) == S(2, "complete")
 
 
@@ -127,7 +129,8 @@ def test_kubeadm_issues_keys_of_the_fleets_algorithm() -> None:
 
 
 def test_the_gate_checks_what_the_engine_hands_it() -> None:
-    from components.rotation import gate_check, gate_inputs
+    from components.dynamic import rotation_gate_check as gate_check
+    from components.dynamic import rotation_gate_inputs as gate_inputs
 
     applied = gate_inputs("eu", RotationState(), False)
     assert gate_check(applied, gate_inputs("eu", S(1, "prepare"), False)) is None
