@@ -14,14 +14,13 @@ fleetform's boot units) to the fleet's one destination per cloud.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from fleetform.catalog.versions import ADDON_IMAGES, image_ref
 
-from .context import AddonContext, Workload
+from .context import LOG_SHIPPER, AddonContext, LogDestination, Workload
 from .model import Addon
 from .render import file, identity_env, identity_mounts, identity_volumes, meta, namespace
 
@@ -36,16 +35,6 @@ UNITS = ("kubelet.service", "containerd.service", "etcd.service", "fleetform-boo
          "kubeadm-certs-renew.service", "ssh.service")
 AUDIT_TAG, NODE_TAG = "fleetform-audit", "fleetform-node"
 HEALTH_PORT = 2020
-
-
-@dataclass(frozen=True)
-class LogDestination:
-    """The fleet's destination on one cloud (fleetform/plan/logging.py decides it)."""
-
-    cloud: Literal["aws", "gcp"]
-    region: str  # AWS: the log group's region; GCP: the log bucket's location
-    group: str  # AWS: log group name; GCP: log bucket id
-    project: str | None = None  # GCP project
 
 
 def config(ctx: AddonContext, dest: LogDestination) -> dict[str, Any]:
@@ -135,9 +124,16 @@ def _daemonset(ctx: AddonContext, identity: Workload | None) -> dict[str, Any]:
     }
 
 
-def render(ctx: AddonContext, dest: LogDestination, identity: Workload | None) -> Addon:
+def render(ctx: AddonContext) -> Addon | None:
     """The shipper's namespace (privileged: it reads host logs), account, configuration
-    and DaemonSet. ``identity``: its federated identity (AWS); None on GCP."""
+    and DaemonSet; None when the fleet ships no logs."""
+    dest = ctx.logs
+    if dest is None:
+        return None
+    identity = ctx.identity(LOG_SHIPPER) if ctx.cloud == "aws" else None
+    if ctx.cloud == "aws" and identity is None:
+        raise ValueError(f"cluster {ctx.key}: the log shipper needs its federated identity on AWS (its pods "
+                         "cannot reach the instance role: IMDSv2, hop limit 1)")
     text = yaml.safe_dump(config(ctx, dest), sort_keys=False)
     docs: list[dict[str, Any]] = [
         namespace(NAMESPACE, {"pod-security.kubernetes.io/enforce": "privileged"}),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fleetform.plan import names
-from fleetform.plan.model import FleetPlan
 from fleetform.spec.logging import LoggingSpec
 
 
@@ -16,25 +16,30 @@ class Destination:
     name: str  # AWS log group name / GCP log bucket id
     retention_days: int
 
+    def to_json(self) -> dict[str, object]:
+        return {"cloud": self.cloud, "region": self.region, "name": self.name,
+                "retention_days": self.retention_days}
+
 
 @dataclass(frozen=True)
 class LoggingPlan:
-    destinations: tuple[Destination, ...]
+    destinations: tuple[Destination, ...] = ()
 
     def on(self, cloud: str) -> Destination | None:
         return next((d for d in self.destinations if d.cloud == cloud), None)
 
 
-def plan_logging(spec: LoggingSpec, plan: FleetPlan, default_aws_region: str) -> LoggingPlan:
+def plan_logging(spec: LoggingSpec, clouds: Iterable[str], *, fleet: str, stack: str,
+                 default_aws_region: str) -> LoggingPlan:
+    """One destination per cloud in ``clouds`` (sorted), none when shipping is off."""
     if not spec.enabled:
-        return LoggingPlan(())
-    clouds = sorted({c.cloud for c in plan.clusters})
+        return LoggingPlan()
     out = []
-    for cloud in clouds:
+    for cloud in sorted(set(clouds)):
         if cloud == "aws":
             out.append(Destination("aws", spec.aws_region or default_aws_region,
-                                   names.log_group(plan.fleet, plan.stack), spec.retention_days))
+                                   names.log_group(fleet, stack), spec.retention_days))
         else:
-            out.append(Destination("gcp", spec.gcp_location, names.log_bucket(plan.fleet, plan.stack),
+            out.append(Destination("gcp", spec.gcp_location, names.log_bucket(fleet, stack),
                                    spec.retention_days))
     return LoggingPlan(tuple(out))

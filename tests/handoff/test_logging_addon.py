@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetform.addons.context import AddonContext, CniContext, Workload
-from fleetform.addons.logging import AUDIT_LOG, NAME, LogDestination, config, render
+from fleetform.addons.context import LOG_SHIPPER, AddonContext, CniContext, LogDestination, Workload
+from fleetform.addons.logging import AUDIT_LOG, NAME, config, render
 from fleetform.plan.identity import AWS_AUDIENCE, AWS_TOKEN_PATH
 
 # Fluent Bit's documented parameters (docs.fluentbit.io, manual 4.0: pipeline/inputs/tail,
@@ -82,8 +82,12 @@ def test_audit_and_system_logs_go_to_the_fleet_destination(cloud: str) -> None:
 
 
 def _docs(cloud: str) -> list[dict[str, Any]]:
-    addon = render(_ctx(cloud), DEST[cloud], IDENTITY if cloud == "aws" else None)
-    assert addon.name == NAME
+    from dataclasses import replace
+
+    ctx = replace(_ctx(cloud), logs=DEST[cloud],
+                  identities=((LOG_SHIPPER, IDENTITY),) if cloud == "aws" else ())
+    addon = render(ctx)
+    assert addon is not None and addon.name == NAME
     return [d for f in addon.files for d in yaml.safe_load_all(f.text)]
 
 
@@ -106,3 +110,11 @@ def test_aws_shipper_uses_its_federated_role_and_gcp_the_node_identity() -> None
         sc = pod["containers"][0]["securityContext"]
         assert sc["readOnlyRootFilesystem"] and sc["capabilities"] == {"drop": ["ALL"]}
         assert pod["automountServiceAccountToken"] is False
+
+
+def test_no_destination_no_shipper_and_aws_needs_the_federated_identity() -> None:
+    assert render(_ctx("aws")) is None
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="needs its federated identity"):
+        render(replace(_ctx("aws"), logs=DEST["aws"]))
