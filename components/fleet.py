@@ -10,6 +10,7 @@ from components.clouds.gcp_services import ProjectServices
 from components.cluster import Cluster, ClusterArgs
 from components.federation import Federation
 from components.identity import SharedIdentity, fleet_identity
+from components.logs import FleetLogs
 from components.management import Management
 from components.migration import ClusterName
 from components.rbac import ClusterAccess
@@ -49,6 +50,9 @@ class Fleet(pulumi.ComponentResource):
         self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child,
                                      gcp_requires=gcp_requires,
                                      gcp_provider=self.gcp_services.provider if self.gcp_services else None)
+        # Central audit and system logs: the destinations exist before any shipper runs.
+        self.logs = FleetLogs(names.child(name, "logs"), plan, child, gcp_requires=gcp_requires,
+                              gcp_provider=self.gcp_services.provider if self.gcp_services else None)
         self.clusters: dict[str, Cluster] = {}
         for c in plan.clusters:  # a migration's source comes before its target
             self.clusters[c.key] = Cluster(

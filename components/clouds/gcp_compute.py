@@ -42,14 +42,20 @@ class GcpCompute(GcpBase):
             account_id=account_id,
             display_name=f"fleetform {self.ctx.plan.key} {role}"[:100],
             description=(f"Machine identity of the {role} plane of {self.ctx.plan.key}; "
-                         "its only grants are the secrets and buckets it reads or writes.")[:256],
+                         "its grants are the secrets and buckets it reads or writes, and log writing.")[:256],
             project=self.project,
-            # No project roles: Secret Manager and Storage grants are per resource
-            # (secret(), bucket()); nothing on the node needs project-wide access.
+            # Secret Manager and Storage grants are per resource (secret(), bucket()).
             opts=self.opts(parent),
         )
+        resources: tuple[pulumi.Resource, ...] = (account,)
+        if role in ("control_plane", "worker") and self.ctx.fleet.logging.on("gcp") is not None:
+            # The log shipper on Kubernetes nodes writes with the node's identity (Fluent
+            # Bit's Cloud Logging output takes no federated credential): write, never read.
+            resources += (gcp.projects.IAMMember(
+                names.child(name, "log-writer"), project=self.project, role="roles/logging.logWriter",
+                member=account.email.apply(lambda e: f"serviceAccount:{e}"), opts=self.opts(parent)),)
         return MachineIdentity(role=role, principal=account.email, attachable=account.email,
-                               resources=(account,))
+                               resources=resources)
 
     def data_disk(self, name: str, zone: str, size_gb: int, protect: bool,
                   parent: pulumi.Resource) -> DiskHandle:

@@ -23,6 +23,7 @@ SERVICES: dict[str, str] = {
     "secretmanager.googleapis.com": "secrets machines read at boot",
     "iam.googleapis.com": "service accounts, workload identity pools",
     "iamcredentials.googleapis.com": "federated workloads impersonating service accounts",
+    "logging.googleapis.com": "the fleet's log bucket and sink, and the nodes' log shippers",
     "sts.googleapis.com": "token exchange of workload identity federation",
     "cloudresourcemanager.googleapis.com": "project IAM bindings",
 }

@@ -21,7 +21,16 @@ from fleetform.plan.model import ClusterPlan, FleetPlan
 from fleetform.plan.snapshots import transfer
 
 from .autoscaler import zonal_groups
-from .context import CONTROLLERS, AddonContext, ChartRelease, CniContext, NodeGroup, Workload
+from .context import (
+    CONTROLLERS,
+    LOG_SHIPPER,
+    AddonContext,
+    ChartRelease,
+    CniContext,
+    LogDestination,
+    NodeGroup,
+    Workload,
+)
 from .rbac import cluster_objects
 from .summary import planned_addons
 
@@ -83,7 +92,7 @@ def addon_context(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan, f
     # Fleet RBAC, the management controller's binding, and the tenants of this cluster.
     access = cluster_objects(identity, plan.name)
     tenants = identity.tenants_on(plan.name)
-    unknown = set(facts.identities) - set(CONTROLLERS)
+    unknown = set(facts.identities) - {*CONTROLLERS, LOG_SHIPPER}
     if unknown:
         raise ValueError(f"cluster {plan.key}: identities for unknown controllers {sorted(unknown)}")
     return AddonContext(
@@ -114,7 +123,15 @@ def addon_context(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan, f
         snapshots=_snapshots(fleet, plan, facts),
         identities=tuple((c, _workload(plan, ref)) for c, ref in sorted(facts.identities.items())),
         node_cidr=plan.network.node_cidr,
+        logs=_logs(fleet, plan),
     )
+
+
+def _logs(fleet: FleetPlan, plan: ClusterPlan) -> LogDestination | None:
+    dest = fleet.logging.on(plan.cloud)
+    if dest is None:
+        return None
+    return LogDestination(plan.cloud, dest.region, dest.name, fleet.gcp_project if plan.cloud == "gcp" else None)
 
 
 def _snapshot_source(fleet: FleetPlan, plan: ClusterPlan) -> bool:
@@ -127,4 +144,4 @@ def cluster_addons(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan) 
     lists. Needs no cloud fact; the bundle itself has exactly these add-ons."""
     access = bool(cluster_objects(identity, plan.name))
     return planned_addons(plan.cloud, plan.cni.plugin, plan.cni.chart_version, access=access,
-                          snapshots=_snapshot_source(fleet, plan))
+                          snapshots=_snapshot_source(fleet, plan), logs=fleet.logging.on(plan.cloud) is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import access, ccm, cni, csi, metrics, snapshots
+from . import access, ccm, cni, csi, logging, metrics, snapshots
 from .autoscaler import render as autoscaler
 from .context import CONTROLLERS, AddonContext
 from .model import FLUX_DIR, Addon, AddonFile, Bundle, content_version
@@ -13,7 +13,8 @@ from .render import file, kustomization
 
 # Render order is bootstrap order: each add-on's dependencies come before it.
 RENDERERS: tuple[Callable[[AddonContext], Addon | None], ...] = (
-    cni.render, ccm.render, csi.render, autoscaler, metrics.render, access.render, snapshots.render)
+    cni.render, ccm.render, csi.render, autoscaler, metrics.render, access.render, snapshots.render,
+    logging.render)
 # Objects the API refuses to patch (a Job's template) are replaced.
 FORCED = frozenset({snapshots.NAME})
 

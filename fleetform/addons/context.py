@@ -19,6 +19,9 @@ CCM = "cloud-controller-manager"
 CSI = "csi-controller"
 AUTOSCALER = "cluster-autoscaler"
 CONTROLLERS: tuple[str, ...] = (CCM, CSI, AUTOSCALER)
+# The log shipper (addons/logging.py): a federated identity on AWS only (on GCP it uses
+# the node's service account through the metadata server, on the host network).
+LOG_SHIPPER = "log-shipper"
 # (cloud, controller) -> the (namespace, service account) its pods run as: the subject
 # a federated identity of that controller trusts.
 SERVICE_ACCOUNTS: dict[tuple[str, str], tuple[str, str]] = {
@@ -78,6 +81,16 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class LogDestination:
+    """The fleet's log destination on this cluster's cloud (fleetform/plan/logging.py)."""
+
+    cloud: Cloud
+    region: str  # AWS: the log group's region; GCP: the log bucket's location
+    group: str  # AWS: log group name; GCP: log bucket id
+    project: str | None = None  # GCP project
+
+
+@dataclass(frozen=True)
 class AddonContext:
     cluster: str  # logical name (tags, autoscaler discovery, CCM's cluster name)
     key: str  # incarnation key
@@ -107,6 +120,8 @@ class AddonContext:
     identities: tuple[tuple[str, Workload], ...] = ()
     # The nodes' subnet (the kubelet serving-certificate approver admits only its addresses).
     node_cidr: str | None = None
+    # Where the log shipper sends audit and system logs; None: shipping is off.
+    logs: LogDestination | None = None
 
     @property
     def minor(self) -> str:

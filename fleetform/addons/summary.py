@@ -16,7 +16,7 @@ def _image(key: str, what: str) -> str:
 
 
 def planned_addons(cloud: str, cni: str, cni_version: str, *, access: bool,
-                   snapshots: bool) -> tuple[tuple[str, str], ...]:
+                   snapshots: bool, logs: bool = False) -> tuple[tuple[str, str], ...]:
     """(add-on, what runs) in bootstrap order."""
     aws = cloud == "aws"
     out = [
@@ -31,4 +31,6 @@ def planned_addons(cloud: str, cni: str, cni_version: str, *, access: bool,
         out.append(("access", "fleet RBAC and tenants"))
     if snapshots:
         out.append(("etcd-snapshots", "migration snapshot Job and CronJob"))
+    if logs:
+        out.append(("log-shipper", _image("fluent-bit", "fluent-bit")))
     return tuple(out)

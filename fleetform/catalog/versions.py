@@ -88,6 +88,8 @@ ADDON_IMAGES: dict[str, tuple[str, str, str | None]] = {
     "csi-attacher": ("registry.k8s.io/sig-storage/csi-attacher", "v4.12.0", None),
     "csi-resizer": ("registry.k8s.io/sig-storage/csi-resizer", "v2.2.1", None),
     "csi-node-driver-registrar": ("registry.k8s.io/sig-storage/csi-node-driver-registrar", "v2.17.0", None),
+    # The log shipper (addons/logging.py); no published digest found for this tag.
+    "fluent-bit": ("cr.fluentbit.io/fluent/fluent-bit", "4.0.3", None),
 }
 
 # Cilium's own chart pins its images by digest; pinned here too, so a chart bump that

@@ -18,6 +18,7 @@ from fleetform.plan.cni import plan_cni
 from fleetform.plan.cost import estimate, with_load_balancers
 from fleetform.plan.firewall import base_rules, datapath_rules
 from fleetform.plan.ipam import Addresses, allocate, zone_subnets
+from fleetform.plan.logging import plan_logging
 from fleetform.plan.mesh import plan_mesh
 from fleetform.plan.migrate import Incarnation, incarnations
 from fleetform.plan.model import (
@@ -198,6 +199,8 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
         snapshot_schedule=spec.snapshots.schedule,
         snapshot_retention_days=spec.snapshots.retention_days,
         aws_secret_recovery_days=spec.clouds.aws.secret_recovery_days,
+        logging=plan_logging(spec.logging, (c.cloud for c in clusters), fleet=spec.name, stack=spec.stack,
+                             default_aws_region=spec.identity.federation.aws_region),
     )
     # Limits on what the plan derives from names (certificate subjects).
     if subject_problems := pki_problems(spec, fleet):

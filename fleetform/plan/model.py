@@ -4,13 +4,14 @@ dataclasses with a stable JSON form; every later stage reads them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fleetform.plan import names
 from fleetform.plan.cni import CniPlan
 from fleetform.plan.cost import CostEstimate
 from fleetform.plan.firewall import FirewallRule
+from fleetform.plan.logging import LoggingPlan
 from fleetform.plan.migrate import MigrationPlan
 
 DEFAULT_ZONE_COUNT = 3
@@ -232,6 +233,8 @@ class FleetPlan:
     snapshot_retention_days: int = 14
     # clouds.aws.secret_recovery_days
     aws_secret_recovery_days: int = 7
+    # Where every cluster's audit and system logs go (one destination per cloud).
+    logging: LoggingPlan = field(default_factory=LoggingPlan)
 
     def cluster(self, name: str) -> ClusterPlan:
         """The incarnation that serves ``name`` (during a move, the other one is in

@@ -103,3 +103,13 @@ def node_network_tag(key: str) -> str:
     """GCP: the network tag on every node of an incarnation; the cloud controller manager
     opens load-balancer health checks and traffic to it."""
     return physical(key, "node")
+
+
+def log_group(fleet: str, stack: str) -> str:
+    """The fleet's CloudWatch Logs group (up to 512 characters of [.-_/#A-Za-z0-9])."""
+    return f"/fleetform/{fleet}/{stack}"
+
+
+def log_bucket(fleet: str, stack: str) -> str:
+    """The fleet's Cloud Logging bucket id (up to 100 characters of [A-Za-z0-9_-])."""
+    return physical("fleetform", fleet, stack, limit=100)

@@ -515,6 +515,7 @@ def build_spec(fleet: Node, *, stack: str, rules: FleetRules) -> FleetSpec:
         clusters=tuple(clusters),
         snapshots=doc.snapshots,
         management=doc.management,
+        logging=doc.logging,
     )
     result._origins = Origins(fleet, origins)
     # Fleet-wide rules run on every cluster we could read; address allocation only when

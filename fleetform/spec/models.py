@@ -24,6 +24,7 @@ from fleetform.spec.base import (
 from fleetform.spec.cni import CalicoOptions, CiliumOptions, FlannelOptions
 from fleetform.spec.handoff import ManagementSpec
 from fleetform.spec.identity import IdentitySpec, TenantSpec, WorkloadIdentitySpec
+from fleetform.spec.logging import LoggingSpec
 from fleetform.spec.mesh import MeshSpec
 from fleetform.spec.migrate import MigrateSpec, SnapshotsSpec
 
@@ -196,6 +197,7 @@ class FleetDoc(Model):
     mesh: MeshSpec = Field(default_factory=lambda: MeshSpec())
     snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
     management: ManagementSpec | None = None
+    logging: LoggingSpec = Field(default_factory=lambda: LoggingSpec())
     defaults: dict[str, Any] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     clusters: tuple[dict[str, Any], ...] = ()
@@ -218,6 +220,7 @@ class FleetSpec(Model):
     clusters: tuple[ClusterSpec, ...]
     snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
     management: ManagementSpec | None = None
+    logging: LoggingSpec = Field(default_factory=lambda: LoggingSpec())
 
     # Where each cluster's values came from (file + path), for plan-time errors.
     _origins: Any = PrivateAttr(default=None)

@@ -10,7 +10,7 @@ import yaml
 
 from fleetform.addons.build import CloudFacts, addon_context, cluster_addons
 from fleetform.addons.bundle import render_bundle
-from fleetform.addons.context import CONTROLLERS
+from fleetform.addons.context import CONTROLLERS, LOG_SHIPPER
 from fleetform.engine.synth import load_stack
 from fleetform.plan import names
 from fleetform.plan.cni import helm_values
@@ -27,7 +27,7 @@ def facts_for(cloud: str, key: str) -> CloudFacts:
     ref = ("arn:aws:iam::123456789012:role/{c}" if cloud == "aws"
            else '{{"type": "external_account", "audience": "{c}"}}')
     return CloudFacts(
-        identities={c: ref.format(c=c) for c in CONTROLLERS},
+        identities={c: ref.format(c=c) for c in (*CONTROLLERS, LOG_SHIPPER)},
         network=f"{key}-network", subnetwork=f"{key}-network-nodes",
         snapshot_bucket=f"{key}-snapshots", snapshot_writer="arn:aws:iam::123456789012:role/snap",
         snapshot_credentials='{"type": "external_account"}')

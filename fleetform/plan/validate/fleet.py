@@ -11,6 +11,7 @@ from fleetform.plan.validate.cni import check_cni
 from fleetform.plan.validate.encryption import kms_problems
 from fleetform.plan.validate.handoff import check_management
 from fleetform.plan.validate.identity import check_identity
+from fleetform.plan.validate.logging import check_logging
 from fleetform.plan.validate.migrate import check_migration
 from fleetform.plan.validate.place import place_problems
 from fleetform.spec.base import ETCD_MEMBER_COUNTS
@@ -57,6 +58,7 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
     problems += check_cni(spec, complete=complete)
     problems += check_identity(spec)
     problems += check_management(spec)
+    problems += check_logging(spec)
     return problems
 
 

@@ -1,0 +1,45 @@
+"""The fleet's log destinations as data: one per cloud the fleet runs on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fleetform.plan import names
+from fleetform.spec.logging import LoggingSpec
+
+
+@dataclass(frozen=True)
+class Destination:
+    cloud: str
+    region: str  # AWS region of the log group / GCP location of the log bucket
+    name: str  # AWS log group name / GCP log bucket id
+    retention_days: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"cloud": self.cloud, "region": self.region, "name": self.name,
+                "retention_days": self.retention_days}
+
+
+@dataclass(frozen=True)
+class LoggingPlan:
+    destinations: tuple[Destination, ...] = ()
+
+    def on(self, cloud: str) -> Destination | None:
+        return next((d for d in self.destinations if d.cloud == cloud), None)
+
+
+def plan_logging(spec: LoggingSpec, clouds: Iterable[str], *, fleet: str, stack: str,
+                 default_aws_region: str) -> LoggingPlan:
+    """One destination per cloud in ``clouds`` (sorted), none when shipping is off."""
+    if not spec.enabled:
+        return LoggingPlan()
+    out = []
+    for cloud in sorted(set(clouds)):
+        if cloud == "aws":
+            out.append(Destination("aws", spec.aws_region or default_aws_region,
+                                   names.log_group(fleet, stack), spec.retention_days))
+        else:
+            out.append(Destination("gcp", spec.gcp_location, names.log_bucket(fleet, stack),
+                                   spec.retention_days))
+    return LoggingPlan(tuple(out))
