@@ -448,41 +448,55 @@ class GateState:
                          float(since) if since is not None else None)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One reason the gate refuses a change: ``field`` is the gate property (and the
+    stack-file key) at fault: ``versions`` (of ``cluster``), ``wave`` or ``target``."""
+
+    field: Literal["versions", "wave", "target"]
+    message: str
+    cluster: str | None = None
+
+
 def check_gate(old: GateState | None, new: GateState, now: float | None) -> list[str]:
     """Why going from ``old`` (the state of the last `pulumi up`; None: a new stack) to
     ``new`` is refused; empty when it is allowed. ``now`` None: the soak is not checked
     (a synth directory records no apply time)."""
+    return [r.message for r in gate_refusals(old, new, now)]
+
+
+def gate_refusals(old: GateState | None, new: GateState, now: float | None) -> list[Refusal]:
     if old is None:
         return []
-    out: list[str] = []
+    out: list[Refusal] = []
     for cluster, version in sorted(new.versions.items()):
         before = old.versions.get(cluster)
         if before is None or before == version:
             continue
         if (why := control_plane_step_problem(before, version)) is not None:
-            out.append(f"cluster {cluster!r} runs {before}: {why}")
+            out.append(Refusal("versions", f"cluster {cluster!r} runs {before}: {why}", cluster))
     if not new.target:
         if old.target and old.wave and old.waves and old.wave != old.waves[-1]:
-            out.append(f"the upgrade to {old.target} is in wave {old.wave!r}, not the last: removing the "
-                       "`upgrades` block leaves the fleet half upgraded; finish the waves (or hold the rest) "
-                       f"first; see {DOCS}")
+            out.append(Refusal("target", f"the upgrade to {old.target} is in wave {old.wave!r}, not the last: "
+                                         "removing the `upgrades` block leaves the fleet half upgraded; finish "
+                                         f"the waves (or hold the rest) first; see {DOCS}"))
         return out
     if new.wave not in new.waves:
-        return [*out, f"no wave named {new.wave!r}"]
+        return [*out, Refusal("wave", f"no wave named {new.wave!r}")]
     new_i = new.waves.index(new.wave)
     if new.target != old.target or new.waves[: new_i + 1] != old.waves[: new_i + 1] or old.wave not in old.waves:
         # A new rollout (or waves reordered up to here): it starts at the first wave.
         if new_i != 0:
-            out.append(f"a rollout to {new.target} starts at the first wave {new.waves[0]!r}, not "
-                       f"{new.wave!r}; see {DOCS}")
+            out.append(Refusal("wave", f"a rollout to {new.target} starts at the first wave {new.waves[0]!r}, "
+                                       f"not {new.wave!r}; see {DOCS}"))
         return out
     old_i = old.waves.index(old.wave)
     if new_i <= old_i:
         return out
     if new_i > old_i + 1:
-        out.append(f"`current_wave: {new.wave}` skips wave(s) "
-                   f"{', '.join(repr(w) for w in new.waves[old_i + 1:new_i])}: advance one wave at a time "
-                   f"(next: {new.waves[old_i + 1]!r}); see {DOCS}")
+        skipped = ", ".join(repr(w) for w in new.waves[old_i + 1:new_i])
+        out.append(Refusal("wave", f"`current_wave: {new.wave}` skips wave(s) {skipped}: advance one wave at a "
+                                   f"time (next: {new.waves[old_i + 1]!r}); see {DOCS}"))
         return out
     # Required by the last run, or by this one (a skip or hold removed, a cluster
     # relabelled into the wave, in the same edit as the advance).
@@ -490,21 +504,22 @@ def check_gate(old: GateState | None, new: GateState, now: float | None) -> list
     unapplied = [c for c in required if old.versions.get(c) != new.target]
     if unapplied:
         left = ", ".join(f"{c} at {old.versions.get(c, 'nothing')}" for c in unapplied)
-        out.append(f"wave {old.wave!r} has not been applied: {', '.join(unapplied)} "
-                   f"{'does' if len(unapplied) == 1 else 'do'} not run {new.target} yet (the last "
-                   f"`pulumi up` left {left}); apply wave {old.wave!r} before `current_wave: {new.wave}`")
+        out.append(Refusal("wave", f"wave {old.wave!r} has not been applied: {', '.join(unapplied)} "
+                                   f"{'does' if len(unapplied) == 1 else 'do'} not run {new.target} yet (the "
+                                   f"last `pulumi up` left {left}); apply wave {old.wave!r} before "
+                                   f"`current_wave: {new.wave}`"))
     soak = old.soak.get(old.wave, 0)
     if now is None:
         return out
     if old.since is None:
         if soak:
-            out.append(f"wave {old.wave!r} has no recorded start: run `pulumi up` with it and let it soak "
-                       f"{human(soak)} before `current_wave: {new.wave}`")
+            out.append(Refusal("wave", f"wave {old.wave!r} has no recorded start: run `pulumi up` with it and "
+                                       f"let it soak {human(soak)} before `current_wave: {new.wave}`"))
     elif now - old.since < soak:
-        left = int(soak - (now - old.since))
-        out.append(f"wave {old.wave!r} soaks {human(soak)} and was applied {human(int(now - old.since))} "
-                   f"ago: `current_wave: {new.wave}` is refused for another {human(left)} (the fast path "
-                   f"`urgent` shortens the soak); see {DOCS}")
+        remaining = int(soak - (now - old.since))
+        out.append(Refusal("wave", f"wave {old.wave!r} soaks {human(soak)} and was applied "
+                                   f"{human(int(now - old.since))} ago: `current_wave: {new.wave}` is refused for "
+                                   f"another {human(remaining)} (the fast path `urgent` shortens the soak); see {DOCS}"))
     return out
 
 
