@@ -81,8 +81,10 @@ class ControlPlane(pulumi.ComponentResource):
                 identity=me,
                 firewall=net.firewall,
                 network=net.handle,
-                # Stateless replicas take a changed configuration by replacement.
-                roll=True,
+                # Frozen unless listed in control_plane.roll: a changed document (a new
+                # Kubernetes version, flags) never replaces every replica at once; the
+                # version itself rolls in place (addons/upgrades.py).
+                roll=replica.name in plan.control_plane.roll,
                 depends_on=[*resources_of(list(refs.values())), *(m.resource for m in etcd.members.values())],
                 tags={"replica": replica.name},
             ), parent=self)

@@ -15,6 +15,7 @@ from components.management import Management
 from components.migration import ClusterName
 from components.rbac import ClusterAccess
 from components.snapshots import SnapshotSource
+from components.upgrades import UpgradeGate
 from fleetform.plan import names
 from fleetform.plan.handoff import registrations
 from fleetform.plan.identity import IdentityPlan
@@ -83,6 +84,12 @@ class Fleet(pulumi.ComponentResource):
                 names.child(name, "management"), mgmt, registrations(plan, mgmt, tenants_of),
                 self.identity.clusters, host,
                 pulumi.ResourceOptions(parent=self, depends_on=list(self.clusters.values())))
+        # What this `pulumi up` applied (versions, the upgrade wave), recorded after every
+        # cluster: its check refuses an illegal wave advance or version jump (upgrades.py).
+        self.upgrade_gate = UpgradeGate(names.upgrade_gate(plan.fleet), plan,
+                                        [*self.clusters.values(), *self.access.values(),
+                                         *([self.management] if self.management else [])],
+                                        pulumi.ResourceOptions(parent=self))
         self.register_outputs({"root_ca": self.identity.root.cert_pem})
 
     def _snapshot_source(self, plan: FleetPlan, c: ClusterPlan) -> SnapshotSource | None:

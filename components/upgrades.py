@@ -27,7 +27,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from fleetform.plan.fleet import FleetPlan
+from fleetform.plan.model import FleetPlan
 from fleetform.plan.upgrades import GateState, check_gate, gate_since
 
 _FIELDS = ("target", "wave", "waves", "soak", "required", "versions", "since")
@@ -60,7 +60,7 @@ def gate_inputs(plan: FleetPlan) -> dict[str, Any]:
     if plan.upgrades is not None:
         state = plan.upgrades.gate_state()
     else:
-        state = GateState.without_upgrades({c.name: c.kubernetes_version for c in plan.clusters if c.serving})
+        state = GateState.without_upgrades({c.name: c.target_version for c in plan.clusters if c.serving})
     return state.to_json()
 
 

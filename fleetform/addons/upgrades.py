@@ -27,6 +27,7 @@ import yaml
 
 from fleetform.addons.model import Addon, AddonFile, content_version
 from fleetform.catalog.versions import SYSTEM_UPGRADE_CONTROLLER, UPGRADE_JOB_IMAGE
+from fleetform.plan.model import ClusterPlan
 
 NAME = "upgrades"
 NAMESPACE = "system-upgrade"
@@ -448,4 +449,16 @@ def render(inputs: RollInputs) -> tuple[Addon, Addon]:
               controller_files),
         Addon(NAME, f"{inputs.version}-{content_version({f.path: f.text for f in files})}", NAMESPACE,
               (CONTROLLER_ADDON,), files),
+    )
+
+
+def roll_inputs(plan: ClusterPlan) -> RollInputs:
+    """The roll of one incarnation: to the version its plan converges to (a fleet
+    upgrade's, else its own), pools in the order the stack file lists them."""
+    return RollInputs(
+        cluster=plan.name,
+        version=plan.target_version,
+        api_server=f"https://{plan.api.dns}:{plan.api.port}",
+        etcd_endpoints=tuple(f"https://{m.dns}:2379" for m in plan.etcd.members),
+        pools=tuple(p.name for p in plan.workers),
     )

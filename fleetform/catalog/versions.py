@@ -20,6 +20,20 @@ DEFAULT_MINOR: str = SUPPORTED_MINORS[-1]
 # against the release's own SHA256SUMS unless a stack pins `etcd.sha256` (we cannot
 # fetch release assets from build machines to pin a digest here ourselves).
 ETCD_VERSION = "3.6.5"
+# Kubernetes minor -> (etcd minor lines it supports, the oldest etcd release it takes):
+# kubeadm's SupportedEtcdVersion is 3.6.x for 1.34 and later (upstream constants.go).
+ETCD_SUPPORTED: dict[str, tuple[tuple[str, ...], str]] = {
+    "1.35": (("3.6",), "3.6.4"),
+    "1.36": (("3.6",), "3.6.5"),
+    "1.37": (("3.6",), "3.6.5"),
+}
+
+# In-place upgrades (fleetform/addons/upgrades.py): Rancher's system-upgrade-controller,
+# applied from its repository at this tag (CRD and controller), and the image of the
+# upgrade Jobs' containers (they only hand the script to the node and chroot into it).
+# Pinned by tag: digests cannot be fetched from build machines here.
+SYSTEM_UPGRADE_CONTROLLER = "v0.17.0"
+UPGRADE_JOB_IMAGE = "docker.io/library/busybox:1.37.0"
 
 # The container runtime of Kubernetes nodes (Ubuntu 24.04's containerd is 1.7, which the
 # window's Kubernetes releases no longer support): upstream release assets for amd64,

@@ -28,6 +28,7 @@ from fleetform.cli import (
     schema,
     status,
     synth,
+    upgrade,
     validate,
 )
 from fleetform.cli.common import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, Subparsers
@@ -36,7 +37,7 @@ from fleetform.engine.checks import ProviderCheckError
 from fleetform.spec.errors import FleetError
 
 # One module per command, in the order `fleetform --help` lists them.
-COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate, status)
+COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate, status, upgrade)
 
 
 def build_parser() -> argparse.ArgumentParser:

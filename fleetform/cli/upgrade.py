@@ -51,7 +51,7 @@ def gate_state(resources: Sequence[Mapping[str, Any]], fleet: str) -> GateState 
 def current_state(plan: FleetPlan) -> GateState:
     if plan.upgrades is not None:
         return plan.upgrades.gate_state()
-    return GateState.without_upgrades({c.name: c.kubernetes_version for c in plan.clusters if c.serving})
+    return GateState.without_upgrades({c.name: c.target_version for c in plan.clusters if c.serving})
 
 
 def against_problems(spec: FleetSpec, plan: FleetPlan, directory: str) -> list[Problem]:
@@ -85,7 +85,7 @@ def render_text(up: UpgradePlan) -> str:
     if up.urgent:
         lines.append(f"URGENT (fast path, soaks shortened): {up.urgent}")
     lines.append("")
-    rows = [("wave", "state", "soak", "clusters")]
+    rows: list[tuple[str, ...]] = [("wave", "state", "soak", "clusters")]
     for w in up.waves:
         state = "done" if w.index < up.wave_index else "current" if w.index == up.wave_index else "next" \
             if w.index == up.wave_index + 1 else "later"
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     up = plan.upgrades
     if args.json:
         data: dict[str, Any] = {"stack": plan.stack, "upgrades": up.to_json() if up else None,
-                                "versions": {c.name: c.kubernetes_version for c in plan.clusters if c.serving}}
+                                "versions": {c.name: c.target_version for c in plan.clusters if c.serving}}
         if args.against:
             data["against"] = args.against
         sys.stdout.write(json.dumps(data, indent=2) + "\n")

@@ -8,6 +8,7 @@ plan; adding a cluster never changes another cluster's plan.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import replace
 
 from fleetform.catalog.regions import zones as region_zones
@@ -38,8 +39,9 @@ from fleetform.plan.model import (
     Replica,
     Subnet,
 )
+from fleetform.plan.upgrades import plan_upgrades
 from fleetform.plan.validate.pki import pki_problems
-from fleetform.spec.errors import FleetError, Problem
+from fleetform.spec.errors import FleetError, Loc, Problem
 from fleetform.spec.load import origins
 from fleetform.spec.models import FleetSpec, image_cloud
 
@@ -70,6 +72,19 @@ def replica_address_problem(network: NetworkPlan, replica: Replica) -> str | Non
         return None
     return (f"{replica.name} needs address {replica.ip} but zone {replica.zone}'s subnet {subnet} "
             "is too small for it; use a larger network.node_cidr")
+
+
+def control_plane_roll_problems(cp: ControlPlanePlan, at: Callable[..., Loc]) -> list[Problem]:
+    """``control_plane.roll`` names replicas, at most one per `pulumi up`: the others keep
+    serving the API while it is replaced (delete-first: its address and name move)."""
+    replica_names = [r.name for r in cp.replicas]
+    problems = [at(j).problem(f"{r!r} is not a replica of this control plane ({', '.join(replica_names)})")
+                for j, r in enumerate(cp.roll) if r not in replica_names]
+    if len(cp.roll) > 1:
+        problems.append(at().problem(
+            f"rolling {len(cp.roll)} replicas at once takes {len(cp.roll)} of {len(cp.replicas)} API servers down: "
+            "roll one replica per `pulumi up` and check it is back before the next"))
+    return problems
 
 
 def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: list[Problem]) -> ClusterPlan:
@@ -106,7 +121,9 @@ def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: l
         tuple(plan_replica(network, i, z) for i, z in enumerate(spread(c.control_plane.replicas, zones))),
         c.control_plane.size,
         machine_type(c.cloud, c.control_plane.size),
+        tuple(dict.fromkeys(c.control_plane.roll)),
     )
+    problems += control_plane_roll_problems(cp, lambda *p: where.cluster_loc(c.name, "control_plane", "roll", *p))
     for replica in cp.replicas:
         if (problem := replica_address_problem(network, replica)) is not None:
             problems.append(where.cluster_loc(c.name, "network", "node_cidr").problem(problem))
@@ -158,11 +175,14 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
     addresses, problems = allocate(spec, extra=extra)
     if problems:
         raise FleetError(problems)
+    upgrades = plan_upgrades(spec)
     clusters = []
     warnings: list[str] = []
     for c in spec.clusters:
         for inc in moves[c.name]:
             cp = plan_cluster(spec, inc, addresses[inc.address_key], problems)
+            if upgrades is not None:
+                cp = replace(cp, upgrade=upgrades.cluster(c.name))
             clusters.append(cp)
             member_zones = tuple(m.zone for m in cp.etcd.members)
             if len(member_zones) >= 3 and not survives_zone_loss(member_zones):
@@ -171,6 +191,9 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
                     f"sit in {len(set(member_zones))} zone(s); losing the zone with the most members loses quorum")
         if c.etcd.members == 1:
             warnings.append(f"cluster {c.name!r}: a single etcd member has no redundancy (fine for dev)")
+        if c.control_plane.roll and c.control_plane.replicas == 1:
+            warnings.append(f"cluster {c.name!r}: rolling its single control-plane replica takes the API down "
+                            "until the new machine serves (fine for dev)")
         if c.decommission:
             warnings.append(
                 f"cluster {c.name!r} is being decommissioned: its etcd disks are no longer protected; "
@@ -187,6 +210,7 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
     clusters = [by_key.get(c.key, c) for c in clusters]
     warnings += cni_warnings
     warnings += migration_warnings(clusters)
+    warnings += list(upgrades.warnings) if upgrades is not None else []
     fleet = FleetPlan(
         fleet=spec.name,
         stack=spec.stack,
@@ -201,6 +225,7 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
         aws_secret_recovery_days=spec.clouds.aws.secret_recovery_days,
         logging=plan_logging(spec.logging, (c.cloud for c in clusters), fleet=spec.name, stack=spec.stack,
                              default_aws_region=spec.identity.federation.aws_region),
+        upgrades=upgrades,
     )
     # Limits on what the plan derives from names (certificate subjects).
     if subject_problems := pki_problems(spec, fleet):

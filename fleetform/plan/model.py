@@ -13,6 +13,7 @@ from fleetform.plan.cost import CostEstimate
 from fleetform.plan.firewall import FirewallRule
 from fleetform.plan.logging import LoggingPlan
 from fleetform.plan.migrate import MigrationPlan
+from fleetform.plan.upgrades import ClusterUpgrade, UpgradePlan
 
 DEFAULT_ZONE_COUNT = 3
 # Host offsets inside a zone's private subnet (AWS reserves the first four).
@@ -91,6 +92,9 @@ class ControlPlanePlan:
     replicas: tuple[Replica, ...]
     size: str
     machine_type: str
+    # Replicas that take a changed boot document by replacement (control_plane.roll);
+    # the others are frozen like etcd members.
+    roll: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,15 @@ class ClusterPlan:
     # The machine image the stack file pins for this incarnation's cloud (None: the
     # newest at its first `pulumi up`, then kept).
     image: str | None = None
+    # A fleet upgrade (plan/upgrades.py): the version this run rolls the cluster to in
+    # place. Boot documents keep `kubernetes_version` (what the cluster runs as written),
+    # so machines booting mid-roll join a control plane that accepts them.
+    upgrade: ClusterUpgrade | None = None
+
+    @property
+    def target_version(self) -> str:
+        """The version the cluster converges to: its fleet upgrade's, else its own."""
+        return self.upgrade.version if self.upgrade is not None else self.kubernetes_version
 
     @property
     def context(self) -> str:
@@ -192,6 +205,7 @@ class ClusterPlan:
                 "zones": [r.zone for r in self.control_plane.replicas],
                 "ips": [r.ip for r in self.control_plane.replicas],
                 "machine_type": self.control_plane.machine_type,
+                "roll": list(self.control_plane.roll),
             },
             "workers": [
                 {"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max,
@@ -215,6 +229,7 @@ class ClusterPlan:
             "context": self.context,
             **({"migration": self.migration.to_json()} if self.migration else {}),
             **({"kms_key": self.kms_key} if self.kms_key else {}),
+            **({"upgrade": self.upgrade.to_json()} if self.upgrade else {}),
         }
 
 
@@ -235,6 +250,8 @@ class FleetPlan:
     aws_secret_recovery_days: int = 7
     # Where every cluster's audit and system logs go (one destination per cloud).
     logging: LoggingPlan = field(default_factory=LoggingPlan)
+    # The fleet's upgrade in waves (None without an `upgrades` block).
+    upgrades: UpgradePlan | None = None
 
     def cluster(self, name: str) -> ClusterPlan:
         """The incarnation that serves ``name`` (during a move, the other one is in
@@ -251,4 +268,5 @@ class FleetPlan:
             "domain": self.domain,
             "clusters": [c.to_json() for c in self.clusters],
             "warnings": list(self.warnings),
+            **({"upgrades": self.upgrades.to_json()} if self.upgrades else {}),
         }

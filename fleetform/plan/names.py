@@ -21,6 +21,11 @@ def incarnation_context(cluster: str, cloud: str, region: str) -> str:
     return f"{cluster}@{cloud}-{region}"
 
 
+def upgrade_gate(fleet: str) -> str:
+    """The resource that remembers what the fleet's last `pulumi up` applied (upgrades)."""
+    return f"{fleet}-upgrades"
+
+
 def migration_gate(cluster: str) -> str:
     """The resource that remembers a cluster's migration phase (one per logical cluster)."""
     return f"{cluster}-migration"

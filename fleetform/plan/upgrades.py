@@ -215,7 +215,9 @@ def _plan(spec: FleetSpec, today: dt.date) -> tuple[UpgradePlan | None, list[Pro
         problems.append(at("target", "kubernetes_version").problem(p))
     members = _select(up, spec, at, problems)
     wave_names = [w.name for w in up.waves]
-    if up.current_wave not in wave_names:
+    if not wave_names:
+        problems.append(at("waves").problem("a rollout needs at least one wave"))
+    elif up.current_wave not in wave_names:
         problems.append(at("current_wave").problem(
             f"no wave named {up.current_wave!r}{did_you_mean(up.current_wave, wave_names)} "
             f"(waves: {', '.join(wave_names)})"))
@@ -328,7 +330,8 @@ def _cluster(c: ClusterSpec, target: str, up: UpgradesSpec, wave_of: Mapping[str
     goal = hold[0] if hold is not None else target
     # The control plane moves one minor per `pulumi up`: the target may be one minor
     # ahead of every cluster it reaches (the message gives the whole path).
-    if (why := control_plane_step_problem(current, goal)) is not None:
+    moves = wave is not None and c.name not in skips
+    if moves and (why := control_plane_step_problem(current, goal)) is not None:
         loc = (at("exceptions", next(i for i, e in enumerate(up.exceptions) if e.cluster == c.name), "hold", "version")
                if hold is not None else at("target", "kubernetes_version"))
         try:

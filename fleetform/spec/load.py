@@ -84,6 +84,12 @@ def _construct_mapping(
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Unquoted dates (`until: 2027-01-31`) stay strings, as Pulumi's own YAML reader passes
+# them to the program: the config object travels as JSON, which has no date type.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def read_yaml(path: Path, label: str) -> Any:
@@ -516,6 +522,7 @@ def build_spec(fleet: Node, *, stack: str, rules: FleetRules) -> FleetSpec:
         snapshots=doc.snapshots,
         management=doc.management,
         logging=doc.logging,
+        upgrades=doc.upgrades,
     )
     result._origins = Origins(fleet, origins)
     # Fleet-wide rules run on every cluster we could read; address allocation only when

@@ -27,6 +27,7 @@ from fleetform.spec.identity import IdentitySpec, TenantSpec, WorkloadIdentitySp
 from fleetform.spec.logging import LoggingSpec
 from fleetform.spec.mesh import MeshSpec
 from fleetform.spec.migrate import MigrateSpec, SnapshotsSpec
+from fleetform.spec.upgrades import UpgradesSpec
 
 # ---------------------------------------------------------------- cluster settings
 
@@ -63,6 +64,10 @@ class EtcdSpec(Model):
 class ControlPlaneSpec(Model):
     replicas: int = Field(default=3, ge=1, le=9)
     size: Size = "medium"
+    # Rolling safety, like etcd.roll: a changed replica document (size, image, flags)
+    # replaces only the replicas listed here (one per `pulumi up`); a Kubernetes version
+    # change never replaces any (it rolls in place: docs/upgrades.md).
+    roll: tuple[str, ...] = ()
 
 
 class WorkerPoolSpec(Model):
@@ -198,6 +203,8 @@ class FleetDoc(Model):
     snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
     management: ManagementSpec | None = None
     logging: LoggingSpec = Field(default_factory=lambda: LoggingSpec())
+    # Fleet upgrades in waves (spec/upgrades.py, docs/upgrades.md).
+    upgrades: UpgradesSpec | None = None
     defaults: dict[str, Any] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     clusters: tuple[dict[str, Any], ...] = ()
@@ -221,6 +228,7 @@ class FleetSpec(Model):
     snapshots: SnapshotsSpec = Field(default_factory=lambda: SnapshotsSpec())
     management: ManagementSpec | None = None
     logging: LoggingSpec = Field(default_factory=lambda: LoggingSpec())
+    upgrades: UpgradesSpec | None = None
 
     # Where each cluster's values came from (file + path), for plan-time errors.
     _origins: Any = PrivateAttr(default=None)

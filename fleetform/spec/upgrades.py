@@ -110,7 +110,7 @@ class UrgentSpec(Model):
 
 class UpgradesSpec(Model):
     target: UpgradeTarget
-    waves: tuple[WaveSpec, ...] = Field(min_length=1)
+    waves: tuple[WaveSpec, ...]
     # The wave being rolled out; the waves before it are done. Advancing it is the
     # reviewable edit the gate checks (applied, soaked).
     current_wave: DnsLabel

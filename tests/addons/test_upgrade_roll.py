@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from upgrade_standins import FakeCluster, make_cluster
 
 from fleetform.addons.upgrades import RollInputs, launcher, render_script
-from upgrade_standins import FakeCluster, make_cluster
 
 OLD, NEW = "1.36.3", "1.37.1"
 REPLICAS = ["cp-0", "cp-1", "cp-2"]

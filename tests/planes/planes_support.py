@@ -221,7 +221,7 @@ def twin_document(cloud: str, **etcd: Any) -> dict[str, Any]:
                     "region": TWIN_REGIONS[cloud],
                     "network": {"index": 30},
                     "etcd": {"members": 3, "roll": ["etcd-1"], **etcd},
-                    "control_plane": {"replicas": 3},
+                    "control_plane": {"replicas": 3, "roll": ["cp-1"]},
                     "workers": [{"name": "general", "min": 1, "max": 3}],
                 }],
             },

@@ -1,5 +1,5 @@
 """Rolling safety: one `pulumi up` never restarts or replaces more than (members-1)/2
-etcd members. See docs/rolling-safety.md.
+etcd members, nor more than one control-plane replica. See docs/rolling-safety.md.
 
 A member is *frozen* unless it is listed in ``etcd.roll``: a changed boot document (or
 size, or image) is ignored, so the engine neither stops/starts nor replaces it. A listed
@@ -92,14 +92,53 @@ def test_roll_makes_exactly_the_listed_member_replaceable(twin: StackRun) -> Non
         assert all(a.delete_before_replace for a in attachments)
 
 
-def test_control_plane_replicas_take_a_new_document_by_replacement(stack: StackRun) -> None:
-    """The caveat (docs/rolling-safety.md): replicas are stateless and not covered by
-    etcd.roll; a changed control-plane document replaces every replica in one `pulumi up`."""
-    for plan in stack.plan.clusters:
-        cp = stack.component("ControlPlane", f"{plan.key}-control-plane")
-        replicas = [r for r in stack.owned(cp) if r.type in (AWS_INSTANCE, GCP_INSTANCE)]
-        assert len(replicas) == len(plan.control_plane.replicas)
-        assert all(replaceable_on_new_document(stack, r) for r in replicas), plan.key
+def control_plane_replicas(run: StackRun) -> dict[tuple[str, str], Resource]:
+    """(incarnation, replica) -> the replica's machine."""
+    out: dict[tuple[str, str], Resource] = {}
+    for plan in run.plan.clusters:
+        cp = run.component("ControlPlane", f"{plan.key}-control-plane")
+        for r in run.owned(cp):
+            if r.type in (AWS_INSTANCE, GCP_INSTANCE):
+                out[(plan.key, r.name.removeprefix(f"{cp.name}-"))] = r
+        assert {n for k, n in out if k == plan.key} == {r.name for r in plan.control_plane.replicas}
+    return out
+
+
+def test_without_roll_every_control_plane_replica_ignores_a_changed_document(stack: StackRun) -> None:
+    """A new Kubernetes version (or any document change) never replaces replicas: the
+    version rolls in place (docs/upgrades.md)."""
+    assert all(p.control_plane.roll == () for p in stack.plan.clusters)
+    for key, machine in control_plane_replicas(stack).items():
+        assert frozen(machine), f"{key}: a changed document would restart or replace it"
+        assert not replaceable_on_new_document(stack, machine), key
+
+
+def test_control_plane_roll_replaces_exactly_the_listed_replica(twin: StackRun) -> None:
+    (plan,) = twin.plan.clusters
+    assert plan.control_plane.roll == ("cp-1",)
+    replicas = control_plane_replicas(twin)
+    rolled = replicas[(plan.key, "cp-1")]
+    assert replaceable_on_new_document(twin, rolled)
+    # Delete first: its fixed address (and, on GCP, its name) moves to the new machine.
+    assert rolled.delete_before_replace
+    for name in ("cp-0", "cp-2"):
+        assert frozen(replicas[(plan.key, name)]), name
+
+
+@pytest.mark.parametrize(("roll", "message"), [
+    (["cp-0", "cp-2"],
+     "fleet.clusters[0].control_plane.roll: rolling 2 replicas at once takes 2 of 3 API servers down: roll one "
+     "replica per `pulumi up` and check it is back before the next"),
+    (["cp-3"], "fleet.clusters[0].control_plane.roll[0]: 'cp-3' is not a replica of this control plane "
+               "(cp-0, cp-1, cp-2)"),
+])
+def test_unsafe_control_plane_rolls_are_rejected(tmp_path: Path, roll: list[str], message: str) -> None:
+    document = twin_document("aws")
+    document["config"]["fleetform:fleet"]["clusters"][0]["control_plane"]["roll"] = roll
+    path = write_stack(tmp_path, "bad", document)
+    with pytest.raises(FleetError) as err:
+        plan_fleet(load_stack_file(path, label="stacks/Pulumi.bad.yaml"))
+    assert str(err.value).splitlines() == [f"stacks/Pulumi.bad.yaml: {message}"]
 
 
 def _bad_stack(tmp_path: Path, roll: list[str], members: int = 3) -> Path:

@@ -6,10 +6,17 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, load, problems
 
 from fleetform.catalog.versions import KUBERNETES_PATCHES
-from fleetform.plan.upgrades import GateState, check_gate, gate_since, plan_upgrades, upgrade_problems
+from fleetform.plan.upgrades import (
+    GateState,
+    check_gate,
+    gate_since,
+    plan_upgrades,
+    upgrade_problems,
+)
+
+from .helpers import ROOT, load, problems
 
 FIXTURE = ROOT / "tests" / "fixtures" / "upgrades" / "Pulumi.waves.yaml"
 V36, V37 = KUBERNETES_PATCHES["1.36"][-1], KUBERNETES_PATCHES["1.37"][-1]
@@ -112,7 +119,7 @@ def test_other_mistakes_are_located(tmp_path: Path) -> None:
     out = upgrade_problems_of(tmp_path, """
 target: {kubernetes_version: "1.39"}
 current_wave: prd
-waves: [{name: canary, clusters: [dev-eux]}, {name: prod, selector: {env: prod}, soak: 2 days}]
+waves: [{name: canary, clusters: [dev-eux]}, {name: prod, selector: {env: prod}}]
 exceptions:
   - {cluster: prod-eu, skip: canary}
   - {cluster: prod-us}
@@ -128,20 +135,29 @@ exceptions:
         "window (1.35, 1.36, 1.37); the newest is the default",
         "stacks/Pulumi.t.yaml: fleet.upgrades.waves[0].clusters[0]: no cluster named 'dev-eux' in this fleet "
         "(did you mean 'dev-eu'?)",
-        "stacks/Pulumi.t.yaml: fleet.upgrades.waves[1].soak: '2 days' is not a duration like '30m', '24h', "
-        "'2d' or '1d12h'",
     ]
 
 
-def test_the_fast_path_shortens_every_soak(tmp_path: Path) -> None:
-    from helpers import load_text
+def test_a_malformed_soak_is_a_schema_error(tmp_path: Path) -> None:
+    out = upgrade_problems_of(tmp_path, """
+target: {kubernetes_version: "1.37"}
+current_wave: prod
+waves: [{name: prod, selector: {env: prod}, soak: 2 days}]
+""")
+    assert out == ["stacks/Pulumi.t.yaml: fleet.upgrades.waves[0].soak: '2 days' is not a duration like '30m', "
+                   "'24h', '2d' or '1d12h'"]
 
-    spec = load_text(tmp_path, FLEET + """\
+
+def test_the_fast_path_shortens_every_soak(tmp_path: Path) -> None:
+    from .helpers import stack_text, write_stack
+
+    spec = load(write_stack(tmp_path, stack_text((FLEET + """\
   target: {kubernetes_version: "1.36.2"}
   current_wave: canary
   waves: [{name: canary, clusters: [dev-eu], soak: 24h}, {name: prod, selector: {env: prod}, soak: 30m}]
   urgent: {reason: "CVE-2026-0001 in kube-apiserver", soak: 1h}
-""".replace('kubernetes_version: "1.36"\n', 'kubernetes_version: "1.36.1"\n', 1), base=None, base_text=None)
+""").replace('kubernetes_version: "1.36"\n', 'kubernetes_version: "1.36.1"\n', 1), base=None),
+                             base_text=None))
     plan = plan_upgrades(spec)
     assert plan is not None
     assert [w.soak_seconds for w in plan.waves] == [3600, 1800]

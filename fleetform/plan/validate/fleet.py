@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fleetform.catalog.regions import matches_any
 from fleetform.catalog.versions import resolve_kubernetes_version
 from fleetform.plan.ipam import allocate
+from fleetform.plan.upgrades import upgrade_problems
 from fleetform.plan.validate.cni import check_cni
 from fleetform.plan.validate.encryption import kms_problems
 from fleetform.plan.validate.handoff import check_management
@@ -55,6 +56,8 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
     if complete and not problems:
         _, ipam_problems = allocate(spec)
         problems += ipam_problems
+        # Waves and holds need every cluster's version.
+        problems += upgrade_problems(spec)
     problems += check_cni(spec, complete=complete)
     problems += check_identity(spec)
     problems += check_management(spec)
