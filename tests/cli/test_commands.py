@@ -15,7 +15,7 @@ import pytest
 import yaml
 from cli_support import ROOT, fleetform, no_traceback
 
-COMMANDS = ["validate", "plan", "synth", "diff", "graph", "inventory", "schema", "cost", "kubeconfig"]
+COMMANDS = ["validate", "plan", "synth", "diff", "graph", "inventory", "schema", "cost", "kubeconfig", "upgrade"]
 
 
 def test_help_for_every_command() -> None:

@@ -134,7 +134,7 @@ def test_plan_json_has_the_documented_shape(tmp_path: Path) -> None:
     assert us["etcd"]["zones"] == ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-a", "us-central1-b"]
     assert us["etcd"]["machine_type"] == "n2-standard-4"
     assert us["control_plane"] == {"replicas": 2, "zones": ["us-central1-a", "us-central1-b"],
-                                   "ips": ["10.6.128.20", "10.6.136.21"], "machine_type": "e2-medium"}
+                                   "ips": ["10.6.128.20", "10.6.136.21"], "machine_type": "e2-medium", "roll": []}
 
 
 def test_plan_json_detail_fields(tmp_path: Path) -> None:
