@@ -80,6 +80,11 @@ def control_plane_roll_problems(cp: ControlPlanePlan, at: Callable[..., Loc]) ->
     replica_names = [r.name for r in cp.replicas]
     problems = [at(j).problem(f"{r!r} is not a replica of this control plane ({', '.join(replica_names)})")
                 for j, r in enumerate(cp.roll) if r not in replica_names]
+    first = replica_names[0]
+    if first in cp.roll and len(cp.replicas) > 1:
+        problems.append(at(cp.roll.index(first)).problem(
+            f"{first} cannot be rolled while other replicas serve: its new machine would run `kubeadm init` "
+            "against the cluster's existing etcd (its boot document has no join path); roll the others"))
     if len(cp.roll) > 1:
         problems.append(at().problem(
             f"rolling {len(cp.roll)} replicas at once takes {len(cp.roll)} of {len(cp.replicas)} API servers down: "
