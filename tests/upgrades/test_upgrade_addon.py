@@ -20,7 +20,11 @@ from fleetform.addons.upgrades import (
     render_script,
     roll_inputs,
 )
-from fleetform.catalog.versions import SUPPORTED_MINORS, SYSTEM_UPGRADE_CONTROLLER, UPGRADE_JOB_IMAGE
+from fleetform.catalog.versions import (
+    SUPPORTED_MINORS,
+    SYSTEM_UPGRADE_CONTROLLER,
+    UPGRADE_JOB_IMAGE,
+)
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.load import load_stack_file
 
