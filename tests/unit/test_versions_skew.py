@@ -130,3 +130,14 @@ def test_workers_before_the_control_plane_break_the_kubelet_rule() -> None:
 def test_replicas_two_minors_apart_break_the_ha_rule() -> None:
     state = ClusterVersions({"cp-0": ("1.35.0", "1.35.0"), "cp-1": ("1.37.0", "1.37.0")}, {})
     assert any("more than one minor apart" in p for p in state.problems())
+
+
+def test_every_pair_of_the_window_exhaustively() -> None:
+    """The same properties over all pairs (the window is small enough to enumerate)."""
+    for a, b in itertools.product(VERSIONS, repeat=2):
+        test_a_path_moves_one_minor_per_step_and_ends_at_the_target.hypothesis.inner_test((a, b))  # type: ignore[attr-defined]
+        test_the_control_plane_step_rule.hypothesis.inner_test((a, b))  # type: ignore[attr-defined]
+        if Version.parse(a) <= Version.parse(b):
+            for x, y in zip((a, *upgrade_path(a, b)), upgrade_path(a, b), strict=False):
+                for state in roll_states(x, y, 3, 2):
+                    assert state.problems() == [], (a, b, state)
