@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from fleetform.catalog.versions import resolve_kubernetes_version
@@ -306,12 +306,10 @@ def _plan(spec: FleetSpec, today: dt.date) -> tuple[UpgradePlan | None, list[Pro
     if problems:
         return None, problems
 
-    plan = UpgradePlan(target, up.target.image, up.current_wave, tuple(waves), (),
-                       up.urgent.reason if up.urgent else None, "", tuple(warnings))
-    plan = UpgradePlan(plan.target, plan.image, plan.current_wave, plan.waves,
-                       tuple(_with_next_edit(cu, plan) for cu in clusters), plan.urgent,
-                       fleet_next_edit(plan, clusters), plan.warnings)
-    return plan, problems
+    return UpgradePlan(target, up.target.image, up.current_wave, tuple(waves),
+                       tuple(replace(cu, next_edit=next_edit(cu, tuple(waves), current_index)) for cu in clusters),
+                       up.urgent.reason if up.urgent else None,
+                       fleet_next_edit(target, tuple(waves), current_index, clusters), tuple(warnings)), problems
 
 
 def _cluster(c: ClusterSpec, target: str, up: UpgradesSpec, wave_of: Mapping[str, str], current_index: int,
@@ -371,8 +369,9 @@ def resolve_line(version: str) -> str:
     return v.line if resolve_kubernetes_version(v.line) == version else version
 
 
-def _with_next_edit(cu: ClusterUpgrade, plan: UpgradePlan) -> ClusterUpgrade:
-    wave_index = {w.name: w.index for w in plan.waves}
+def next_edit(cu: ClusterUpgrade, waves: tuple[Wave, ...], current: int) -> str:
+    """What the next edit of the stack file changes for this cluster."""
+    wave_index = {w.name: w.index for w in waves}
     if cu.status == "rolling":
         text = f"this `pulumi up` rolls it {describe_path(cu.current, cu.path)} in place"
     elif cu.status == "done":
@@ -381,7 +380,7 @@ def _with_next_edit(cu: ClusterUpgrade, plan: UpgradePlan) -> ClusterUpgrade:
         text = "already at the target"
     elif cu.status == "pending":
         assert cu.wave is not None
-        if wave_index[cu.wave] == plan.wave_index + 1:
+        if wave_index[cu.wave] == current + 1:
             text = f"the next edit (`current_wave: {cu.wave}`) rolls it {describe_path(cu.current, upgrade_path(cu.current, cu.target))}"
         else:
             text = f"waits for wave {cu.wave!r}"
@@ -391,27 +390,26 @@ def _with_next_edit(cu: ClusterUpgrade, plan: UpgradePlan) -> ClusterUpgrade:
         text = f"held at {cu.hold[0]}{until} ({cu.hold[1]}); removing the hold rolls it to {cu.target} with its wave"
     elif cu.status == "skipped":
         text = f"sits out wave {cu.wave!r}; removing the skip rolls it to {cu.target}" + (
-            " at once (its wave is reached)" if cu.wave is not None and wave_index[cu.wave] <= plan.wave_index else "")
+            " at once (its wave is reached)" if cu.wave is not None and wave_index[cu.wave] <= current else "")
     else:
         text = "in no wave: add it to one to upgrade it"
-    return ClusterUpgrade(cu.cluster, cu.current, cu.target, cu.version, cu.path, cu.remaining, cu.wave,
-                          cu.status, cu.image, cu.hold, text)
+    return text
 
 
-def fleet_next_edit(plan: UpgradePlan, clusters: list[ClusterUpgrade]) -> str:
-    i = plan.wave_index
-    wave = plan.waves[i]
-    if i + 1 < len(plan.waves):
-        nxt = plan.waves[i + 1]
+def fleet_next_edit(target: str, waves: tuple[Wave, ...], i: int, clusters: list[ClusterUpgrade]) -> str:
+    """The edit that moves the rollout on, and when the gate allows it."""
+    wave = waves[i]
+    if i + 1 < len(waves):
+        nxt = waves[i + 1]
         moving = [c.cluster for c in clusters if c.wave == nxt.name and c.status == "pending"]
         return (f"`current_wave: {nxt.name}` once wave {wave.name!r} is applied and has soaked "
                 f"{human(wave.soak_seconds)} (the gate refuses it earlier): rolls "
-                f"{', '.join(moving) or 'no cluster'} to {plan.target}")
-    behind = [c.cluster for c in clusters if c.version != plan.target]
+                f"{', '.join(moving) or 'no cluster'} to {target}")
+    behind = [c.cluster for c in clusters if c.version != target]
     tail = (f"; still behind: {', '.join(behind)} (holds, skips, no wave)" if behind else "")
     return (f"the last wave: once it has soaked {human(wave.soak_seconds)}, write "
-            f"`kubernetes_version: {resolve_line(plan.target)}` where the clusters' version is set (this "
-            f"changes nothing) before the next target{tail}")
+            f"`kubernetes_version: {resolve_line(target)}` where the clusters' version is set (no "
+            f"cluster's version changes; new machines boot at it) before the next target{tail}")
 
 
 # ------------------------------------------------------------------ the gate

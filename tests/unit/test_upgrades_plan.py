@@ -257,3 +257,20 @@ def test_durations(text: str) -> None:
     from fleetform.spec.upgrades import duration_seconds
 
     assert duration_seconds(text) == {"1d12h": 129600, "30m": 1800, "0s": 0}[text]
+
+
+def test_the_last_wave_tells_the_final_edit(tmp_path: Path) -> None:
+    import yaml
+
+    doc = yaml.safe_load(FIXTURE.read_text())
+    doc["config"]["fleetform:fleet"]["upgrades"]["current_wave"] = "prod"
+    path = tmp_path / "Pulumi.waves.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    plan = plan_upgrades(load(path))
+    assert plan is not None
+    assert {c.cluster: c.status for c in plan.clusters}["prod-eu"] == "rolling"
+    assert plan.cluster("prod-us").version == V36  # held at its own version
+    assert plan.next_edit == (
+        "the last wave: once it has soaked 2d, write `kubernetes_version: 1.37` where the clusters' version is "
+        "set (no cluster's version changes; new machines boot at it) before the next target; still behind: "
+        "prod-us, prod-ap, lab (holds, skips, no wave)")
