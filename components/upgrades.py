@@ -28,9 +28,9 @@ from pulumi.dynamic import (
 )
 
 from fleetform.plan.model import FleetPlan
-from fleetform.plan.upgrades import GateState, check_gate, gate_since
+from fleetform.plan.upgrades import GateState, gate_refusals, gate_since
 
-_FIELDS = ("target", "wave", "waves", "soak", "required", "versions", "since")
+_FIELDS = ("target", "wave", "waves", "soak", "required", "versions", "since", "upgraded")
 
 
 class _GateProvider(ResourceProvider):
@@ -40,7 +40,7 @@ class _GateProvider(ResourceProvider):
             return CheckResult(news, [CheckFailure("versions", "the upgrade gate needs the clusters' versions")])
         old = GateState.from_json(olds or None)
         now = time.time()
-        failures = [CheckFailure("wave", why) for why in check_gate(old, new, now)]
+        failures = [CheckFailure(r.field, r.message) for r in gate_refusals(old, new, now)]
         # The start of the wave is part of the state: kept while (target, wave) stay.
         return CheckResult({**news, "since": gate_since(old, new, now)}, failures)
 

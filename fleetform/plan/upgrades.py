@@ -113,7 +113,8 @@ class UpgradePlan:
             target=self.target, wave=self.current_wave, waves=tuple(w.name for w in self.waves),
             soak={w.name: w.soak_seconds for w in self.waves},
             required={w.name: w.required for w in self.waves},
-            versions={c.cluster: c.version for c in self.clusters})
+            versions={c.cluster: c.version for c in self.clusters},
+            upgraded=tuple(c.cluster for c in self.clusters if c.version != c.current))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -427,6 +428,8 @@ class GateState:
     versions: Mapping[str, str]
     # When the current (target, wave) was first applied (epoch seconds; set by the gate).
     since: float | None = None
+    # The clusters whose version comes from the fleet upgrade (not their own setting).
+    upgraded: tuple[str, ...] = ()
 
     @staticmethod
     def without_upgrades(versions: Mapping[str, str]) -> GateState:
@@ -435,7 +438,7 @@ class GateState:
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "wave": self.wave, "waves": list(self.waves),
                 "soak": dict(self.soak), "required": {k: list(v) for k, v in self.required.items()},
-                "versions": dict(self.versions), "since": self.since}
+                "versions": dict(self.versions), "since": self.since, "upgraded": list(self.upgraded)}
 
     @staticmethod
     def from_json(d: Mapping[str, Any] | None) -> GateState | None:
@@ -446,7 +449,7 @@ class GateState:
                          tuple(d.get("waves") or ()), {k: int(v) for k, v in (d.get("soak") or {}).items()},
                          {k: tuple(v) for k, v in (d.get("required") or {}).items()},
                          {k: str(v) for k, v in (d.get("versions") or {}).items()},
-                         float(since) if since is not None else None)
+                         float(since) if since is not None else None, tuple(d.get("upgraded") or ()))
 
 
 @dataclass(frozen=True)
@@ -476,6 +479,13 @@ def gate_refusals(old: GateState | None, new: GateState, now: float | None) -> l
             continue
         if (why := control_plane_step_problem(before, version)) is not None:
             out.append(Refusal("versions", f"cluster {cluster!r} runs {before}: {why}", cluster))
+        elif cluster not in new.upgraded:
+            # An edit of the cluster's own version: its machines would boot at the new
+            # version (workers replaced by their groups) before its control plane runs it.
+            out.append(Refusal("versions", f"cluster {cluster!r} runs {before}: raise it to {version} through "
+                                           "`upgrades.target` (the control plane first, in place, wave by wave), "
+                                           "not by editing its kubernetes_version; write that only once the "
+                                           f"cluster runs the version; see {DOCS}", cluster))
     if not new.target:
         if old.target and old.wave and old.waves and old.wave != old.waves[-1]:
             out.append(Refusal("target", f"the upgrade to {old.target} is in wave {old.wave!r}, not the last: "

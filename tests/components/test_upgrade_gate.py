@@ -15,7 +15,7 @@ WAVES = ("canary", "prod")
 
 def inputs(wave: str, versions: dict[str, str], target: str = "1.37.1") -> dict[str, Any]:
     return GateState(target, wave, WAVES, {"canary": 3600, "prod": 3600}, {"canary": ("a",), "prod": ("b",)},
-                     versions).to_json()
+                     versions, upgraded=tuple(c for c, v in versions.items() if v == target)).to_json()
 
 
 def test_check_records_the_wave_start_and_keeps_it() -> None:
@@ -47,3 +47,10 @@ def test_diff_and_update_carry_the_state() -> None:
     assert provider.diff("upgrades", state, {**state, "wave": "prod"}).changes is True
     assert provider.create(state).outs == state
     assert provider.update("upgrades", state, state).outs == state
+
+
+def test_check_names_the_property_at_fault() -> None:
+    provider = _GateProvider()
+    hand_edit = provider.check(GateState.without_upgrades({"a": "1.36.3"}).to_json(),
+                               GateState.without_upgrades({"a": "1.37.1"}).to_json())
+    assert [f.property for f in hand_edit.failures] == ["versions"]

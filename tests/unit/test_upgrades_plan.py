@@ -173,7 +173,8 @@ WAVES = ("canary", "staging", "prod")
 def state(wave: str, versions: dict[str, str], *, target: str = V37, since: float | None = 1000.0,
           required: dict[str, tuple[str, ...]] | None = None) -> GateState:
     return GateState(target, wave, WAVES, {"canary": 3600, "staging": 7200, "prod": 7200},
-                     required or {"canary": ("a",), "staging": ("b",), "prod": ("c",)}, versions, since)
+                     required or {"canary": ("a",), "staging": ("b",), "prod": ("c",)}, versions, since,
+                     tuple(c for c, v in versions.items() if v == target))
 
 
 APPLIED_CANARY = {"a": V37, "b": V36, "c": V36}
@@ -274,3 +275,16 @@ def test_the_last_wave_tells_the_final_edit(tmp_path: Path) -> None:
         "the last wave: once it has soaked 2d, write `kubernetes_version: 1.37` where the clusters' version is "
         "set (no cluster's version changes; new machines boot at it) before the next target; still behind: "
         "prod-us, prod-ap, lab (holds, skips, no wave)")
+
+
+def test_gate_refuses_raising_a_version_by_hand_and_allows_the_final_edit() -> None:
+    old = GateState.without_upgrades({"a": V36})
+    why = check_gate(old, GateState.without_upgrades({"a": V37}), 0.0)
+    assert why == [f"cluster 'a' runs {V36}: raise it to {V37} through `upgrades.target` (the control plane first, "
+                   "in place, wave by wave), not by editing its kubernetes_version; write that only once the cluster "
+                   "runs the version; see docs/upgrades.md"]
+    # Through the fleet upgrade: allowed.
+    assert check_gate(old, state("canary", {"a": V37}, since=None), 0.0) == []
+    # The final edit (kubernetes_version written as the target, the block removed): no change.
+    done = GateState(V37, "prod", WAVES, {}, {}, {"a": V37}, 5.0, ("a",))
+    assert check_gate(done, GateState.without_upgrades({"a": V37}), 0.0) == []
