@@ -33,6 +33,7 @@ from .context import (
 )
 from .rbac import cluster_objects
 from .summary import planned_addons
+from .upgrades import roll_inputs
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def addon_context(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan, f
         identities=tuple((c, _workload(plan, ref)) for c, ref in sorted(facts.identities.items())),
         node_cidr=plan.network.node_cidr,
         logs=_logs(fleet, plan),
+        roll=roll_inputs(plan),
     )
 
 
@@ -144,4 +146,5 @@ def cluster_addons(fleet: FleetPlan, plan: ClusterPlan, identity: IdentityPlan) 
     lists. Needs no cloud fact; the bundle itself has exactly these add-ons."""
     access = bool(cluster_objects(identity, plan.name))
     return planned_addons(plan.cloud, plan.cni.plugin, plan.cni.chart_version, access=access,
-                          snapshots=_snapshot_source(fleet, plan), logs=fleet.logging.on(plan.cloud) is not None)
+                          snapshots=_snapshot_source(fleet, plan), logs=fleet.logging.on(plan.cloud) is not None,
+                          kubernetes_version=plan.target_version)

@@ -4,17 +4,28 @@ apply them in order (the CNI first), versioned by a hash of the whole content.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
-from . import access, ccm, cni, csi, logging, metrics, snapshots
+from . import access, ccm, cni, csi, logging, metrics, snapshots, upgrades
 from .autoscaler import render as autoscaler
 from .context import CONTROLLERS, AddonContext
 from .model import FLUX_DIR, Addon, AddonFile, Bundle, content_version
 from .render import file, kustomization
 
+
+def _upgrade_controller(ctx: AddonContext) -> Addon | None:
+    # Its pods need the pod network.
+    return None if ctx.roll is None else replace(upgrades.render(ctx.roll)[0], depends_on=(cni.NAME,))
+
+
+def _upgrades(ctx: AddonContext) -> Addon | None:
+    return None if ctx.roll is None else upgrades.render(ctx.roll)[1]
+
+
 # Render order is bootstrap order: each add-on's dependencies come before it.
 RENDERERS: tuple[Callable[[AddonContext], Addon | None], ...] = (
     cni.render, ccm.render, csi.render, autoscaler, metrics.render, access.render, snapshots.render,
-    logging.render)
+    logging.render, _upgrade_controller, _upgrades)
 # Objects the API refuses to patch (a Job's template) are replaced.
 FORCED = frozenset({snapshots.NAME})
 

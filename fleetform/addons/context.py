@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .upgrades import RollInputs
+
 Cloud = Literal["aws", "gcp"]
 
 # The controllers that call a cloud API, each with its own Kubernetes service account
@@ -122,6 +124,8 @@ class AddonContext:
     node_cidr: str | None = None
     # Where the log shipper sends audit and system logs; None: shipping is off.
     logs: LogDestination | None = None
+    # The in-place upgrade roll (addons/upgrades.py): the version the cluster converges to.
+    roll: RollInputs | None = None
 
     @property
     def minor(self) -> str:

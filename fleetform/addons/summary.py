@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES
+from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES, SYSTEM_UPGRADE_CONTROLLER
 
 
 def _chart(key: str) -> str:
@@ -16,7 +16,8 @@ def _image(key: str, what: str) -> str:
 
 
 def planned_addons(cloud: str, cni: str, cni_version: str, *, access: bool,
-                   snapshots: bool, logs: bool = False) -> tuple[tuple[str, str], ...]:
+                   snapshots: bool, logs: bool = False,
+                   kubernetes_version: str | None = None) -> tuple[tuple[str, str], ...]:
     """(add-on, what runs) in bootstrap order."""
     aws = cloud == "aws"
     out = [
@@ -33,4 +34,7 @@ def planned_addons(cloud: str, cni: str, cni_version: str, *, access: bool,
         out.append(("etcd-snapshots", "migration snapshot Job and CronJob"))
     if logs:
         out.append(("log-shipper", _image("fluent-bit", "fluent-bit")))
+    if kubernetes_version is not None:
+        out.append(("upgrade-controller", f"system-upgrade-controller {SYSTEM_UPGRADE_CONTROLLER}"))
+        out.append(("upgrades", f"in-place Kubernetes {kubernetes_version}: control plane, then each pool"))
     return tuple(out)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from fleetform.addons.model import Addon, AddonFile, content_version
+from fleetform.addons.model import Addon, AddonFile
 from fleetform.catalog.versions import SYSTEM_UPGRADE_CONTROLLER, UPGRADE_JOB_IMAGE
 from fleetform.plan.model import ClusterPlan
 
@@ -447,8 +447,7 @@ def render(inputs: RollInputs) -> tuple[Addon, Addon]:
     return (
         Addon(CONTROLLER_ADDON, SYSTEM_UPGRADE_CONTROLLER, NAMESPACE, (),
               controller_files),
-        Addon(NAME, f"{inputs.version}-{content_version({f.path: f.text for f in files})}", NAMESPACE,
-              (CONTROLLER_ADDON,), files),
+        Addon(NAME, inputs.version, NAMESPACE, (CONTROLLER_ADDON,), files),
     )
 
 
