@@ -54,6 +54,14 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("fleetform migrate plan --stack prod edge-fra", "what this phase does and the next edit"),
         ("fleetform migrate plan --stack prod edge-fra --against build/prod", "checked against the last apply"),
     ],
+    "upgrade": [
+        ("fleetform upgrade plan --stack prod", "the fleet upgrade's waves and clusters (see upgrade plan -h)"),
+    ],
+    "upgrade plan": [
+        ("fleetform upgrade plan --stack prod", "per cluster: version, path, wave, hold or skip, next edit"),
+        ("fleetform upgrade plan --stack prod --against build/prod", "the wave edit checked like the gate"),
+        ("fleetform upgrade plan --stack prod --json", "the same as JSON"),
+    ],
 }
 
 

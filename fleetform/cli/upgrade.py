@@ -30,9 +30,15 @@ GATE_TYPE = "pulumi-python:dynamic:Resource"
 
 
 def add_parser(sub: Subparsers) -> None:
-    p = sub.add_parser("upgrade", help="fleet upgrades in waves (see docs/upgrades.md)")
+    p = sub.add_parser("upgrade", help="fleet upgrades in waves (see docs/upgrades.md)",
+                       description="The fleet's `upgrades` block rolls one target through ordered waves; "
+                                   "`current_wave` moves by an edit the upgrade gate checks "
+                                   "(docs/upgrades.md). `upgrade plan` shows the rollout.")
     usub = p.add_subparsers(dest="upgrade_command", required=True, metavar="COMMAND")
-    q = usub.add_parser("plan", help="per cluster: version, target, path, wave, hold or skip, and the next edit")
+    q = usub.add_parser("plan", help="per cluster: version, target, path, wave, hold or skip, and the next edit",
+                        description="Per cluster: the version it runs, the version this `pulumi up` gives it, "
+                                    "the minor-by-minor path, its wave, a hold or skip, and what the next edit "
+                                    "changes; then the fleet's next edit.")
     add_source(q, required=False)
     q.add_argument("--against", metavar="DIR",
                    help="a `fleetform synth` of the stack as last applied: check the edit like the gate does")

@@ -101,7 +101,9 @@ def test_diff_ignores_dependency_only_differences(runs: Runs) -> None:
     assert "cluster dev-aws2: added" in out
     assert "cluster dev-aws:" not in out and "cluster dev-gcp:" not in out  # untouched
     assert "(dependencies)" not in out
-    assert re.search(r"summary: \d+ to add, 0 to change, 0 moved, 0 to remove", out), out
+    # The one change: the upgrade gate records the new cluster's version (state only).
+    assert re.search(r"summary: \d+ to add, 1 to change, 0 moved, 0 to remove", out), out
+    assert "~ pulumi-python:dynamic:Resource  acme-upgrades  fleet  (inputs.versions)" in out
 
 
 def test_diff_removal_is_one_danger_line_per_cluster_with_the_advice_once(runs: Runs) -> None:
