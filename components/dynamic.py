@@ -18,13 +18,16 @@ provider's own process. Hence the rules here:
 (``check_transition``) before anything is created; ``PluginGuard`` remembers the
 network plugin a cluster was built with and refuses a switch on a live cluster;
 ``ImagePin`` remembers the machine image an incarnation was first built from;
-``RotationGate`` remembers a cluster's CA rotation phase and refuses an illegal change
+``UpgradeGate`` remembers what the fleet's last `pulumi up` applied (versions, upgrade
+wave, its start) and refuses an illegal wave advance or version jump
+(``fleetform.plan.upgrades.gate_refusals``); ``RotationGate`` remembers a cluster's CA rotation phase and refuses an illegal change
 (``fleetform.plan.rotation.check_transition``): ``phase: complete`` before ``prepare``
 was applied, a skipped generation, a rotation while the cluster migrates.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pulumi
@@ -40,6 +43,7 @@ from pulumi.dynamic import (
 
 from fleetform.plan import rotation
 from fleetform.plan.migrate import PhaseState, check_transition
+from fleetform.plan.upgrades import GateState, gate_refusals, gate_since
 
 # The state a gate keeps (its inputs are exactly these keys).
 GATE_FIELDS = ("cluster", "phase", "source", "target", "release_source", "data")
@@ -241,3 +245,45 @@ class RotationGate(pulumi.dynamic.Resource):
     def __init__(self, name: str, cluster: str, state: rotation.RotationState, migrating: bool,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(RotationGateProvider(), name, rotation_gate_inputs(cluster, state, migrating), opts)
+
+
+# ---------------------------------------------------------------- fleet upgrade gate
+
+UPGRADE_FIELDS = ("target", "wave", "waves", "soak", "required", "versions", "since", "upgraded")
+
+
+class UpgradeGateProvider(ResourceProvider):
+    """State: what the last `pulumi up` applied. ``check`` refuses an illegal edit and
+    records when the current wave started (so it is not run offline: it reads the clock)."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        new = GateState.from_json(news)
+        if new is None:
+            return CheckResult(news, [CheckFailure("versions", "the upgrade gate needs the clusters' versions")])
+        old = GateState.from_json(olds or None)
+        now = time.time()
+        failures = [CheckFailure(r.field, r.message) for r in gate_refusals(old, new, now)]
+        # The start of the wave is part of the state: kept while (target, wave) stay.
+        return CheckResult({**news, "since": gate_since(old, new, now)}, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_="upgrades", outs=_pick(props, UPGRADE_FIELDS))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, _pick(props, UPGRADE_FIELDS))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=any(olds.get(k) != news.get(k) for k in UPGRADE_FIELDS))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_pick(news, UPGRADE_FIELDS))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
+class UpgradeGate(pulumi.dynamic.Resource):
+    wave: pulumi.Output[str]
+
+    def __init__(self, name: str, inputs: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(UpgradeGateProvider(), name, inputs, opts)

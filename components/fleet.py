@@ -15,7 +15,7 @@ from components.management import Management
 from components.migration import ClusterName
 from components.rbac import ClusterAccess
 from components.snapshots import SnapshotSource
-from components.upgrades import UpgradeGate
+from components.upgrades import upgrade_gate
 from fleetform.plan import names
 from fleetform.plan.handoff import registrations
 from fleetform.plan.identity import IdentityPlan
@@ -86,7 +86,7 @@ class Fleet(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=list(self.clusters.values())))
         # What this `pulumi up` applied (versions, the upgrade wave), recorded after every
         # cluster: its check refuses an illegal wave advance or version jump (upgrades.py).
-        self.upgrade_gate = UpgradeGate(names.upgrade_gate(plan.fleet), plan,
+        self.upgrade_gate = upgrade_gate(names.upgrade_gate(plan.fleet), plan,
                                         [*self.clusters.values(), *self.access.values(),
                                          *([self.management] if self.management else [])],
                                         pulumi.ResourceOptions(parent=self))

@@ -14,7 +14,7 @@ in no wave                  its own ``kubernetes_version`` (a warning says so)
 ==========================  ==============================================================
 
 The stack file holds only the current wave, so what the last `pulumi up` applied and
-when is kept in the engine's state by an ``UpgradeGate`` (components/upgrades.py) whose
+when is kept in the engine's state by an ``UpgradeGate`` (components/upgrades.py, components/dynamic.py) whose
 ``check`` hands the old and new :class:`GateState` to :func:`check_gate`: advancing past
 a wave that was not applied, before its soak is over, or by more than one wave, and a
 version jump of more than one minor, fail the preview before anything changes.

@@ -30,6 +30,7 @@ from components.dynamic import (
     MigrationGateProvider,
     PluginGuardProvider,
     RotationGateProvider,
+    UpgradeGateProvider,
 )
 
 # What `serialize_provider` produced when these providers were introduced, i.e. what
@@ -44,6 +45,8 @@ RECORDED = {
         "gASVLgAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SMEEltYWdlUGluUHJvdmlkZXKUk5QpgZQu",
     "RotationGateProvider":
         "gASVMgAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SMFFJvdGF0aW9uR2F0ZVByb3ZpZGVylJOUKYGULg==",
+    "UpgradeGateProvider":
+        "gASVMQAAAAAAAACMEmNvbXBvbmVudHMuZHluYW1pY5SME1VwZ3JhZGVHYXRlUHJvdmlkZXKUk5QpgZQu",
 }
 GATE_URN = "urn:pulumi:dev::fleetform::fleetform:index:ClusterName$pulumi-python:dynamic:Resource::shop-migration"
 IMAGE_URN = "urn:pulumi:dev::fleetform::fleetform:index:Cluster$pulumi-python:dynamic:Resource::shop-aws-eu-west-1-image"
@@ -101,7 +104,8 @@ GATE_FINALIZE = {**GATE_PREPARE, "phase": "finalize"}
 @pytest.mark.parametrize("name", sorted(RECORDED))
 def test_recorded_forms_are_what_the_program_serializes(name: str) -> None:
     provider = {"MigrationGateProvider": MigrationGateProvider, "PluginGuardProvider": PluginGuardProvider,
-                "ImagePinProvider": ImagePinProvider, "RotationGateProvider": RotationGateProvider}[name]
+                "ImagePinProvider": ImagePinProvider, "RotationGateProvider": RotationGateProvider,
+                "UpgradeGateProvider": UpgradeGateProvider}[name]
     assert serialize_provider(provider()) == RECORDED[name]
     # By reference: the class path and nothing else (no captured state, no secrets).
     ops = [op.name for op, _, _ in pickletools.genops(base64.b64decode(RECORDED[name]))]

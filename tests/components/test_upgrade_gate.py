@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from components.upgrades import _GateProvider
+from components.dynamic import UpgradeGateProvider as _GateProvider
 from fleetform.plan.upgrades import GateState
 
 WAVES = ("canary", "prod")
