@@ -45,7 +45,8 @@ class Fleet(pulumi.ComponentResource):
         # The GCP project's APIs, on before any GCP resource (every GCP provider waits).
         self.gcp_services: ProjectServices | None = None
         if plan.gcp_project and (any(c.cloud == "gcp" for c in plan.clusters)
-                                 or "gcp" in self.identity_plan.federation_clouds):
+                                 or "gcp" in self.identity_plan.federation_clouds
+                                 or plan.logging.on("gcp") is not None):
             self.gcp_services = ProjectServices(names.child(name, "gcp-services"), plan.gcp_project, plan.fleet, child)
         gcp_requires = tuple(self.gcp_services.resources) if self.gcp_services is not None else ()
         self.federation = Federation(names.child(name, "federation"), plan, self.identity_plan, self.identity, child,

@@ -25,6 +25,6 @@ class FleetLogs(pulumi.ComponentResource):
             else:
                 if gcp_provider is None:
                     raise ValueError("the GCP log destination needs the fleet's project-level provider")
-                self.gcp = GcpLogDestination(names.child(name, "gcp"), dest, plan, gcp_provider,
-                                             pulumi.ResourceOptions(parent=self, depends_on=list(gcp_requires)))
+                self.gcp = GcpLogDestination(names.child(name, "gcp"), dest, plan, gcp_provider, child,
+                                             requires=gcp_requires)
         self.register_outputs({"destinations": [d.to_json() for d in plan.logging.destinations]})

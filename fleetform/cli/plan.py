@@ -23,7 +23,7 @@ from fleetform.cli.migrate import GATE_TYPE, phase_problems
 from fleetform.cli.render import console, print_counts, print_plan, print_policy, print_tree
 from fleetform.engine.policy import exit_code
 from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
-from fleetform.plan.credentials import Inventory, fleet_inventory, render
+from fleetform.plan.credentials import Inventory, fleet_inventory, grouped, render
 from fleetform.plan.identity import plan_identity
 from fleetform.plan.names import rotation_gate
 from fleetform.plan.pki import rotation_states
@@ -139,7 +139,7 @@ def print_credentials(inv: Inventory, *, detail: bool) -> None:
         kinds = sorted({c.kind for c in inv.credentials})
         out.print(f"credentials: {sum(c.count for c in inv.credentials)} ({', '.join(kinds)}); "
                   "--tree or --json lists each with its lifetime and renewal", markup=False, highlight=False)
-    for line in render(inv) if detail else [f"warning: {w}" for w in inv.warnings]:
+    for line in render(inv) if detail else [f"warning: {w}" for w in grouped(inv.warnings, sorted({c.scope for c in inv.credentials} - {"fleet"}))]:
         if line.startswith("warning: "):
             out.print(f"[yellow]warning:[/yellow] {line.removeprefix('warning: ')}", markup=True, highlight=False)
         else:

@@ -185,6 +185,25 @@ def warnings(creds: Sequence[Credential], s: CredentialSettings) -> list[str]:
     return out
 
 
+def grouped(lines: Sequence[str], everyone: Sequence[str] = ()) -> list[str]:
+    """``<scope>: <message>`` lines as one line per set of scopes, joining their messages
+    (the short ``plan``: one line per group of clusters, not one per cluster and problem);
+    ``everyone``: the scopes that make "every cluster"."""
+    by_message: dict[str, list[str]] = {}
+    for line in lines:
+        scope, sep, message = line.partition(": ")
+        by_message.setdefault(message if sep else line, []).extend([scope] if sep else [])
+    by_scopes: dict[tuple[str, ...], list[str]] = {}
+    for message, scopes in by_message.items():
+        by_scopes.setdefault(tuple(scopes), []).append(message)
+    every = tuple(sorted(everyone))
+    out = []
+    for group, messages in by_scopes.items():
+        where = "" if not group else "every cluster" if every and tuple(sorted(group)) == every else ", ".join(group)
+        out.append(f"{where}: {'; '.join(messages)}" if where else "; ".join(messages))
+    return out
+
+
 def _days(hours: int) -> str:
     return f"{hours // HOURS_PER_DAY} days" if hours >= 48 and hours % HOURS_PER_DAY == 0 else f"{hours}h"
 

@@ -229,7 +229,8 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
         snapshot_retention_days=spec.snapshots.retention_days,
         aws_secret_recovery_days=spec.clouds.aws.secret_recovery_days,
         logging=plan_logging(spec.logging, (c.cloud for c in clusters), fleet=spec.name, stack=spec.stack,
-                             default_aws_region=spec.identity.federation.aws_region),
+                             default_aws_region=spec.identity.federation.aws_region,
+                             gcp_project=spec.clouds.gcp.project),
         upgrades=upgrades,
     )
     # Limits on what the plan derives from names (certificate subjects).

@@ -30,12 +30,14 @@ class LoggingPlan:
 
 
 def plan_logging(spec: LoggingSpec, clouds: Iterable[str], *, fleet: str, stack: str,
-                 default_aws_region: str) -> LoggingPlan:
-    """One destination per cloud in ``clouds`` (sorted), none when shipping is off."""
+                 default_aws_region: str, gcp_project: str | None = None) -> LoggingPlan:
+    """One destination per cloud the fleet uses, none when shipping is off. On GCP the
+    destination follows the fleet's project, not its clusters: removing the last GCP
+    cluster keeps the audit logs it shipped."""
     if not spec.enabled:
         return LoggingPlan()
     out = []
-    for cloud in sorted(set(clouds)):
+    for cloud in sorted(set(clouds) | ({"gcp"} if gcp_project else set())):
         if cloud == "aws":
             out.append(Destination("aws", spec.aws_region or default_aws_region,
                                    names.log_group(fleet, stack), spec.retention_days))

@@ -420,7 +420,12 @@ def test_one_service_account_per_plane_and_no_project_roles(eu: Run) -> None:
     assert set(eu.outputs["principals"].values()) == {
         f"{a.inputs['accountId']}@acme-fleet.iam.gserviceaccount.com" for a in accounts}
     assert eu.outputs["attachables"] == eu.outputs["principals"]
-    assert not [r for r in eu.gcp if r.type.startswith("gcp:projects/")], "no project-wide grants"
+    # The one project-wide grant: log writing, for the Kubernetes nodes' identities (their
+    # log shipper); etcd's identity has none.
+    grants = [r for r in eu.gcp if r.type.startswith("gcp:projects/")]
+    assert {(r.type, r.inputs.get("role")) for r in grants} <= {("gcp:projects/iAMMember:IAMMember",
+                                                                 "roles/logging.logWriter")}, grants
+    assert not [r for r in grants if "etcd" in r.name]
 
 
 @pytest.mark.parametrize("fixture", ["eu", "public", "edge"])

@@ -19,7 +19,7 @@ def test_gcp_project_services_are_enabled_and_never_disabled(stack: StackRun) ->
     assert sorted(s.inputs["service"] for s in services) == sorted(SERVICES)
     assert {"compute.googleapis.com", "dns.googleapis.com", "secretmanager.googleapis.com", "iam.googleapis.com",
             "iamcredentials.googleapis.com", "sts.googleapis.com",
-            "cloudresourcemanager.googleapis.com"} == set(SERVICES)
+            "cloudresourcemanager.googleapis.com", "logging.googleapis.com"} == set(SERVICES)
     for s in services:
         assert s.inputs["disableOnDestroy"] is False, s.urn
         assert s.inputs["disableDependentServices"] is False, s.urn

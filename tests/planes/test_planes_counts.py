@@ -112,6 +112,9 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
             "gcp:dns/managedZone:ManagedZone": 1,
             "gcp:serviceaccount/account:Account": 3,
             "gcp:compute/firewall:Firewall": _gcp_firewall_rules(plan),
+            # The Kubernetes nodes' identities (control plane, workers) write logs: every
+            # example stack ships them (logging.enabled defaults to true).
+            "gcp:projects/iAMMember:IAMMember": 2,
         }),
         "etcd": Counter({
             "gcp:compute/instance:Instance": members,
