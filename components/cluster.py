@@ -3,23 +3,29 @@ pools, all through one cloud adapter bound to one explicit provider."""
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
+from components.addons import AddonPublication
 from components.clouds import adapter_for
-from components.clouds.base import ClusterContext, LoadBalancerHandle
-from components.cni import Cni, CniArgs
+from components.clouds.base import BucketHandle, ClusterContext, LoadBalancerHandle
+from components.cni import Cni, CniArgs, cni_secret_values, mesh_identity
 from components.control_plane import ControlPlane
 from components.etcd import EtcdDataPlane, PlaneArgs
+from components.federation import Federation
 from components.identity import ClusterIdentity, fleet_identity
-from components.kube import KubeAccess
 from components.mesh import MeshEndpoint, MeshEndpointArgs
 from components.network import Network, NetworkArgs
-from components.snapshots import Restore, SnapshotJobs, SnapshotSource, SnapshotStore
+from components.secrets import store
+from components.snapshots import Restore, SnapshotSource, SnapshotStore
 from components.workers import WorkerPlane
+from fleetform.addons.build import CloudFacts, addon_context
+from fleetform.addons.bundle import render_bundle
+from fleetform.addons.context import CONTROLLERS
 from fleetform.plan import names
 from fleetform.plan.model import ClusterPlan, FleetPlan
 
@@ -41,6 +47,8 @@ class Cluster(pulumi.ComponentResource):
         plan = args.plan
         self.plan = plan
         self.identity = args.identity
+        self.fleet_plan = args.fleet
+        self.snapshot_bucket: BucketHandle | None = None
         # Shared identity: decide the fleet's identity plan before any plane
         # renders: control planes read their SSO and service-account issuer from it.
 
@@ -48,30 +56,32 @@ class Cluster(pulumi.ComponentResource):
         self.adapter = adapter_for(ClusterContext(args.fleet, plan, owner=self, requires=args.cloud_requires))
         child = pulumi.ResourceOptions(parent=self)
         self.network = Network(names.child(name, "network"), NetworkArgs(plan, self.adapter), child)
+        control_plane_identity = self.network.identities["control_plane"]
+        # The add-on bundle's bucket: only this incarnation's control plane reads it (Flux's
+        # source-controller runs there, as the machine). Its files come with install_addons.
+        self.addons = AddonPublication(names.child(name, "addons"), self.adapter, [control_plane_identity], child)
+        # A ClusterMesh member's CA values, for the boot installer to put in a Secret.
+        mesh_values = None
+        if plan.cni.mesh is not None:
+            ca = mesh_identity(args.fleet.fleet, args.identity).ca
+            mesh_values = store(self.adapter, self.addons, names.child(name, "addons"), "cni-secret-values",
+                                cni_secret_values(ca), [control_plane_identity])
         plane = PlaneArgs(args.fleet, plan, self.adapter, self.network, args.identity)
         restore = self._snapshot(name, args.snapshot) if args.snapshot else None
         self.etcd = EtcdDataPlane(names.child(name, "etcd"), plane, child, restore=restore)
-        self.control_plane = ControlPlane(names.child(name, "control-plane"), plane, self.etcd, child)
+        self.control_plane = ControlPlane(names.child(name, "control-plane"), plane, self.etcd, child,
+                                          addons=self.addons.bucket, cni_secret_values=mesh_values)
         self.workers = {
             pool.name: WorkerPlane(names.child(name, "workers", pool.name), plane, pool, self.control_plane, child)
             for pool in plan.workers
         }
-        # Kubernetes resources of this incarnation go through its own provider, after
-        # the API answers (see kube.py); they talk to this incarnation's own API name.
-        self.kube = KubeAccess(
-            names.child(name, "kube"), plan, args.identity,
-            server=f"https://{plan.api.incarnation_dns}:6443",
-            depends_on=[*self.control_plane.load_balancer.resources,
-                        *(m.resource for m in self.control_plane.replicas.values())],
-            opts=child)
         # ClusterMesh members: the mesh API's load balancer in front of the workers and its
-        # private DNS name (components/mesh.py). The network plugin itself comes with
-        # install_cni, once every member's endpoint exists (its values name the peers').
+        # private DNS name (components/mesh.py). The network plugin's values come with
+        # install_addons, once every member's endpoint exists (they name the peers').
         self.mesh_endpoint = MeshEndpoint(
             names.child(name, "clustermesh"),
             MeshEndpointArgs(plan, self.adapter, self.network, [w.group for w in self.workers.values()]),
             child) if plan.cni.mesh is not None else None
-        self._cni_args = CniArgs(args.fleet.fleet, plan, self.kube, args.identity)
         self.cni: Cni | None = None
         self.register_outputs({
             "endpoint": f"https://{plan.api.dns}:6443",
@@ -79,26 +89,71 @@ class Cluster(pulumi.ComponentResource):
             "region": plan.region,
         })
 
-    def install_cni(self, mesh_endpoints: Mapping[str, LoadBalancerHandle]) -> Cni:
-        """The network plugin: Helm releases through self.kube, after its gate;
-        ``mesh_endpoints``: every mesh member's ClusterMesh API load balancer, by cluster."""
-        if self.cni is None:
-            self.cni = Cni(names.child(self.pulumi_resource_name, "cni"),
-                           dataclasses.replace(self._cni_args, mesh_endpoints=dict(mesh_endpoints)),
-                           opts=pulumi.ResourceOptions(parent=self))
+    def install_addons(self, mesh_endpoints: Mapping[str, LoadBalancerHandle], federation: Federation,
+                       snapshot: SnapshotFacts | None = None) -> Cni:
+        """The bundle (fleetform/addons), published to this incarnation's bucket; the
+        cluster's own Flux applies it. What only the clouds know goes in as Outputs: the
+        ClusterMesh peers' load balancers (``mesh_endpoints``, by cluster), each
+        controller's federated identity, the GCP network's names, and for a migration
+        source the target's snapshot bucket and writer (``snapshot``)."""
+        if self.cni is not None:
+            return self.cni
+        plan, fleet, ident = self.plan, self.fleet_plan, self.identity_plan
+        self.cni = Cni(names.child(self.pulumi_resource_name, "cni"), CniArgs(plan, mesh_endpoints=dict(mesh_endpoints)),
+                       opts=pulumi.ResourceOptions(parent=self))
+        refs: dict[str, pulumi.Output[str]] = {}
+        for controller in CONTROLLERS:
+            arn, creds = federation.controller_identity(controller, plan.name, plan.cloud)
+            ref = arn if plan.cloud == "aws" else creds
+            if ref is not None:
+                refs[controller] = ref
+        facts: dict[str, Any] = {"cni_values": self.cni.values, "identities": pulumi.Output.all(**refs)}
+        if plan.cloud == "gcp":
+            facts["network"] = self.network.handle.id.apply(_last_segment)
+            facts["subnetwork"] = self.network.handle.private_subnets[plan.zones[0]].apply(_last_segment)
+        if snapshot is not None:
+            facts["snapshot_bucket"], facts["snapshot_writer"] = snapshot.bucket, snapshot.writer
+            if snapshot.credentials is not None:
+                facts["snapshot_credentials"] = snapshot.credentials
+        files = pulumi.Output.all(**facts).apply(
+            lambda f: render_bundle(addon_context(fleet, plan, ident, CloudFacts(**f))).files())
+        # The files' paths depend on the plan only, never on the facts' values.
+        stand_in = CloudFacts(identities={c: "-" for c in refs},
+                              network="-" if "network" in facts else None,
+                              subnetwork="-" if "subnetwork" in facts else None,
+                              snapshot_bucket="-" if snapshot is not None else None,
+                              snapshot_writer="-" if snapshot is not None else None,
+                              snapshot_credentials="-" if "snapshot_credentials" in facts else None)
+        paths = render_bundle(addon_context(fleet, plan, ident, stand_in)).files()
+        self.addons.add({path: files.apply(functools.partial(_file, path)) for path in paths}, [self.cni.guard])
         return self.cni
 
     def _snapshot(self, name: str, src: SnapshotSource) -> Restore:
         """The snapshot bucket (this target's cloud; written by the source's Job through
-        federation, read by this etcd plane) and the Job that fills it.
-
-        The target's etcd waits for the bucket, not for the Job: on the first `up` of a
-        migrating cluster the source is brand new, and its Job runs only once the source
-        can run pods. The target's members keep retrying the download at boot
-        (``bootstrap/units.py``) until the Job has written the snapshot."""
+        federation, read by this etcd plane)."""
         t = src.transfer
         bucket = SnapshotStore(names.child(name, "snapshots"), self.adapter, src, self.network.identities["etcd"],
                                pulumi.ResourceOptions(parent=self)).bucket
-        SnapshotJobs(names.child(t.source_key, "snapshot"), src, bucket.name,
-                     pulumi.ResourceOptions(parent=src.source, depends_on=list(bucket.resources)))
+        self.snapshot_bucket = bucket
+        # The source's snapshot Job comes with the source's bundle (install_addons); each
+        # member's first boot waits for the snapshot it writes.
         return Restore(bucket.name, t.key, list(bucket.resources))
+
+
+def _file(path: str, files: Mapping[str, str]) -> str:
+    return files[path]
+
+
+def _last_segment(link: str) -> str:
+    """A GCP resource's name from its self-link or id."""
+    return link.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class SnapshotFacts:
+    """A migration source's: the target's snapshot bucket, the federated writer, and
+    (GCP target) the writer's external-account file."""
+
+    bucket: pulumi.Output[str]
+    writer: pulumi.Output[str]
+    credentials: pulumi.Output[str] | None

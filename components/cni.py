@@ -1,20 +1,21 @@
-"""The cluster's network plugin (CNI), installed with Helm through the cluster's own
-Kubernetes provider, behind its API readiness gate (``KubeAccess.opts``).
+"""The cluster's network plugin (CNI), the first add-on of the cluster's bundle: the
+cluster's own Flux installs its Helm charts (components/addons.py); `pulumi up` never
+reaches the cluster's API.
 
 Everything plan-dependent (charts, namespace, values) comes from ``ClusterPlan.cni``
 (``fleetform/plan/cni.py``, ``fleetform/plan/mesh.py``); this component only adds what cannot be
-planned: the ClusterMesh CA (an intermediate of the fleet root, shared by every member)
-as secret values, and the guard that turns a plugin change on a live cluster into an
-explicit error instead of a silent replacement:
+planned: the peers' ClusterMesh load balancers in the values, the ClusterMesh CA (an
+intermediate of the fleet root, shared by every member) as secret values in the cloud's
+secret store (``cni_secret_values``: the boot installer puts them in a Secret the
+HelmRelease reads; never in the bundle), and the guard that turns a plugin change on a
+live cluster into an explicit error instead of a silent replacement:
 
 - ``PluginGuard`` remembers the plugin the cluster was built with. Its provider's
   ``check`` fails when the plan names another plugin, so ``pulumi preview`` / ``pulumi
   up`` stop before anything changes, with a message that says what to do instead
   (docs/cni.md, "Changing the plugin").
-- The Helm releases are keyed by plugin (``<cni>-cilium``, ``<cni>-calico``, ...) and
-  protected while the cluster is live: even without the guard, a plugin change could
-  never upgrade one plugin's release into another's or silently uninstall the running
-  one. ``decommission: true`` lifts the protection, as for every stateful resource.
+- The guard is protected while the cluster is live; ``decommission: true`` lifts the
+  protection, as for every stateful resource.
 """
 
 from __future__ import annotations
@@ -26,27 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
+import yaml
 
 from components.clouds.base import LoadBalancerHandle
 from components.dynamic import PluginGuard
 from components.identity import ClusterIdentity, IssuedCert, issue
-from components.kube import KubeAccess
 from fleetform.plan import names
 from fleetform.plan.cni import MeshPlan, helm_values
 from fleetform.plan.mesh import MESH_CA_KEY, clustermesh_ca
 from fleetform.plan.model import ClusterPlan
-
-# Helm waits for the release's workloads.
-RELEASE_TIMEOUT_SECONDS = 900
-RELEASE_MAX_HISTORY = 10
-# Namespaces this component creates (kube-system exists). Flannel's runs privileged
-# pods: its namespace carries the Pod Security label the flannel docs prescribe.
-NAMESPACE_LABELS: dict[str, dict[str, str]] = {
-    "calico": {},
-    "flannel": {"pod-security.kubernetes.io/enforce": "privileged"},
-}
-
 
 # ---------------------------------------------------------------- the ClusterMesh CA
 
@@ -130,13 +119,16 @@ def clustermesh_values(planned: Mapping[str, Any], mesh: MeshPlan,
 # ---------------------------------------------------------------- the component
 
 
+def cni_secret_values(ca: IssuedCert) -> pulumi.Output[str]:
+    """Cilium's common CA (base64 PEM), as Helm values: it signs the ClusterMesh (and
+    Hubble) certificates, so every member trusts every other. Secret end to end."""
+    return pulumi.Output.secret(pulumi.Output.all(ca.cert_pem, ca.key_pem).apply(
+        lambda a: yaml.safe_dump({"tls": {"ca": {"cert": _b64(a[0]), "key": _b64(a[1])}}}, sort_keys=True)))
+
+
 @dataclass(frozen=True)
 class CniArgs:
-    fleet: str  # the fleet's name (the ClusterMesh CA's subject)
     plan: ClusterPlan
-    kube: KubeAccess
-    # The cluster's identity: its root (the fleet root CA) issues the ClusterMesh CA.
-    identity: ClusterIdentity
     # ClusterMesh API load balancers of the fleet's mesh members, by cluster name (this
     # member's own included, components/mesh.py). Members missing here keep the planned
     # private DNS name.
@@ -144,60 +136,24 @@ class CniArgs:
 
 
 class Cni(pulumi.ComponentResource):
+    """The plugin's guard and its Helm values (Outputs where a peer's address is)."""
+
     guard: PluginGuard
-    namespace: k8s.core.v1.Namespace | None
-    releases: dict[str, k8s.helm.v3.Release]
+    values: pulumi.Output[dict[str, Any]]
 
     def __init__(self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetform:index:Cni", name, None, opts)
-        plan, kube, cni = args.plan, args.kube, args.plan.cni
-        protect = plan.protect_data
+        plan, cni = args.plan, args.plan.cni
         self.guard = PluginGuard(names.child(name, "plugin"), plan.name, cni.plugin,
-                                 pulumi.ResourceOptions(parent=self, protect=protect))
-        deps: list[pulumi.Resource] = [self.guard]
-
-        self.namespace = None
-        if cni.plugin in NAMESPACE_LABELS:
-            self.namespace = k8s.core.v1.Namespace(
-                names.child(name, cni.namespace),
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=cni.namespace,
-                                                    labels=NAMESPACE_LABELS[cni.plugin] or None),
-                opts=kube.opts(self, depends_on=deps, protect=protect))
-            deps.append(self.namespace)
-
-        values: dict[str, dict[str, Any]] = dict(helm_values(cni))
+                                 pulumi.ResourceOptions(parent=self, protect=plan.protect_data))
+        values: dict[str, Any] = dict(helm_values(cni))
         if cni.mesh is not None:
-            ca = mesh_identity(args.fleet, args.identity).ca
             plugin_release = cni.charts[-1].release
             planned = values[plugin_release]
             values[plugin_release] = {
                 **planned,
                 "clustermesh": clustermesh_values(planned["clustermesh"], cni.mesh, args.mesh_endpoints,
                                                   args.mesh_endpoints.get(plan.name)),
-                # Cilium's common CA (base64 PEM): it signs the ClusterMesh (and Hubble)
-                # certificates, so every member trusts every other.
-                "tls": {"ca": {"cert": ca.cert_pem.apply(_b64),
-                               "key": pulumi.Output.secret(ca.key_pem.apply(_b64))}},
             }
-
-        self.releases = {}
-        for pin in cni.charts:  # in install order (Calico: its CRDs first)
-            release = k8s.helm.v3.Release(
-                names.child(name, pin.release),
-                name=pin.release,
-                chart=pin.chart,
-                version=pin.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
-                namespace=cni.namespace,
-                values=values[pin.release] or None,
-                timeout=RELEASE_TIMEOUT_SECONDS,
-                max_history=RELEASE_MAX_HISTORY,
-                opts=kube.opts(self, depends_on=list(deps), protect=protect))
-            self.releases[pin.release] = release
-            deps.append(release)
-
-        self.register_outputs({
-            "plugin": cni.plugin,
-            "chart_version": cni.chart_version,
-            "status": self.releases[cni.charts[-1].release].status,
-        })
+        self.values = pulumi.Output.from_input(values)
+        self.register_outputs({"plugin": cni.plugin, "chart_version": cni.chart_version})

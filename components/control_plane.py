@@ -8,12 +8,18 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
-from components.clouds.base import LoadBalancerHandle, MachineHandle, MachineRequest, SecretRef
+from components.clouds.base import (
+    BucketHandle,
+    LoadBalancerHandle,
+    MachineHandle,
+    MachineRequest,
+    SecretRef,
+)
 from components.etcd import EtcdDataPlane, PlaneArgs
 from components.identity import issue
 from components.secrets import resources_of, store
 from fleetform.bootstrap import render_control_plane
-from fleetform.bootstrap.nodes import control_plane_node
+from fleetform.bootstrap.nodes import addon_source, control_plane_node
 from fleetform.plan import names
 from fleetform.plan.firewall import API_PORT
 from fleetform.plan.pki import incarnation_leaves
@@ -25,7 +31,10 @@ class ControlPlane(pulumi.ComponentResource):
     bootstrap_token: SecretRef
 
     def __init__(self, name: str, args: PlaneArgs, etcd: EtcdDataPlane,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *, addons: BucketHandle | None = None,
+                 cni_secret_values: SecretRef | None = None) -> None:
+        """``addons``: the incarnation's add-on bucket (replica 0 installs Flux on it);
+        ``cni_secret_values``: a ClusterMesh member's CA values in the secret store."""
         super().__init__("fleetform:index:ControlPlane", name, None, opts)
         plan, adapter, net, ident = args.plan, args.adapter, args.network, args.identity
         me, workers = net.identities["control_plane"], net.identities["worker"]
@@ -61,15 +70,28 @@ class ControlPlane(pulumi.ComponentResource):
             "service-account-public": ident.sa_public_pem,
         }
         secret_ids = {k: v.secret_id for k, v in refs.items()}
+        extra: dict[str, pulumi.Output[str]] = {}
+        waits: list[pulumi.Resource] = []
+        if addons is not None:
+            extra["addons:bucket"] = addons.name
+            waits += list(addons.resources)
+        if cni_secret_values is not None:
+            extra["addons:cni-secret-values"] = cni_secret_values.secret_id
+            waits += list(cni_secret_values.resources)
 
         self.replicas = {}
         for index, replica in enumerate(plan.control_plane.replicas):
             def render(a: dict[str, Any], i: int = index) -> str:
+                source = (addon_source(plan, a["addons:bucket"], a.get("addons:cni-secret-values"))
+                          if "addons:bucket" in a else None)
                 return render_control_plane(control_plane_node(
                     plan, i, store_info,
-                    pem={k: a[k] for k in pems}, secret={k: a[f"secret:{k}"] for k in secret_ids}))
+                    pem={k: a[k] for k in pems}, secret={k: a[f"secret:{k}"] for k in secret_ids},
+                    addons=source))
 
-            user_data = pulumi.Output.all(**pems, **{f"secret:{k}": v for k, v in secret_ids.items()}).apply(render)
+            # Only replica 0 installs the reconciler: the others' documents do not name the bucket.
+            inputs = {**pems, **{f"secret:{k}": v for k, v in secret_ids.items()}, **(extra if index == 0 else {})}
+            user_data = pulumi.Output.all(**inputs).apply(render)
             self.replicas[replica.name] = adapter.machine(MachineRequest(
                 name=names.child(name, replica.name),
                 role="control_plane",
@@ -85,7 +107,8 @@ class ControlPlane(pulumi.ComponentResource):
                 # Kubernetes version, flags) never replaces every replica at once; the
                 # version itself rolls in place (addons/upgrades.py).
                 roll=replica.name in plan.control_plane.roll,
-                depends_on=[*resources_of(list(refs.values())), *(m.resource for m in etcd.members.values())],
+                depends_on=[*resources_of(list(refs.values())), *(m.resource for m in etcd.members.values()),
+                            *(waits if index == 0 else [])],
                 tags={"replica": replica.name},
             ), parent=self)
 

@@ -23,7 +23,7 @@ from components.clouds.federation_gcp import GcpFederation
 from components.identity import SharedIdentity
 from fleetform.plan import names
 from fleetform.plan.federation import discovery_document, jwks_document
-from fleetform.plan.identity import IdentityPlan, Issuer
+from fleetform.plan.identity import IdentityPlan, Issuer, controller_grant_name
 from fleetform.plan.model import FleetPlan
 
 if TYPE_CHECKING:
@@ -87,6 +87,18 @@ class Federation(pulumi.ComponentResource):
         """The GCP external-account file of ``grant`` for pods of ``cluster``."""
         assert self.gcp is not None
         return self.gcp.credential_configs[grant][cluster]
+
+    def controller_identity(self, controller: str, cluster: str, cloud: str
+                            ) -> tuple[pulumi.Output[str] | None, pulumi.Output[str] | None]:
+        """An in-cluster controller's federated identity in ``cluster`` (the bundle names
+        it): (AWS role ARN, GCP external-account credential file); (None, None) when the
+        cloud is not federated (identity.federation.clouds)."""
+        grant = controller_grant_name(controller, cluster)
+        if cloud == "aws":
+            return self.aws_roles.get(grant), None
+        if self.gcp is None or grant not in self.gcp.credential_configs:
+            return None, None
+        return None, self.gcp.credential_configs[grant].get(cluster)
 
     def summary(self) -> dict[str, Any]:
         """The stack output ``identity``: issuers, what trusts them, workload grants."""

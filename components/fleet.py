@@ -7,20 +7,19 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.clouds.gcp_services import ProjectServices
-from components.cluster import Cluster, ClusterArgs
+from components.cluster import Cluster, ClusterArgs, SnapshotFacts
 from components.federation import Federation
 from components.identity import SharedIdentity, fleet_identity
 from components.logs import FleetLogs
 from components.management import Management
 from components.migration import ClusterName
-from components.rbac import ClusterAccess
 from components.snapshots import SnapshotSource
 from components.upgrades import upgrade_gate
 from fleetform.plan import names
 from fleetform.plan.handoff import registrations
 from fleetform.plan.identity import IdentityPlan
 from fleetform.plan.model import ClusterPlan, FleetPlan
-from fleetform.plan.snapshots import transfer
+from fleetform.plan.snapshots import SnapshotTransfer, transfer
 
 
 class Fleet(pulumi.ComponentResource):
@@ -40,7 +39,7 @@ class Fleet(pulumi.ComponentResource):
                                        settings=self.identity_plan.pki)
         # Shared identity: workload identity federation for every cluster's
         # issuer, made before the clusters (a migration's snapshot writer is one of its
-        # grants), and fleet RBAC + tenants on each incarnation (through its own provider).
+        # grants), and fleet RBAC + tenants in each incarnation's add-on bundle.
 
         # The GCP project's APIs, on before any GCP resource (every GCP provider waits).
         self.gcp_services: ProjectServices | None = None
@@ -60,21 +59,19 @@ class Fleet(pulumi.ComponentResource):
             self.clusters[c.key] = Cluster(
                 c.key, ClusterArgs(plan, c, self.identity.cluster(c.name), self._snapshot_source(plan, c),
                                    cloud_requires=gcp_requires if c.cloud == "gcp" else ()), child)
-        # Network plugins last: a ClusterMesh member's values name its peers' ClusterMesh
+        # Add-on bundles last: a ClusterMesh member's values name its peers' ClusterMesh
         # API load balancers, which exist once every cluster does (components/mesh.py).
         mesh_endpoints = {cl.plan.name: cl.mesh_endpoint.handle for cl in self.clusters.values()
                           if cl.mesh_endpoint is not None}
-        for cluster in self.clusters.values():
-            cluster.install_cni(mesh_endpoints)
+        snapshot = {t.source_key: f for t, f in self._snapshot_facts(plan)}
+        for key, cluster in self.clusters.items():
+            cluster.install_addons(mesh_endpoints, self.federation, snapshot.get(key))
         # What belongs to a cluster's name, not to one incarnation (migration.py).
 
         self.names = {
             name: ClusterName(name, {k: v for k, v in self.clusters.items() if v.plan.name == name}, child)
             for name in dict.fromkeys(c.name for c in plan.clusters)
         }
-        self.access = {key: ClusterAccess(names.child(key, "access"), cluster.plan, self.identity_plan, cluster.kube,
-                                          pulumi.ResourceOptions(parent=cluster))
-                       for key, cluster in self.clusters.items()}
         self.management: Management | None = None
         mgmt = self.identity_plan.management
         if mgmt is not None:
@@ -88,7 +85,7 @@ class Fleet(pulumi.ComponentResource):
         # What this `pulumi up` applied (versions, the upgrade wave), recorded after every
         # cluster: its check refuses an illegal wave advance or version jump (upgrades.py).
         self.upgrade_gate = upgrade_gate(names.upgrade_gate(plan.fleet), plan,
-                                        [*self.clusters.values(), *self.access.values(),
+                                        [*self.clusters.values(),
                                          *([self.management] if self.management else [])],
                                         pulumi.ResourceOptions(parent=self))
         self.register_outputs({"root_ca": self.identity.root.cert_pem})
@@ -103,4 +100,19 @@ class Fleet(pulumi.ComponentResource):
         t = transfer(source.plan, c, schedule=plan.snapshot_schedule, retention_days=plan.snapshot_retention_days)
         writer = self.federation.writer(t.grant, c.cloud)
         creds = self.federation.credential_config(t.grant, c.name) if c.cloud == "gcp" else None
-        return SnapshotSource(t, writer, creds, source.kube, source)
+        return SnapshotSource(t, writer, creds)
+
+    def _snapshot_facts(self, plan: FleetPlan) -> list[tuple[SnapshotTransfer, SnapshotFacts]]:
+        """Each migration source's snapshot Job needs its target's bucket and writer."""
+        out = []
+        for c in plan.clusters:
+            target = self.clusters[c.key]
+            m = c.migration
+            if m is None or not m.receives_snapshot or target.snapshot_bucket is None:
+                continue
+            source = self.clusters[m.source_key]
+            t = transfer(source.plan, c, schedule=plan.snapshot_schedule, retention_days=plan.snapshot_retention_days)
+            writer = self.federation.writer(t.grant, c.cloud)
+            creds = self.federation.credential_config(t.grant, c.name) if c.cloud == "gcp" else None
+            out.append((t, SnapshotFacts(target.snapshot_bucket.name, writer.principal, creds)))
+        return out

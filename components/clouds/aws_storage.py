@@ -154,3 +154,15 @@ class AwsStorage(AwsBase):
             ))
         return BucketHandle(name=bucket.bucket, url=bucket.bucket.apply(lambda b: f"s3://{b}"),
                             resources=resources)
+
+    def bucket_object(self, name: str, bucket: BucketHandle, key: str, content: pulumi.Input[str],
+                      parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.Resource:
+        # Encrypted by the bucket's default (SSE-KMS, bucket key); written after the
+        # bucket's settings exist, so no object is ever stored without them.
+        return aws.s3.BucketObjectv2(
+            name, bucket=bucket.name, key=key, content=content, content_type=_content_type(key),
+            tags=self.tags("addons"), opts=self.opts(parent, depends_on=[*bucket.resources, *depends_on]))
+
+
+def _content_type(key: str) -> str:
+    return "application/yaml" if key.endswith((".yaml", ".yml")) else "text/plain"

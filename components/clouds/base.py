@@ -148,6 +148,11 @@ class MachineRequest:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+def cluster_ownership_tag(cluster: str) -> str:
+    """The tag key the AWS cloud controller manager looks for (value ``owned``)."""
+    return f"kubernetes.io/cluster/{cluster}"
+
+
 class CloudAdapter(abc.ABC):
     """One per cluster incarnation. Implementations: aws.AwsAdapter, gcp.GcpAdapter."""
 
@@ -196,6 +201,10 @@ class CloudAdapter(abc.ABC):
         t = {**dict(self.ctx.fleet.aws_default_tags), **dict(self.ctx.plan.labels)} if self.cloud == "aws" else {}
         t.update({"fleet": self.ctx.fleet.fleet, "cluster": self.ctx.plan.name, "plane": plane,
                   "incarnation": self.ctx.plan.key})
+        if self.cloud == "aws":
+            # The AWS cloud controller manager (and the EBS CSI driver) only use subnets,
+            # security groups and instances tagged as the cluster's own.
+            t[cluster_ownership_tag(self.ctx.plan.name)] = "owned"
         t.update(extra)
         return t
 
@@ -279,3 +288,9 @@ class CloudAdapter(abc.ABC):
     def bucket(self, name: str, writers: Sequence[MachineIdentity], readers: Sequence[MachineIdentity],
                parent: pulumi.Resource, retention_days: int | None = None) -> BucketHandle:
         """Private, encrypted object storage (etcd snapshots, identity documents)."""
+
+    @abc.abstractmethod
+    def bucket_object(self, name: str, bucket: BucketHandle, key: str, content: pulumi.Input[str],
+                      parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.Resource:
+        """One object (text) at ``key`` in a bucket made by ``bucket`` (the add-on bundle's
+        files); it inherits the bucket's encryption and access."""

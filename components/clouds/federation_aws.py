@@ -203,5 +203,9 @@ class AwsFederation(pulumi.ComponentResource):
         for arn in workload.aws_policy_arns:
             aws.iam.RolePolicyAttachment(names.child(base, names.part(arn.split(":", 5)[-1])), role=role.name,
                                          policy_arn=arn, opts=self._opts())
+        if workload.aws_inline_policy is not None:
+            # An in-cluster controller: exactly the policy its upstream project publishes.
+            aws.iam.RolePolicy(names.child(base, "policy"), role=role.name, name=workload.name[:128],
+                               policy=workload.aws_inline_policy, opts=self._opts())
         self.roles[workload.name] = role
         return role

@@ -93,6 +93,7 @@ class GcpFederation(pulumi.ComponentResource):
         self.providers: dict[str, gcp.iam.WorkloadIdentityPoolProvider] = {}
         self.service_accounts: dict[str, pulumi.Output[str]] = {}
         self.credential_configs: dict[str, dict[str, pulumi.Output[str]]] = {}
+        self.custom_roles: dict[str, gcp.projects.IAMCustomRole] = {}
         self.register_outputs({})
 
     def _opts(self, **kw: object) -> pulumi.ResourceOptions:
@@ -144,8 +145,14 @@ class GcpFederation(pulumi.ComponentResource):
                 description=f"fleetform: {workload.subject} in {', '.join(workload.clusters)}"[:256],
                 opts=self._opts())
             email, sa_id = account.email, account.name
-            for role in workload.gcp_roles:
-                gcp.projects.IAMMember(names.child(base, names.part(role)), project=self.project, role=role,
+            roles: list[pulumi.Input[str]] = list(workload.gcp_roles)
+            if workload.gcp_custom_role is not None:
+                # An in-cluster controller: exactly the permissions its upstream project
+                # publishes, in one custom role per controller kind (shared by its clusters).
+                roles.append(self._custom_role(workload).name)
+            for role in roles:
+                key = names.part(role) if isinstance(role, str) else "custom-role"
+                gcp.projects.IAMMember(names.child(base, key), project=self.project, role=role,
                                        member=pulumi.Output.concat("serviceAccount:", account.email),
                                        opts=self._opts())
         pool_name = self.pool.name
@@ -160,6 +167,16 @@ class GcpFederation(pulumi.ComponentResource):
             for c in workload.clusters
         }
         return email
+
+    def _custom_role(self, workload: WorkloadGrant) -> gcp.projects.IAMCustomRole:
+        role_id = workload.gcp_custom_role
+        assert role_id is not None
+        if role_id not in self.custom_roles:
+            self.custom_roles[role_id] = gcp.projects.IAMCustomRole(
+                names.child(self.name, "role", names.part(role_id)), project=self.project, role_id=role_id,
+                title=role_id[:100], description=f"fleetform: {workload.namespace}/{workload.service_account}"[:256],
+                permissions=sorted(workload.gcp_permissions), opts=self._opts())
+        return self.custom_roles[role_id]
 
     # ------------------------------------------------------------ publishing
 

@@ -27,7 +27,7 @@ from components.clouds.gcp_base import (
 )
 from fleetform.bootstrap.inputs import gcp_disk_device_path
 from fleetform.plan import names
-from fleetform.plan.firewall import Role
+from fleetform.plan.firewall import NODE_ROLES, Role
 from fleetform.plan.model import PoolPlan
 
 
@@ -141,6 +141,9 @@ class GcpCompute(GcpBase):
             shielded_instance_config=gcp.compute.InstanceShieldedInstanceConfigArgs(**self._shielded()),
             metadata=self._metadata(req.user_data),
             labels=self._labels(req.role, **req.tags),
+            # Kubernetes nodes carry the tag the cloud controller manager opens
+            # load-balancer traffic and health checks to.
+            tags=[names.node_network_tag(self.ctx.plan.key)] if req.role in NODE_ROLES else None,
             # Only a machine being rolled may be stopped for an in-place change.
             allow_stopping_for_update=req.roll,
             opts=self.opts(
@@ -162,7 +165,9 @@ class GcpCompute(GcpBase):
         plan = self.ctx.plan
         zones = list(pool.zones)
         subnet = network.private_subnets[zones[0]]  # regional: the same for every zone
-        labels = self._labels(role, pool=pool.name)
+        # cluster-autoscaler's GCE auto-discovery reads these labels of the group's template.
+        labels = self._labels(role, pool=pool.name, **{"cluster-autoscaler-enabled": "true",
+                                                       "cluster-autoscaler-name": plan.name})
         # Templates are immutable: every change makes a new one (unique name from the
         # prefix, created before the old one is deleted) and the group rolls to it.
         template = gcp.compute.InstanceTemplate(
@@ -179,6 +184,7 @@ class GcpCompute(GcpBase):
             shielded_instance_config=gcp.compute.InstanceTemplateShieldedInstanceConfigArgs(**self._shielded()),
             metadata=self._metadata(user_data),
             labels=labels,
+            tags=[names.node_network_tag(plan.key)],
             opts=self.opts(parent, depends_on=list(identity.resources)),
         )
         group = gcp.compute.RegionInstanceGroupManager(
@@ -199,29 +205,12 @@ class GcpCompute(GcpBase):
                 max_unavailable_fixed=0,
                 replacement_method="SUBSTITUTE",
             ),
-            # The autoscaler owns the size (no target_size here); and `pulumi up` does not
+            # The group starts at the pool's minimum; from then on the cluster-autoscaler
+            # (in the cluster, from its add-on bundle) owns the size. `pulumi up` does not
             # wait for nodes, which only turn healthy once the control plane answers.
+            target_size=pool.min,
             wait_for_instances=False,
             opts=self.opts(parent, depends_on=[*depends_on, *identity.resources, *firewall.resources,
-                                               *self._egress]),
+                                               *self._egress], ignore_changes=["targetSize"]),
         )
-        autoscaler = gcp.compute.RegionAutoscaler(
-            names.child(name, "autoscaler"),
-            name=self._physical(name, "autoscaler"),
-            region=plan.region,
-            target=group.self_link,
-            autoscaling_policy=gcp.compute.RegionAutoscalerAutoscalingPolicyArgs(
-                min_replicas=pool.min,
-                max_replicas=pool.max,
-                cooldown_period=120,
-                cpu_utilization=gcp.compute.RegionAutoscalerAutoscalingPolicyCpuUtilizationArgs(target=0.7),
-                # Scale-in does not drain nodes: remove at most one per 10 minutes.
-                scale_in_control=gcp.compute.RegionAutoscalerAutoscalingPolicyScaleInControlArgs(
-                    max_scaled_in_replicas=gcp.compute.RegionAutoscalerAutoscalingPolicyScaleInControlMaxScaledInReplicasArgs(
-                        fixed=1),
-                    time_window_sec=600,
-                ),
-            ),
-            opts=self.opts(parent),
-        )
-        return MachineGroupHandle(id=group.id, resources=(template, group, autoscaler))
+        return MachineGroupHandle(id=group.id, resources=(template, group))

@@ -32,6 +32,8 @@ BACKUP_SERVICE_PATH = "/etc/systemd/system/etcd-snapshot.service"
 BACKUP_TIMER_PATH = "/etc/systemd/system/etcd-snapshot.timer"
 SNAPSHOT_SAVE_PATH = "/usr/local/bin/etcd-snapshot-save"
 RESTORE_PATH = f"{LIB_DIR}/etcd-restore"
+# How long a restoring member waits for the migration snapshot to appear.
+RESTORE_WAIT_SECONDS = 7200
 BIN_DIR = "/usr/local/bin"
 
 CA_CERT = f"{PKI_DIR}/ca.crt"
@@ -288,7 +290,9 @@ def etcd_restore_script(inputs: EtcdNodeInputs) -> str:
         + "  exit 0\n"
         + "fi\n"
         + f'ff_log "restoring from snapshot {src.bucket}/{src.key}"\n'
-        + f'ff_retry "download snapshot {src.bucket}/{src.key}" ff_object_get '
+        + "# The source cluster's snapshot Job (from its add-on bundle) writes the object once it\n"
+        + "# ran: wait for it (the machine exists as soon as the source's bundle is published).\n"
+        + f'ff_wait "snapshot {src.bucket}/{src.key}" {RESTORE_WAIT_SECONDS} ff_object_get '
         + f"{shlex.quote(src.bucket)} {shlex.quote(src.key)} {shlex.quote(RESTORE_SNAPSHOT)}\n"
         + shlex.join(etcd_restore_argv(inputs, RESTORE_SNAPSHOT))
         + "\n"

@@ -317,6 +317,29 @@ def _check_cidr(cidr: str, what: str) -> None:
 
 
 @dataclass(frozen=True)
+class AddonSource:
+    """Where one cluster's bundle lives and how Flux reaches the API server."""
+
+    cloud: Literal["aws", "gcp"]
+    bucket: str
+    region: str  # the bucket's region (AWS: the S3 endpoint's)
+    api_host: str  # the API server's name (the control-plane endpoint)
+    # The bundle's CNI Kustomization: its object key in the bucket and its name.
+    cni_object: str = "flux/cni.yaml"
+    cni_kustomization: str = "cni"
+    # A ClusterMesh member: the secret-store id of the CNI's secret values (YAML).
+    cni_secret_values: str | None = None
+    interval: str = "1m"
+
+    def __post_init__(self) -> None:
+        _require(bool(self.bucket) and bool(self.api_host), "an add-on source needs a bucket and the API server's name")
+        _check_hostname(self.api_host, "API server name")
+        if self.cni_secret_values is not None:
+            _require(bool(_SECRET_ID.match(self.cni_secret_values)),
+                     f"secret id {self.cni_secret_values!r} has unexpected characters")
+
+
+@dataclass(frozen=True)
 class ControlPlaneInputs:
     """Everything the user-data of one control-plane replica depends on.
 
@@ -356,6 +379,8 @@ class ControlPlaneInputs:
     bootstrap_token_ttl: str = "0s"
     extra_secrets: Sequence[SecretFile] = ()
     join_via: Sequence[str] = ()
+    # Replica 0: where the cluster's add-on bundle lives (its boot installs Flux on it).
+    addons: AddonSource | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "etcd_endpoints", tuple(self.etcd_endpoints))

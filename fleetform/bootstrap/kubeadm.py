@@ -41,6 +41,11 @@ API_PORT = 6443
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 
 BOOTSTRAP_TOKEN_PLACEHOLDER = "{{fleetform:bootstrap-token}}"
+# The node's provider ID (aws:///<zone>/<instance-id>, gce://<project>/<zone>/<name>),
+# read from the instance metadata at boot (``ff_provider_id`` in cloud.sh).
+PROVIDER_ID_PLACEHOLDER = "{{fleetform:provider-id}}"
+# The cloud's controllers run in the cluster (cloud controller manager from the bundle).
+CLOUD_PROVIDER = "external"
 SECRETBOX_KEY_PLACEHOLDER = "{{fleetform:secretbox-key}}"
 SECRETBOX_KEY_NAME = "fleetform-1"
 
@@ -92,6 +97,8 @@ def _args(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
 
 def apiserver_extra_args(inputs: ControlPlaneInputs) -> list[dict[str, str]]:
     audit = inputs.audit
+    # No --cloud-provider here: kube-apiserver removed the flag in 1.33 (it refuses to
+    # start with it); the controller manager and every kubelet get ``external``.
     pairs = [
         ("authentication-config", AUTHN_CONFIG),
         # No Service may claim an external IP (CVE-2020-8554: intercepting traffic).
@@ -158,6 +165,7 @@ def cluster_configuration(inputs: ControlPlaneInputs) -> dict[str, Any]:
             ],
         },
         "controllerManager": {"extraArgs": _args([
+            ("cloud-provider", CLOUD_PROVIDER),
             ("profiling", "false"),
             ("terminated-pod-gc-threshold", str(TERMINATED_POD_GC_THRESHOLD)),
         ])},
@@ -169,6 +177,14 @@ def cluster_configuration(inputs: ControlPlaneInputs) -> dict[str, Any]:
         # Recorded in the kubeadm-config ConfigMap, so `kubeadm upgrade` won't add it back.
         config["proxy"] = {"disabled": True}
     return config
+
+
+def node_registration(labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The kubelet of every node: external cloud provider, its provider ID, labels."""
+    pairs = [("cloud-provider", CLOUD_PROVIDER), ("provider-id", PROVIDER_ID_PLACEHOLDER)]
+    if labels:
+        pairs.append(("node-labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))))
+    return {"criSocket": CRI_SOCKET, "kubeletExtraArgs": _args(pairs)}
 
 
 def _bootstrap_token_discovery(endpoint: str, ca_pem: str) -> dict[str, Any]:
@@ -201,7 +217,7 @@ def init_configuration(inputs: ControlPlaneInputs) -> dict[str, Any]:
                 "groups": ["system:bootstrappers:kubeadm:default-node-token"],
             }
         ],
-        "nodeRegistration": {"criSocket": CRI_SOCKET},
+        "nodeRegistration": node_registration(),
         "localAPIEndpoint": _api_endpoint(inputs.advertise_address),
     }
     if inputs.skip_kube_proxy:
@@ -218,7 +234,7 @@ def control_plane_join_configuration(inputs: ControlPlaneInputs) -> dict[str, An
             inputs.control_plane_endpoint, inputs.pki.ca_cert_pem
         ),
         "controlPlane": {"localAPIEndpoint": _api_endpoint(inputs.advertise_address)},
-        "nodeRegistration": {"criSocket": CRI_SOCKET},
+        "nodeRegistration": node_registration(),
     }
 
 
@@ -231,10 +247,7 @@ def kubeadm_control_plane_documents(inputs: ControlPlaneInputs) -> list[dict[str
 
 
 def worker_join_configuration(inputs: WorkerInputs) -> dict[str, Any]:
-    registration: dict[str, Any] = {"criSocket": CRI_SOCKET}
-    if inputs.node_labels:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(inputs.node_labels.items()))
-        registration["kubeletExtraArgs"] = [{"name": "node-labels", "value": labels}]
+    registration = node_registration(dict(inputs.node_labels))
     return {
         "apiVersion": API_VERSION,
         "kind": "JoinConfiguration",

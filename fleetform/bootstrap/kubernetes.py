@@ -6,6 +6,7 @@ import shlex
 
 from fleetform.bootstrap.containerd import runtime_files, runtime_install_lines
 from fleetform.bootstrap.document import File, dump_yaml, dump_yaml_documents, render_cloud_config
+from fleetform.bootstrap.flux import installer_files, installer_start_lines
 from fleetform.bootstrap.hardening import (
     NFT_PACKAGE,
     kernel_defaults_file,
@@ -49,6 +50,7 @@ WORKER_CA = f"{STATE_DIR}/cluster-ca.crt"
 RUN_SECRETS = "/run/fleetform/secrets"
 BOOTSTRAP_TOKEN_FILE = f"{RUN_SECRETS}/bootstrap-token"
 SECRETBOX_KEY_FILE = f"{RUN_SECRETS}/secretbox-key"
+PROVIDER_ID_FILE = "/run/fleetform/provider-id"
 
 MODULES_FILE = "/etc/modules-load.d/kubernetes.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-kubernetes.conf"
@@ -106,6 +108,13 @@ def node_prep_lines(version: str, packages: tuple[str, ...]) -> list[str]:
     ]
 
 
+def _provider_id_lines() -> list[str]:
+    return [
+        "# The kubelet registers with the provider ID the cloud controller manager looks for.",
+        f'ff_retry "the provider ID from the instance metadata" ff_write_provider_id {PROVIDER_ID_FILE}',
+    ]
+
+
 def _wait_for_api(endpoint: str, ca_path: str) -> str:
     url = f"https://{endpoint}:{API_PORT}/readyz"
     # /readyz is one of the paths anonymous requests may reach (authentication config).
@@ -141,6 +150,7 @@ def control_plane_files(inputs: ControlPlaneInputs) -> list[File]:
         File(
             KUBEADM_TEMPLATE, dump_yaml_documents(kubeadm_control_plane_documents(inputs)), "0600"
         ),
+        *(installer_files(inputs.addons) if inputs.addons is not None else []),
     ]
 
 
@@ -162,7 +172,9 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
         "# Fill the secrets into the encryption config and the kubeadm config, then drop the raw copies.",
         f"install -d -m 0700 {ENCRYPTION_DIR} {AUDIT_LOG_DIR}",
         f"ff_render_template {ENCRYPTION_TEMPLATE} {ENCRYPTION_CONFIG} 0600 secretbox-key={SECRETBOX_KEY_FILE}",
-        f"ff_render_template {KUBEADM_TEMPLATE} {KUBEADM_CONFIG} 0600 bootstrap-token={BOOTSTRAP_TOKEN_FILE}",
+        *_provider_id_lines(),
+        f"ff_render_template {KUBEADM_TEMPLATE} {KUBEADM_CONFIG} 0600 bootstrap-token={BOOTSTRAP_TOKEN_FILE}"
+        f" provider-id={PROVIDER_ID_FILE}",
         f"rm -f {BOOTSTRAP_TOKEN_FILE} {SECRETBOX_KEY_FILE}",
         "",
         *etcd_quorum_wait_lines(endpoint_urls, ETCD_CA, ETCD_CLIENT_CERT, ETCD_CLIENT_KEY),
@@ -174,6 +186,7 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
             "if [ ! -f /etc/kubernetes/admin.conf ]; then",
             f"  kubeadm init --config {KUBEADM_CONFIG} {kubeadm_preflight_arg()}",
             "fi",
+            *(installer_start_lines() if inputs.addons is not None else []),
         ]
     elif inputs.join_via:
         api, ca = inputs.control_plane_endpoint, f"{PKI_DIR}/ca.crt"
@@ -236,7 +249,9 @@ def worker_bootstrap_script(inputs: WorkerInputs) -> str:
         "",
         *node_prep_lines(inputs.kubernetes_version, ("kubelet", "kubeadm")),
         "",
-        f"ff_render_template {KUBEADM_TEMPLATE} {KUBEADM_CONFIG} 0600 bootstrap-token={BOOTSTRAP_TOKEN_FILE}",
+        *_provider_id_lines(),
+        f"ff_render_template {KUBEADM_TEMPLATE} {KUBEADM_CONFIG} 0600 bootstrap-token={BOOTSTRAP_TOKEN_FILE}"
+        f" provider-id={PROVIDER_ID_FILE}",
         f"rm -f {BOOTSTRAP_TOKEN_FILE}",
         _wait_for_api(inputs.control_plane_endpoint, WORKER_CA),
         "if [ ! -f /etc/kubernetes/kubelet.conf ]; then",

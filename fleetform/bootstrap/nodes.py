@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fleetform.bootstrap.inputs import (
+    AddonSource,
     ControlPlaneInputs,
     ControlPlanePKI,
     EtcdMember,
@@ -61,8 +62,17 @@ def etcd_node(plan: ClusterPlan, member: str, store: SecretStore, data_device: s
     )
 
 
+def addon_source(plan: ClusterPlan, bucket: str, cni_secret_values: str | None = None) -> AddonSource:
+    """Where replica 0's installer points Flux: the incarnation's add-on bucket; Flux's
+    controllers reach the API server by the cluster's API name (in the incarnation's
+    own network it resolves to this incarnation)."""
+    return AddonSource(cloud=plan.cloud, bucket=bucket, region=plan.region, api_host=plan.api.dns,
+                       cni_secret_values=cni_secret_values)
+
+
 def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
-                       pem: Mapping[str, str], secret: Mapping[str, str]) -> ControlPlaneInputs:
+                       pem: Mapping[str, str], secret: Mapping[str, str],
+                       addons: AddonSource | None = None) -> ControlPlaneInputs:
     """``pem``: kubernetes-ca, front-proxy-ca, etcd-ca, apiserver-etcd-client,
     service-account-public; ``secret``: kubernetes-ca-key, front-proxy-ca-key,
     service-account-key, apiserver-etcd-client-key, bootstrap-token, encryption-key.
@@ -102,6 +112,8 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
         oidc=auth.oidc,
         service_account_issuer=auth.service_account_issuer,
         management=auth.management,
+        # Replica 0 installs the reconciler once it created the cluster.
+        addons=addons if replica == 0 else None,
     )
 
 

@@ -122,6 +122,8 @@ def secretbox_key(v):
 checks = {
     "bootstrap-token": lambda v: re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", v) is not None,
     "secretbox-key": secretbox_key,
+    "provider-id": lambda v: re.fullmatch(
+        r"aws:///[a-z0-9-]+/i-[0-9a-f]+|gce://[a-z0-9.:-]+/[a-z0-9-]+/[a-z0-9-]+", v) is not None,
 }
 text = open(src).read()
 for pair in pairs:
@@ -142,6 +144,12 @@ with os.fdopen(fd, "w") as out:
 os.chmod(tmp, int(mode, 8))
 os.replace(tmp, dst)
 PY
+}
+
+# ff_write_provider_id FILE: this machine's provider ID (as the cloud controller
+# manager names it) from the instance metadata, written atomically.
+ff_write_provider_id() {
+  ff_provider_id >"$1.tmp" && mv -f "$1.tmp" "$1"
 }
 
 # ff_api_ready NAME PORT CA ADDRESS: whether the API server at ADDRESS is ready, reached
@@ -215,6 +223,7 @@ _AWS_SH = r"""# fleetform cloud library (generated): AWS. Uses the instance role
 # which the AWS CLI v2 speaks natively.
 FF_AWS=${FF_AWS:-/snap/bin/aws}
 FF_AWS_REGION=@REGION@
+FF_AWS_IMDS=${FF_AWS_IMDS:-http://169.254.169.254}
 
 ff_cloud_prepare() {
   if [ -x "$FF_AWS" ]; then return 0; fi
@@ -234,6 +243,18 @@ ff_object_put() {
 
 ff_object_get() {
   "$FF_AWS" s3 cp --only-show-errors --region "$FF_AWS_REGION" "s3://$1/$2" "$3"
+}
+
+# aws:///<zone>/<instance-id>, from IMDSv2 (the token travels on curl's stdin).
+ff_provider_id() {
+  local token zone id
+  token=$(curl -fsS --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' \
+    "$FF_AWS_IMDS/latest/api/token") || return 1
+  zone=$(printf 'X-aws-ec2-metadata-token: %s\n' "$token" \
+    | curl -fsS --max-time 5 -H @- "$FF_AWS_IMDS/latest/meta-data/placement/availability-zone") || return 1
+  id=$(printf 'X-aws-ec2-metadata-token: %s\n' "$token" \
+    | curl -fsS --max-time 5 -H @- "$FF_AWS_IMDS/latest/meta-data/instance-id") || return 1
+  printf 'aws:///%s/%s\n' "$zone" "$id"
 }
 """
 
@@ -292,6 +313,19 @@ ff_object_get() {
   local name
   name=$(_ff_urlencode "$2") || return 1
   _ff_gcp_curl --max-time 3600 -o "$3" "$FF_GCS_API/storage/v1/b/$1/o/$name?alt=media"
+}
+
+_ff_gcp_metadata() {
+  curl -fsS --max-time 5 -H 'Metadata-Flavor: Google' "$FF_GCP_METADATA/$1"
+}
+
+# gce://<project>/<zone>/<instance name>, from the metadata server.
+ff_provider_id() {
+  local project zone name
+  project=$(_ff_gcp_metadata project/project-id) || return 1
+  zone=$(_ff_gcp_metadata instance/zone) || return 1
+  name=$(_ff_gcp_metadata instance/name) || return 1
+  printf 'gce://%s/%s/%s\n' "$project" "${zone##*/}" "$name"
 }
 """
 

@@ -151,3 +151,13 @@ AWS_CLI_IMAGE = ("public.ecr.aws/aws-cli/aws-cli:2.27.49"
                  "@sha256:bad3346a39098ab077be6ed58c7e1fe68321a4a844c7c740318100013e6c3581")
 GCLOUD_IMAGE = ("gcr.io/google.com/cloudsdktool/google-cloud-cli:562.0.0-slim"
                 "@sha256:0da2de42ae51cd6092b5caf7c96d25003659fd15548760eb4c50c2623e7bf9c2")
+
+# Flux, the in-cluster reconciler installed at boot (fleetform/bootstrap/flux.py). The
+# CLI embeds the controllers' manifests of its own release, so its archive is what is
+# pinned: sha256 of flux_<v>_linux_<arch>.tar.gz, GoReleaser's values as published in
+# fluxcd/homebrew-tap (Formula/flux@2.8.rb, the release's own checksums).
+FLUX_VERSION = "2.8.8"
+FLUX_CLI_SHA256: dict[str, str] = {
+    "amd64": "3791d8fbb73b967ada021186f7b46686a2b180ce206d3c279c3f2ad183877a7f",
+    "arm64": "738604ab040055ace69777988a24def98ada1aff14ae4726e733089dc8cc5e12",
+}

@@ -50,10 +50,8 @@ PLANES: dict[str, str] = {
     "fleetform:index:ControlPlane": "control-plane",
     "fleetform:index:WorkerPlane": "workers",
     "fleetform:index:Cni": "cni",
-    "fleetform:index:KubeAccess": "kube-api",
-    "fleetform:index:ClusterAccess": "rbac",
+    "fleetform:index:AddonPublication": "addons",
     "fleetform:index:SnapshotStore": "migration",
-    "fleetform:index:SnapshotJobs": "migration",
     "fleetform:index:ClusterName": "cluster",
     "fleetform:index:ClusterMeshEndpoint": "cni",
     "fleetform:index:ClusterIdentity": "identity",
@@ -65,7 +63,7 @@ PLANES: dict[str, str] = {
     "fleetform:index:Fleet": "fleet",
 }
 # Plane order in human views (others after these, alphabetically).
-PLANE_ORDER = ("identity", "network", "etcd", "control-plane", "workers", "cni", "kube-api", "rbac",
+PLANE_ORDER = ("identity", "network", "etcd", "control-plane", "workers", "cni", "addons",
                "migration", "cluster", "federation", "fleet")
 
 # Files and folders `synth` owns inside its output directory (nothing else is touched).
@@ -354,6 +352,9 @@ def addon_bundles(records: Sequence[Mapping[str, Any]], plan: FleetPlan) -> dict
     for r in records:
         inputs = r.get("inputs") or {}
         content, path = inputs.get("content"), inputs.get("key", inputs.get("name"))
+        source = inputs.get("source")
+        if content is None and isinstance(source, dict):  # a text asset (Cloud Storage objects)
+            content = (source.get("asset") or {}).get("text")
         if not isinstance(content, str) or not isinstance(path, str):
             continue
         publication = _ancestor(r, by_urn, PUBLICATION_TYPE)

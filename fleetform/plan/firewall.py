@@ -21,6 +21,9 @@ ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 API_PORT = 6443
 KUBELET_PORT = 10250
+# Flux's source-controller serves the bundle's artifacts on the node's address (it runs
+# on the host network of control-plane nodes; fleetform/bootstrap/flux.py).
+FLUX_ARTIFACT_PORT = 9790
 
 
 @dataclass(frozen=True, order=True)
@@ -71,6 +74,8 @@ def base_rules(allowed_cidrs: tuple[str, ...]) -> list[FirewallRule]:
                      "kubelet API on control-plane nodes: only the API servers"),
         FirewallRule("worker", "control_plane", "tcp", (KUBELET_PORT,) * 2,
                      "kubelet API on workers (logs, exec, metrics): only the API servers"),
+        FirewallRule("control_plane", "control_plane", "tcp", (FLUX_ARTIFACT_PORT,) * 2,
+                     "Flux controllers fetch the add-on bundle's artifacts from source-controller"),
     ]
     for cidr in allowed_cidrs:
         r.append(FirewallRule("api_lb", cidr, "tcp", (API_PORT,) * 2,

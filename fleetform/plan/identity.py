@@ -16,11 +16,13 @@ GCP fetch (discovery + JWKS) and the credential configuration a workload uses on
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from fleetform.catalog.permissions import AUTOSCALER, CCM, CSI, federated
 from fleetform.catalog.regions import matches_any
 from fleetform.plan import names
 from fleetform.plan.handoff import ManagementPlan, plan_management
@@ -167,6 +169,11 @@ class WorkloadGrant:
     gcp_service_account: str | None  # an existing SA (email); None with gcp: one is created
     gcp_account_id: str  # the created SA's account id
     gcp_roles: tuple[str, ...]
+    # An in-cluster controller's own permissions (fleetform/catalog/permissions.py): an
+    # inline policy of its AWS role, a project custom role of its GCP service account.
+    aws_inline_policy: str | None = None
+    gcp_custom_role: str | None = None  # role id, shared by every cluster's controller of a kind
+    gcp_permissions: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -270,6 +277,47 @@ def migration_writers(plan: FleetPlan) -> list[WorkloadGrant]:
             aws_policy_arns=(), gcp=c.cloud == "gcp", gcp_service_account=None,
             gcp_account_id=_gcp_account_id(plan.stack, name), gcp_roles=()))
     return out
+
+
+# Short names of the federated controllers (grant names, role names).
+CONTROLLER_SHORT = {CCM: "ccm", CSI: "csi", AUTOSCALER: "autoscaler"}
+
+
+def controller_grant_name(controller: str, cluster: str) -> str:
+    return f"{CONTROLLER_SHORT[controller]}-{cluster}"[:63].rstrip("-")
+
+
+def controller_grants(plan: FleetPlan, clouds: Sequence[str]) -> list[WorkloadGrant]:
+    """One federated identity per in-cluster controller and logical cluster, on each
+    federated cloud the cluster runs on (both clouds during a move), trusting exactly the
+    controller's service account under that cluster's issuer, holding exactly the
+    permissions its upstream project publishes."""
+    out: list[WorkloadGrant] = []
+    seen: set[tuple[str, str]] = set()
+    for c in plan.clusters:
+        if (c.name, c.cloud) in seen or c.cloud not in clouds:
+            continue
+        seen.add((c.name, c.cloud))
+        for perm in federated(c.cloud):
+            namespace, account = perm.service_account
+            name = controller_grant_name(perm.controller, c.name)
+            short = CONTROLLER_SHORT[perm.controller]
+            aws = c.cloud == "aws"
+            out.append(WorkloadGrant(
+                name=name, namespace=namespace, service_account=account, clusters=(c.name,),
+                aws_role_name=names.physical(plan.fleet, plan.stack, short, c.name, limit=64) if aws else None,
+                aws_policy_arns=(), gcp=not aws, gcp_service_account=None,
+                gcp_account_id=_gcp_account_id(plan.stack, name), gcp_roles=() if aws else perm.gcp_roles,
+                aws_inline_policy=perm.aws_policy() if aws else None,
+                gcp_custom_role=None if aws else gcp_custom_role_id(plan.fleet, plan.stack, short),
+                gcp_permissions=() if aws else perm.gcp_permissions,
+            ))
+    return out
+
+
+def gcp_custom_role_id(fleet: str, stack: str, short: str) -> str:
+    """A project custom role id ([a-zA-Z0-9_.], 3-64): one per controller kind and stack."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", f"fleetform_{fleet}_{stack}_{short}")[:64]
 
 
 def oidc_host(subdomain: str | None, stack: str, domain: str) -> str:
@@ -403,6 +451,7 @@ def plan_identity(spec: FleetSpec, plan: FleetPlan) -> IdentityPlan:
             )
         )
     workloads += migration_writers(plan)
+    workloads += controller_grants(plan, clouds)
     pool = fed.gcp_pool or names.physical(plan.fleet, plan.stack, limit=32)
     if len(pool) < 4:
         pool = f"{pool}-wif"

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import yaml
+
 from policies.rules.base import Options, Rule, _dict, _list, registry
 
 RULES: list[Rule] = []
@@ -26,6 +28,26 @@ POD_TEMPLATES: Mapping[str, tuple[str, ...]] = {
     "kubernetes:apps/v1:StatefulSet": ("template",),
 }
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# The add-on bundle's files (bucket objects): the snapshot Job and CronJob travel there.
+BUNDLE_OBJECTS = ("aws:s3/bucketObjectv2:BucketObjectv2", "gcp:storage/bucketObject:BucketObject")
+BUNDLE_KINDS = {"Job": "kubernetes:batch/v1:Job", "CronJob": "kubernetes:batch/v1:CronJob"}
+
+
+def bundle_workloads(type_: str, inputs: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(type token, object) of the Jobs and CronJobs in an add-on bundle file: the text of
+    an S3 object's ``content`` or a Cloud Storage object's text asset."""
+    if type_ not in BUNDLE_OBJECTS:
+        return []
+    text = inputs.get("content")
+    if not isinstance(text, str):
+        text = _dict(_dict(inputs.get("source")).get("asset")).get("text")
+    if not isinstance(text, str):
+        return []
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return []
+    return [(BUNDLE_KINDS[d["kind"]], d) for d in docs if isinstance(d, dict) and d.get("kind") in BUNDLE_KINDS]
 
 
 def _seccomp(context: Mapping[str, Any]) -> str | None:
@@ -95,8 +117,9 @@ def pod_template(type_: str, inputs: Mapping[str, Any]) -> Mapping[str, Any] | N
       "dropped, non-root unless the pod reads root-only host files.",
       cis=("5.1.6", "5.2.6", "5.2.7", "5.2.9", "5.7.2"))
 def workloads_least_privilege(type_: str, inputs: Mapping[str, Any], options: Options) -> Iterator[str]:
-    pod = pod_template(type_, inputs)
-    if pod is None:
-        return
-    name = _dict(_dict(inputs.get("metadata"))).get("name") or options.name
-    yield from pod_problems(pod, f"{name}")
+    for kind, obj in [(type_, inputs), *bundle_workloads(type_, inputs)]:
+        pod = pod_template(kind, obj)
+        if pod is None:
+            continue
+        name = _dict(_dict(obj.get("metadata"))).get("name") or options.name
+        yield from pod_problems(pod, f"{name}")

@@ -259,6 +259,7 @@ def render_matrix(pki: TestPKI) -> dict[str, str]:
         render_etcd_member,
         render_worker,
     )
+    from fleetform.bootstrap.inputs import AddonSource
 
     etcd = make_etcd_inputs(pki)
     cp = make_control_plane_inputs(pki)
@@ -287,6 +288,9 @@ def render_matrix(pki: TestPKI) -> dict[str, str]:
                 oidc=OIDC("https://login.example.com", "kubernetes"),
                 service_account_issuer=ServiceAccountIssuer("https://oidc.fleet.example.com/c1"),
                 skip_kube_proxy=True,
+                # The first replica installs Flux on the cluster's add-on bucket.
+                addons=AddonSource(cloud, f"acme-c1-{cloud}-addons", "eu-west-1", "api.c1.fleet.example.com",
+                                   cni_secret_values="c1/cni-secret-values"),
             )
         )
         docs[f"{cloud}/control-plane-2"] = render_control_plane(cp(2, cloud=cloud))

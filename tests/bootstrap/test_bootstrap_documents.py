@@ -120,6 +120,14 @@ def test_every_secret_is_fetched_before_anything_uses_it(
 def test_aws_and_gcp_documents_differ_only_in_the_cloud_library(documents: dict[str, str], role: str) -> None:
     aws, gcp = files_of(documents[f"aws/{role}"]), files_of(documents[f"gcp/{role}"])
     aws_lib, gcp_lib = aws.pop(CLOUD_LIB)["content"], gcp.pop(CLOUD_LIB)["content"]
+    # The first replica's Flux Bucket source is the cloud's own (provider, endpoint,
+    # bucket), and its installer names the bucket: the rest is the same.
+    for cloud, files in (("aws", aws), ("gcp", gcp)):
+        source = files.pop("/etc/fleetform/addons/source.yaml", None)
+        if source is not None:
+            assert f"provider: {cloud}" in source["content"]
+            installer = files["/usr/local/lib/fleetform/addons-install.sh"]
+            installer["content"] = installer["content"].replace(f"acme-c1-{cloud}-addons", "<bucket>")
     assert aws == gcp
     assert {k: v for k, v in parse(documents[f"aws/{role}"]).items() if k != "write_files"} == {
         k: v for k, v in parse(documents[f"gcp/{role}"]).items() if k != "write_files"

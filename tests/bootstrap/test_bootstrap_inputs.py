@@ -107,12 +107,13 @@ label_value = st.from_regex(r"\A([A-Za-z0-9]([A-Za-z0-9._-]{0,20}[A-Za-z0-9])?)?
 def test_any_valid_labels_render_sorted_into_one_flag(worker_inputs: Callable[..., WorkerInputs], labels: dict[str, str]) -> None:
     inputs = worker_inputs(node_labels=labels)
     registration = worker_join_configuration(inputs)["nodeRegistration"]
+    args = {a["name"]: a["value"] for a in registration["kubeletExtraArgs"]}
+    # Every kubelet: the external cloud provider and its provider ID (filled in at boot).
+    assert args.pop("cloud-provider") == "external" and args.pop("provider-id") == "{{fleetform:provider-id}}"
     if not labels:
-        assert "kubeletExtraArgs" not in registration
+        assert args == {}
         return
-    (arg,) = registration["kubeletExtraArgs"]
-    assert arg["name"] == "node-labels"
-    assert arg["value"] == ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    assert args == {"node-labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}
     shuffled = worker_inputs(node_labels=dict(sorted(labels.items(), reverse=True)))
     assert render_worker(shuffled) == render_worker(inputs)
 

@@ -179,8 +179,13 @@ def test_api_server_flags(control_plane_inputs: Callable[..., ControlPlaneInputs
     names = [a["name"] for a in apiserver_extra_args(control_plane_inputs(0))]
     assert names == sorted(names)
     config = cluster_configuration(control_plane_inputs(0))
+    # The cloud's controllers run in the cluster (the bundle's cloud controller manager):
+    # --cloud-provider=external on the controller manager and the kubelets; the API
+    # server has had no such flag since 1.33 (it would not start).
+    assert "cloud-provider" not in args
     assert config["controllerManager"]["extraArgs"] == [
-        {"name": "profiling", "value": "false"}, {"name": "terminated-pod-gc-threshold", "value": "1000"}]
+        {"name": "cloud-provider", "value": "external"}, {"name": "profiling", "value": "false"},
+        {"name": "terminated-pod-gc-threshold", "value": "1000"}]
     assert config["scheduler"]["extraArgs"] == [{"name": "profiling", "value": "false"}]
     # Every file a flag names is mounted into the API server's static pod.
     mounts = {v["hostPath"]: v for v in config["apiServer"]["extraVolumes"]}
@@ -294,12 +299,20 @@ def test_bootstrap_token_and_discovery(
     assert "controlPlane" not in worker
 
 
-def test_worker_labels_and_packages(worker_inputs: Callable[..., WorkerInputs]) -> None:
+def test_worker_labels_and_packages(worker_inputs: Callable[..., WorkerInputs],
+                                    control_plane_inputs: Callable[..., ControlPlaneInputs]) -> None:
     worker = worker_join_configuration(worker_inputs())
-    assert worker["nodeRegistration"]["kubeletExtraArgs"] == [
-        {"name": "node-labels", "value": "node.fleetform.io/pool=general,topology.kubernetes.io/zone=eu-west-1a"}
+    kubelet = [{"name": "cloud-provider", "value": "external"},
+               {"name": "provider-id", "value": "{{fleetform:provider-id}}"}]
+    assert worker["nodeRegistration"]["kubeletExtraArgs"] == [  # sorted by name
+        kubelet[0],
+        {"name": "node-labels", "value": "node.fleetform.io/pool=general,topology.kubernetes.io/zone=eu-west-1a"},
+        kubelet[1],
     ]
-    assert "kubeletExtraArgs" not in worker_join_configuration(worker_inputs(node_labels={}))["nodeRegistration"]
+    assert worker_join_configuration(worker_inputs(node_labels={}))["nodeRegistration"]["kubeletExtraArgs"] == kubelet
+    for doc in kubeadm_control_plane_documents(control_plane_inputs(0))[:1] + \
+            kubeadm_control_plane_documents(control_plane_inputs(2)):
+        assert doc["nodeRegistration"]["kubeletExtraArgs"] == kubelet
     doc = yaml.safe_load(render_worker(worker_inputs()))
     script = next(f["content"] for f in doc["write_files"] if f["path"].endswith("bootstrap.sh"))
     assert "'kubelet=1.37.1-*' 'kubeadm=1.37.1-*'" in script and "kubectl=" not in script

@@ -1,21 +1,26 @@
-"""The ``Cni`` component under the offline engine: assert the resource graph it registers.
+"""The network plugin under the offline engine: the REAL program, and the graph it registers.
 
-A small Pulumi program (written to a temporary directory) plans a fleet from a stack file
-with all three plugins on both clouds and a ClusterMesh, builds each cluster's identity
-(the real ``SharedIdentity``) and Kubernetes access (the real ``KubeAccess``: explicit
-provider + readiness gate), and hangs a ``Cni`` on each, exactly as ``Cluster`` does.
-``fleetform.engine.run.run_program`` records every RegisterResource request.
+The plugin is the first add-on of each incarnation's bundle: its Flux objects (Helm
+repositories, releases in install order, its namespace) are a file in the incarnation's
+own bucket, applied by the cluster's own Flux. The program never talks to a cluster: no
+``kubernetes:`` resource. What stays a resource: the plugin guard, and a mesh member's
+ClusterMesh CA values in the cloud's secret store.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "planes"))
+
+from planes_support import Registration, run_stack, write_stack
 
 from fleetform.engine.records import SECRET_MASK, ProgramResult, Resource
 from fleetform.engine.run import run_program
@@ -25,30 +30,7 @@ from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import FleetPlan
 
-PROGRAM = '''
-from pathlib import Path
-
-import pulumi
-import pulumi_tls as tls
-
-from components.cni import Cni, CniArgs
-from components.identity import SharedIdentity
-from components.kube import KubeAccess
-from fleetform.plan import names
-from fleetform.plan.load import load_stack_file
-from fleetform.plan.fleet import plan_fleet
-
-cfg = pulumi.Config("test")
-fleet = plan_fleet(load_stack_file(Path(cfg.require("stack_file"))))
-tls_provider = tls.Provider("tls")
-shared = SharedIdentity(names.child(fleet.fleet, "identity"), fleet.fleet,
-                        pulumi.ResourceOptions(providers=[tls_provider]))
-for plan in fleet.clusters:
-    identity = shared.cluster(plan.name)
-    kube = KubeAccess(names.child(plan.key, "kube"), plan, identity,
-                      server=f"https://{plan.api.incarnation_dns}:6443", depends_on=[])
-    Cni(names.child(plan.key, "cni"), CniArgs(fleet.fleet, plan, kube, identity))
-'''
+ROOT = Path(__file__).resolve().parents[2]
 
 FLEET = """\
 config:
@@ -68,16 +50,23 @@ config:
          cni: {plugin: flannel}, decommission: true}
 """
 
-RELEASE = "kubernetes:helm.sh/v3:Release"
-NAMESPACE = "kubernetes:core/v1:Namespace"
 GUARD = "pulumi-python:dynamic:Resource"
+OBJECT_TYPES = ("aws:s3/bucketObjectv2:BucketObjectv2", "gcp:storage/bucketObject:BucketObject")
 
 
 class Graph:
-    def __init__(self, result: ProgramResult, plan: FleetPlan) -> None:
+    def __init__(self, result: ProgramResult, plan: FleetPlan,
+                 registrations: dict[str, Registration] | None = None) -> None:
         self.resources = result.resources
         self.plan = plan
         self.by_urn = {r.urn: r for r in result.resources}
+        self.registrations = registrations or {}
+
+    def content(self, r: Resource) -> str:
+        """A bucket object's text (S3: its content; Cloud Storage: its text asset)."""
+        if "content" in r.inputs:
+            return str(r.inputs["content"])
+        return str(r.inputs["source"]["asset"]["text"])  # Cloud Storage: a text asset
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -97,25 +86,31 @@ class Graph:
     def cni(self, cluster: str) -> Resource:
         return self.named(f"{self._key(cluster)}-cni")
 
-    def kube_provider(self, cluster: str) -> Resource:
-        return self.named(f"{self._key(cluster)}-kube-k8s")
+    def bundle_file(self, cluster: str, path: str) -> Resource:
+        return self.named(f"{self._key(cluster)}-addons-file-{path.replace('/', '-').replace('.', '-')}")
 
-    def gate(self, cluster: str) -> Resource:
-        return self.named(f"{self._key(cluster)}-kube-ready")
+    def cni_objects(self, cluster: str) -> list[dict[str, Any]]:
+        plugin = self.plan.cluster(cluster).cni.plugin if cluster in {c.name for c in self.plan.clusters} else next(
+            c.cni.plugin for c in self.plan.clusters if c.key == cluster)
+        return [o for o in yaml.safe_load_all(self.content(self.bundle_file(cluster, f"cni/{plugin}.yaml"))) if o]
+
+    def releases(self, cluster: str) -> list[dict[str, Any]]:
+        return [o for o in self.cni_objects(cluster) if o["kind"] == "HelmRelease"]
+
+    def namespaces(self, cluster: str) -> list[dict[str, Any]]:
+        return [o for o in self.cni_objects(cluster) if o["kind"] == "Namespace"]
+
+    def repository_url(self, cluster: str, name: str) -> str:
+        (repo,) = [o for o in self.cni_objects(cluster) if o["kind"] == "HelmRepository" and o["metadata"]["name"] == name]
+        return str(repo["spec"]["url"])
 
 
 def run(tmp_path: Path, fleet: str = FLEET) -> Graph:
-    program = tmp_path / "program"
-    program.mkdir(parents=True, exist_ok=True)
-    (program / "__main__.py").write_text(textwrap.dedent(PROGRAM))
-    stacks = tmp_path / "stacks"
-    stacks.mkdir(exist_ok=True)
-    stack_file = stacks / "Pulumi.test.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    stack_file = tmp_path / "Pulumi.test.yaml"
     stack_file.write_text(fleet)
-    # The program imports components/ and fleetform/ from the repository (installed editable).
-    result = run_program(program, project="fleetform", stack="test",
-                         config={"test:stack_file": str(stack_file)})
-    return Graph(result, plan_fleet(load_stack_file(stack_file)))
+    stack = run_stack(stack_file)
+    return Graph(stack, stack.plan, stack.registrations)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -141,97 +136,75 @@ def _plain_values(values: Any) -> Any:
 ])
 def test_each_cluster_gets_its_plugins_pinned_releases(graph: Graph, cluster: str,
                                                        releases: list[tuple[str, ...]]) -> None:
-    cni = graph.cni(cluster)
-    assert cni.type == "fleetform:index:Cni"
-    found = graph.children(cni, RELEASE)
-    assert [(r.inputs["name"], r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"],
-             r.inputs["namespace"]) for r in found] == releases
-    for r in found:
-        # Resource name keyed by the plugin's release: a plugin change is never an in-place upgrade.
-        assert r.name == f"{graph.plan.cluster(cluster).key}-cni-{r.inputs['name']}"
-        assert r.inputs["timeout"] == 900
+    assert graph.cni(cluster).type == "fleetform:index:Cni"
+    found = graph.releases(cluster)
+    assert [(r["spec"]["releaseName"], r["spec"]["chart"]["spec"]["chart"], r["spec"]["chart"]["spec"]["version"],
+             graph.repository_url(cluster, r["spec"]["chart"]["spec"]["sourceRef"]["name"]),
+             r["spec"]["targetNamespace"]) for r in found] == releases
+    flux = yaml.safe_load(graph.content(graph.bundle_file(cluster, "flux/cni.yaml")))
+    # The first add-on: nothing before it, its own folder of the bundle.
+    assert flux["kind"] == "Kustomization" and flux["metadata"]["name"] == "cni"
+    assert flux["spec"]["path"] == "./cni" and "dependsOn" not in flux["spec"]
 
 
 @pytest.mark.parametrize("cluster", ["eu-mesh", "us-mesh", "eu-calico", "edge-flannel"])
-def test_releases_go_through_the_clusters_provider_behind_its_readiness_gate(graph: Graph, cluster: str) -> None:
-    cni = graph.cni(cluster)
-    provider = graph.kube_provider(cluster)
-    assert provider.type == "pulumi:providers:kubernetes"
-    for r in graph.children(cni):
-        if r.type in (RELEASE, NAMESPACE):
-            assert r.provider is not None and r.provider.startswith(provider.urn + "::")
-            assert graph.gate(cluster).urn in r.dependencies
-    # Never the default provider: nothing Kubernetes in the graph without an explicit one.
-    assert all(r.provider and "::default" not in r.provider for r in graph.of_type(RELEASE))
+def test_the_plugin_reaches_the_cluster_through_its_own_bucket_never_its_api(graph: Graph, cluster: str) -> None:
+    key = graph.plan.cluster(cluster).key
+    bucket = graph.named(f"{key}-addons-bucket")
+    path = f"cni/{graph.plan.cluster(cluster).cni.plugin}.yaml"
+    published = graph.bundle_file(cluster, path)
+    assert published.type in OBJECT_TYPES and published.type.split(":")[0] == graph.plan.cluster(cluster).cloud
+    assert published.inputs["key" if published.type.startswith("aws") else "name"] == path
+    assert bucket.urn in published.dependencies
+    assert not [r for r in graph.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))]
 
 
 @pytest.mark.parametrize("cluster", ["eu-mesh", "us-mesh", "eu-calico", "edge-flannel"])
 def test_release_values_are_exactly_the_planned_ones(graph: Graph, cluster: str) -> None:
     plan = graph.plan.cluster(cluster)
     planned = helm_values(plan.cni)
-    for r in graph.children(graph.cni(cluster), RELEASE):
-        values = r.inputs.get("values", {})
-        expected = _plain_values(planned[r.inputs["name"]])
+    for r in graph.releases(cluster):
+        values = dict(r["spec"].get("values") or {})
+        expected = dict(_plain_values(planned[r["spec"]["releaseName"]]))
         if plan.cni.mesh is not None:
-            values = dict(values)
-            tls = values.pop("tls")
-            assert tls["ca"]["key"] == SECRET_MASK  # recorded masked: never in clear
-            assert base64.b64decode(tls["ca"]["cert"]).startswith(b"-----BEGIN CERTIFICATE-----")
-        assert values == expected
+            # The peers are named by their load balancers (tests/components/test_mesh_endpoint.py).
+            values.pop("clustermesh"), expected.pop("clustermesh")
+            # The CA comes from a Secret the boot installer writes: never in the bundle.
+            assert r["spec"]["valuesFrom"] == [{"kind": "Secret", "name": "fleetform-cni-secret-values",
+                                                "valuesKey": "values.yaml"}]
+        assert "tls" not in values
+        # The plan's values, plus the bundle's image digests (fleetform/addons/cni.py).
+        assert {k: values.get(k) for k in expected} == expected
 
 
 def test_plan_dependent_values_reach_the_releases(graph: Graph) -> None:
     eu = graph.plan.cluster("eu-mesh")
-    (cilium,) = graph.children(graph.cni("eu-mesh"), RELEASE)
-    v = cilium.inputs["values"]
+    (cilium,) = graph.releases("eu-mesh")
+    v = cilium["spec"]["values"]
     assert v["ipam"]["operator"]["clusterPoolIPv4PodCIDRList"] == [eu.network.pod_cidr]
     assert v["cluster"] == {"name": "eu-mesh", "id": 2}
     assert (v["k8sServiceHost"], v["k8sServicePort"]) == (eu.api.dns, 6443)
     assert v["MTU"] == 1400 and v["hubble"]["enabled"] is True
-    calico = graph.children(graph.cni("eu-calico"), RELEASE)[-1].inputs["values"]
+    calico = graph.releases("eu-calico")[-1]["spec"]["values"]
     assert calico["installation"]["calicoNetwork"]["ipPools"][0]["cidr"] == graph.plan.cluster("eu-calico").network.pod_cidr
     assert calico["installation"]["calicoNetwork"]["bgp"] == "Enabled"
-    flannel = graph.children(graph.cni("edge-flannel"), RELEASE)[0].inputs["values"]
+    flannel = graph.releases("edge-flannel")[0]["spec"]["values"]
     assert flannel["podCidr"] == graph.plan.cluster("edge-flannel").network.pod_cidr
-
-
-# ---------------------------------------------------------------- ordering, namespaces
-
-
-def test_calico_installs_its_crds_first_in_its_own_namespace(graph: Graph) -> None:
-    cni = graph.cni("eu-calico")
-    (ns,) = graph.children(cni, NAMESPACE)
-    assert ns.inputs["metadata"] == {"name": "tigera-operator"}
-    crds, operator = graph.children(cni, RELEASE)
-    assert ns.urn in crds.dependencies and ns.urn in operator.dependencies
-    assert crds.urn in operator.dependencies
-
-
-def test_flannel_namespace_allows_its_privileged_pods(graph: Graph) -> None:
-    cni = graph.cni("edge-flannel")
-    (ns,) = graph.children(cni, NAMESPACE)
-    assert ns.inputs["metadata"] == {"name": "kube-flannel",
-                                     "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}
-    (release,) = graph.children(cni, RELEASE)
-    assert ns.urn in release.dependencies
-
-
-def test_cilium_uses_kube_system_and_creates_no_namespace(graph: Graph) -> None:
-    assert graph.children(graph.cni("eu-mesh"), NAMESPACE) == []
 
 
 # ---------------------------------------------------------------- the plugin guard
 
 
 @pytest.mark.parametrize("cluster", ["eu-mesh", "eu-calico", "edge-flannel"])
-def test_every_release_waits_for_the_plugin_guard(graph: Graph, cluster: str) -> None:
+def test_every_bundle_file_waits_for_the_plugin_guard(graph: Graph, cluster: str) -> None:
     cni = graph.cni(cluster)
     (guard,) = graph.children(cni, GUARD)
-    assert guard.name == f"{graph.plan.cluster(cluster).key}-cni-plugin"
+    key = graph.plan.cluster(cluster).key
+    assert guard.name == f"{key}-cni-plugin"
     assert guard.inputs["plugin"] == graph.plan.cluster(cluster).cni.plugin
     assert guard.inputs["cluster"] == cluster
-    for r in graph.children(cni, RELEASE):
-        assert guard.urn in r.dependencies
+    files = [r for r in graph.resources if r.name.startswith(f"{key}-addons-file-")]
+    assert files and all(guard.urn in r.dependencies for r in files)
 
 
 def test_live_clusters_protect_their_plugin_decommissioned_ones_do_not(graph: Graph) -> None:
@@ -240,18 +213,17 @@ def test_live_clusters_protect_their_plugin_decommissioned_ones_do_not(graph: Gr
             assert r.protect is protect, (cluster, r.name)
 
 
-def test_a_plugin_change_keeps_the_guard_and_moves_the_release(tmp_path: Path) -> None:
+def test_a_plugin_change_keeps_the_guard_and_replaces_the_releases(tmp_path: Path) -> None:
     before = run(tmp_path / "before")
     after = run(tmp_path / "after", FLEET.replace("cni: {plugin: calico, calico: {mode: bgp}}",
                                                   "cni: {plugin: flannel}"))
     key = before.plan.cluster("eu-calico").key
-    # Same guard (its state remembers calico: its check refuses flannel before anything runs)...
+    # Same guard (its state remembers calico: its check refuses flannel before any file changes)...
     assert before.named(f"{key}-cni-plugin").urn == after.named(f"{key}-cni-plugin").urn
     assert after.named(f"{key}-cni-plugin").inputs["plugin"] == "flannel"
-    # ...and no release of one plugin is ever upgraded into another's.
-    old = {r.name for r in before.children(before.cni("eu-calico"), RELEASE)}
-    new = {r.name for r in after.children(after.cni("eu-calico"), RELEASE)}
-    assert old == {f"{key}-cni-calico-crds", f"{key}-cni-calico"} and new == {f"{key}-cni-flannel"}
+    # ...and the bundle names the new plugin's releases only.
+    assert [r["metadata"]["name"] for r in before.releases("eu-calico")] == ["calico-crds", "calico"]
+    assert [r["metadata"]["name"] for r in after.releases("eu-calico")] == ["flannel"]
 
 
 # ---------------------------------------------------------------- ClusterMesh CA
@@ -259,7 +231,7 @@ def test_a_plugin_change_keeps_the_guard_and_moves_the_release(tmp_path: Path) -
 
 def test_one_clustermesh_ca_from_the_fleet_root_shared_by_every_member(graph: Graph) -> None:
     (mesh,) = graph.of_type("fleetform:index:MeshIdentity")
-    assert mesh.name == "acme-mesh" and mesh.parent is not None and mesh.parent.endswith("::fleetform-test")
+    assert mesh.name == "acme-mesh"
     certs = [r for r in graph.children(mesh) if r.type == "tls:index/locallySignedCert:LocallySignedCert"]
     keys = [r for r in graph.children(mesh) if r.type == "tls:index/privateKey:PrivateKey"]
     assert len(certs) == 1 and len(keys) == 1
@@ -268,21 +240,26 @@ def test_one_clustermesh_ca_from_the_fleet_root_shared_by_every_member(graph: Gr
     assert cert.inputs["caPrivateKeyPem"] == SECRET_MASK
     root_cert = graph.named("acme-identity-root-ca-cert")
     assert root_cert.urn in cert.dependencies  # signed by the fleet root
-    # The fleet's explicit TLS provider, like the rest of the PKI.
-    assert cert.provider is not None and cert.provider.startswith("urn:pulumi:test::fleetform::pulumi:providers:tls::tls::")
-    # Both members' releases carry it (as values, the key masked).
+    assert cert.provider is not None and "pulumi:providers:tls" in cert.provider
+    # Both members keep it in their own cloud's secret store (the value masked), read by
+    # their control plane only; the boot installer puts it in a Secret.
     for member in ("eu-mesh", "us-mesh"):
-        (release,) = graph.children(graph.cni(member), RELEASE)
-        assert cert.urn in release.dependencies
-        assert release.inputs["values"]["tls"]["ca"]["key"] == SECRET_MASK
+        key = graph.plan.cluster(member).key
+        stored = [r for r in graph.resources if r.name.startswith(f"{key}-addons-cni-secret-values")]
+        assert stored and any(cert.urn in r.dependencies for r in stored), member
+        values = [r for r in stored if r.type in ("aws:secretsmanager/secretVersion:SecretVersion",
+                                                  "gcp:secretmanager/secretVersion:SecretVersion")]
+        assert values and all(SECRET_MASK in json.dumps(r.inputs) for r in values)
 
 
 def test_no_mesh_no_clustermesh_ca(tmp_path: Path) -> None:
     graph = run(tmp_path, FLEET.replace("    mesh: {clusters: [eu-mesh, us-mesh]}\n", ""))
     assert graph.of_type("fleetform:index:MeshIdentity") == []
     for cluster in ("eu-mesh", "us-mesh"):
-        (release,) = graph.children(graph.cni(cluster), RELEASE)
-        assert "clustermesh" not in release.inputs["values"] and "tls" not in release.inputs["values"]
+        (release,) = graph.releases(cluster)
+        assert "clustermesh" not in release["spec"]["values"] and "valuesFrom" not in release["spec"]
+        key = graph.plan.cluster(cluster).key
+        assert not [r for r in graph.resources if r.name.startswith(f"{key}-addons-cni-secret-values")]
 
 
 # ---------------------------------------------------------------- datapath ports on AWS and GCP
@@ -399,54 +376,35 @@ def test_aws_and_gcp_open_exactly_each_plugins_ports_between_the_clusters_nodes(
         assert api <= opened
 
 
-# ---------------------------------------------------------------- the real program
-
-ROOT = Path(__file__).resolve().parents[2]
+# ---------------------------------------------------------------- the real program, prod
 
 
 @pytest.fixture(scope="module")
-def prod() -> tuple[ProgramResult, FleetPlan]:
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Graph:
     """The project's own __main__.py on the prod stack, with eu-core and us-gcp meshed."""
-    import yaml
-
-    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
-    config["fleetform:fleet"]["mesh"] = {"clusters": ["eu-core", "us-gcp"]}
-    result = run_program(ROOT, project="fleetform", stack="prod", config=config)
-    from fleetform.plan.load import load_config
-
-    plan = plan_fleet(load_config(config["fleetform:fleet"], config["fleetform:base"], stack="prod",
-                                  label="stacks/Pulumi.prod.yaml", stacks_dir=ROOT / "stacks"))
-    return result, plan
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    document["config"]["fleetform:fleet"]["mesh"] = {"clusters": ["eu-core", "us-gcp"]}
+    stack = run_stack(write_stack(tmp_path_factory.mktemp("prod"), "prod", document))
+    return Graph(stack, stack.plan, stack.registrations)  # type: ignore[arg-type]
 
 
-def test_the_program_installs_every_prod_clusters_plugin_through_its_own_cluster(
-        prod: tuple[ProgramResult, FleetPlan]) -> None:
-    result, plan = prod
-    graph = Graph(result, plan)
+def test_the_program_publishes_every_prod_clusters_plugin_in_its_own_bundle(prod: Graph) -> None:
+    graph, plan = prod, prod.plan
     assert {c.cni.plugin for c in plan.clusters} == {"cilium", "calico", "flannel"}
     for c in plan.clusters:  # every incarnation (edge-fra's move target too)
         cni = graph.cni(c.key)
         assert cni.parent == graph.named(c.key).urn  # a child of its Cluster
-        releases = graph.children(cni, RELEASE)
-        assert [(r.inputs["chart"], r.inputs["version"], r.inputs["namespace"]) for r in releases] == [
+        releases = graph.releases(c.key)
+        assert [(r["spec"]["chart"]["spec"]["chart"], r["spec"]["chart"]["spec"]["version"],
+                 r["spec"]["targetNamespace"]) for r in releases] == [
             (pin.chart, pin.version, c.cni.namespace) for pin in c.cni.charts]
         for r in releases:
-            assert r.provider is not None and r.provider.startswith(graph.kube_provider(c.key).urn + "::")
-            assert graph.gate(c.key).urn in r.dependencies
-            values = dict(r.inputs.get("values", {}))
-            values.pop("tls", None)
-            planned = dict(_plain_values(helm_values(c.cni)[r.inputs["name"]]))
-            # The peers' endpoints are their load balancers' addresses (Outputs, checked in
-            # tests/components/test_mesh_endpoint.py); the rest is exactly the plan.
+            values = dict(r["spec"].get("values") or {})
+            planned = dict(_plain_values(helm_values(c.cni)[r["spec"]["releaseName"]]))
             mesh, planned_mesh = values.pop("clustermesh", None), planned.pop("clustermesh", None)
-            assert values == planned
+            assert {k: values.get(k) for k in planned} == planned
             assert (mesh is None) == (planned_mesh is None)
             if mesh is not None and planned_mesh is not None:
                 assert mesh["apiserver"]["service"] == planned_mesh["apiserver"]["service"]
-    # The meshed pair shares the fleet's one ClusterMesh CA.
-    (mesh,) = graph.of_type("fleetform:index:MeshIdentity")
-    (ca_cert,) = [r for r in graph.children(mesh) if r.type.endswith(":LocallySignedCert")]
-    for member in ("eu-core", "us-gcp"):
-        (release,) = graph.children(graph.cni(member), RELEASE)
-        assert ca_cert.urn in release.dependencies
+    assert not [r for r in graph.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))]
     assert plan.cluster("eu-core").cni.mesh is not None and plan.cluster("us-core").cni.mesh is None

@@ -467,7 +467,10 @@ def test_every_machine_is_hardened(fixture: str, request: pytest.FixtureRequest)
         [nic] = i["networkInterfaces"]
         assert not nic.get("accessConfigs") and not nic.get("ipv6AccessConfigs"), f"{m.name}: public IP"
         assert nic["subnetwork"] == run.outputs["private"][run.plan.zones[0]]
-        assert not i.get("tags"), f"{m.name}: network tags"
+        # Only Kubernetes nodes carry one network tag: the one the cloud controller manager
+        # opens its load balancers' traffic to; fleetform's own rules target service accounts.
+        node = m.type == "gcp:compute/instanceTemplate:InstanceTemplate" or "-etcd-" not in m.name
+        assert i.get("tags") == ([names.node_network_tag(run.plan.key)] if node else None), f"{m.name}: network tags"
         assert not i.get("canIpForward")
         assert {"fleet", "cluster", "plane", "incarnation"} <= set(i["labels"])
         assert i["labels"]["cluster"] == run.plan.name
@@ -588,11 +591,12 @@ def test_worker_pool_is_a_regional_managed_group_with_the_pools_bounds(eu: Run) 
     policy = group.inputs["updatePolicy"]
     assert policy["type"] == "PROACTIVE" and policy["minimalAction"] == "REPLACE"
     assert policy["maxUnavailableFixed"] == 0 and policy["maxSurgeFixed"] >= len(pool.zones)
-    assert "targetSize" not in group.inputs, "the autoscaler owns the size"
-    scaler = eu.one("gcp:compute/regionAutoscaler:RegionAutoscaler", names.child(name, "autoscaler"))
-    assert scaler.inputs["autoscalingPolicy"]["minReplicas"] == pool.min == 3
-    assert scaler.inputs["autoscalingPolicy"]["maxReplicas"] == pool.max == 10
-    assert scaler.inputs["target"].endswith(f"/instanceGroupManagers/{group.inputs['name']}")
+    # No CPU autoscaler: the group starts at the pool's minimum and the in-cluster
+    # cluster-autoscaler owns its size (auto-discovery by the template's labels).
+    assert group.inputs["targetSize"] == pool.min == 3 and "targetSize" in group.ignore_changes
+    assert not eu.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler")
+    assert template.inputs["labels"]["cluster-autoscaler-enabled"] == "true"
+    assert template.inputs["labels"]["cluster-autoscaler-name"] == eu.plan.name
     assert eu.outputs["pools"][pool.name]
 
 

@@ -5,8 +5,8 @@ The whole program (``__main__.py``) needs every plane and both cloud adapters; t
 runs a small program (written to a temporary project) that wires the identity
 components exactly as ``components/fleet.py`` and ``components/cluster.py`` do - the
 fleet's ``SharedIdentity`` from the stack configuration, one ``ClusterIdentity`` per
-cluster, the etcd leaves issued as ``components/etcd.py`` issues them, a ``KubeAccess``
-per incarnation, ``ClusterAccess`` (RBAC + tenants), ``Federation`` and
+cluster, the etcd leaves issued as ``components/etcd.py`` issues them, the fleet RBAC
+and tenant objects each incarnation's add-on bundle carries, ``Federation`` and
 ``export_identity`` - with stand-in components for the planes. When the real program
 runs, ``test_whole_program`` checks the same properties on it.
 """
@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from fleetform.addons.rbac import cluster_objects
+from fleetform.catalog.permissions import SERVICE_ACCOUNTS
 from fleetform.catalog.versions import SUPPORTED_MINORS
 from fleetform.engine.records import SECRET_MASK, ProgramResult, Resource
 from fleetform.engine.run import run_program
@@ -55,8 +56,7 @@ import pulumi_tls as tls
 from components.exports import export_identity
 from components.federation import Federation
 from components.identity import SharedIdentity, configured_spec, fleet_identity, issue
-from components.kube import KubeAccess
-from components.rbac import ClusterAccess
+from fleetform.addons.rbac import cluster_objects
 from fleetform.plan import names
 from fleetform.bootstrap import render_control_plane
 from fleetform.bootstrap.inputs import SecretStore
@@ -96,14 +96,12 @@ for c in plan.clusters:
         "kubernetes-ca": cid.cas["kubernetes-ca"].cert_pem, "front-proxy-ca": cid.cas["front-proxy-ca"].cert_pem,
         "etcd-ca": cid.cas["etcd-ca"].cert_pem, "apiserver-etcd-client": cid.admin.cert_pem,
         "service-account-public": cid.sa_public_pem}).apply(render)
-    cl.kube = KubeAccess(names.child(c.key, "kube"), c, cid, server=f"https://{c.api.incarnation_dns}:6443",
-                         depends_on=[], opts=pulumi.ResourceOptions(parent=cl))
     cl.plan = c
     fleet.__dict__.setdefault("clusters", {})[c.key] = cl
 ident = fleet_identity(plan)
 federation = Federation(names.child(plan.fleet, "federation"), plan, ident, shared, child)
-for key, cl in fleet.clusters.items():
-    ClusterAccess(names.child(key, "access"), cl.plan, ident, cl.kube, pulumi.ResourceOptions(parent=cl))
+# Fleet RBAC and tenants: what each incarnation's add-on bundle carries (access/objects.yaml).
+pulumi.export("access", {key: cluster_objects(ident, cl.plan.name) for key, cl in fleet.clusters.items()})
 export_identity(plan, SimpleNamespace(identity=shared, identity_plan=ident, federation=federation))
 pulumi.export("root_ca", shared.root.cert_pem)
 pulumi.export("trust_bundle", shared.trust_bundle())
@@ -406,8 +404,19 @@ def test_gcp_pool_and_provider_per_cluster_with_inline_jwks(prod: Run) -> None:
                    for sa in providers[issuer.url].dependencies)
 
 
+_CONTROLLER_GRANTS = re.compile(r"-(ccm|csi|autoscaler)-")
+_CONTROLLER_SUBJECTS = {f"system:serviceaccount:{ns}:{sa}" for ns, sa in SERVICE_ACCOUNTS.values()}
+
+
+def _declared(resources: list[Resource]) -> list[Resource]:
+    """The stack file's own workload identities (not the in-cluster controllers' grants,
+    which tests/planes/test_addons_graph.py checks)."""
+    return [r for r in resources if not _CONTROLLER_GRANTS.search(r.name)
+            and not any(s in json.dumps(r.inputs) for s in _CONTROLLER_SUBJECTS)]
+
+
 def test_workload_identity_grants_on_both_clouds(prod: Run) -> None:
-    roles = {r.inputs["name"]: r for r in prod.of("aws:iam/role:Role")}
+    roles = {r.inputs["name"]: r for r in _declared(prod.of("aws:iam/role:Role"))}
     assert set(roles) == {"acme-prod-wi-billing-exporter", "acme-prod-wi-search-indexer"}
     trust = json.loads(roles["acme-prod-wi-search-indexer"].inputs["assumeRolePolicy"])
     conditions = [s["Condition"]["StringEquals"] for s in trust["Statement"]]
@@ -424,8 +433,9 @@ def test_workload_identity_grants_on_both_clouds(prod: Run) -> None:
 
     pool = prod.of("gcp:iam/workloadIdentityPool:WorkloadIdentityPool")[0]
     assert pool  # its name is projects/<number>/locations/global/workloadIdentityPools/acme-prod
-    bindings = prod.of("gcp:serviceaccount/iAMMember:IAMMember")
-    assert {b.inputs["role"] for b in bindings} == {"roles/iam.workloadIdentityUser"}
+    assert {b.inputs["role"] for b in prod.of("gcp:serviceaccount/iAMMember:IAMMember")} == {
+        "roles/iam.workloadIdentityUser"}
+    bindings = _declared(prod.of("gcp:serviceaccount/iAMMember:IAMMember"))
     pool_id = pool.inputs["workloadIdentityPoolId"]
     members = sorted(b.inputs["member"].split("/workloadIdentityPools/")[1].replace(pool_id, "acme-prod", 1)
                      for b in bindings)
@@ -436,9 +446,9 @@ def test_workload_identity_grants_on_both_clouds(prod: Run) -> None:
     existing = [b for b in bindings if "search:indexer" in b.inputs["member"]]
     assert {b.inputs["serviceAccountId"] for b in existing} == {
         "projects/acme-fleet/serviceAccounts/search-indexer@acme-fleet.iam.gserviceaccount.com"}
-    created = prod.of("gcp:serviceaccount/account:Account")
+    created = _declared(prod.of("gcp:serviceaccount/account:Account"))
     assert [a.inputs["accountId"] for a in created] == ["wi-prod-billing-exporter"]
-    project_roles = prod.of("gcp:projects/iAMMember:IAMMember")
+    project_roles = _declared(prod.of("gcp:projects/iAMMember:IAMMember"))
     assert [(m.inputs["role"], m.inputs["member"]) for m in project_roles] == [
         (role, "serviceAccount:wi-prod-billing-exporter@acme-fleet.iam.gserviceaccount.com")
         for role in ("roles/bigquery.dataViewer", "roles/bigquery.jobUser")]
@@ -479,8 +489,11 @@ def test_gcp_hosted_documents(gcp_hosted: Run) -> None:
 def test_only_the_fleets_clouds_are_federated(aws_only: Run) -> None:
     assert not [r for r in aws_only.resources if r.type.startswith("gcp:")]
     assert len(aws_only.of("aws:iam/openIdConnectProvider:OpenIdConnectProvider")) == 2
-    assert len(aws_only.of("aws:iam/role:Role")) == 1
+    assert len(_declared(aws_only.of("aws:iam/role:Role"))) == 1
     assert not aws_only.of("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    # Plus one role per in-cluster controller of each AWS cluster (3 per cluster).
+    clusters = {c.name for c in aws_only.plan.clusters if c.cloud == "aws"}
+    assert len(aws_only.of("aws:iam/role:Role")) == 1 + 3 * len(clusters)
 
 
 # ---------------------------------------------------------------- API servers
@@ -503,83 +516,77 @@ def test_without_sso_api_servers_get_only_their_issuer(aws_only: Run) -> None:
 # ---------------------------------------------------------------- RBAC and tenants
 
 
-def _k8s(r: Run) -> list[Resource]:
-    return [x for x in r.resources if x.type.startswith("kubernetes:") and not x.type.startswith("pulumi:")]
+def _access(r: Run) -> dict[str, list[dict[str, Any]]]:
+    """Each incarnation's fleet RBAC and tenant objects (its bundle's access/ add-on)."""
+    return {k: list(v) for k, v in (r.result.outputs.get("access") or {}).items()}
 
 
-def _manifest(res: Resource) -> dict[str, Any]:
-    return {k: v for k, v in res.inputs.items()}
+def _of_kind(r: Run, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(key, o) for key, objs in _access(r).items() for o in objs if o["kind"] == kind]
 
 
 def test_rbac_and_tenants_exactly_as_planned_on_each_cluster(prod: Run) -> None:
     ident = plan_identity(prod.spec, prod.plan)
-    by_cluster: dict[str, list[dict[str, Any]]] = {}
-    for res in _k8s(prod):
-        key = next(c.key for c in prod.plan.clusters if res.name.startswith(c.key + "-"))
-        by_cluster.setdefault(key, []).append(_manifest(res))
+    access = _access(prod)
+    assert set(access) == {c.key for c in prod.plan.clusters}
     for c in prod.plan.clusters:
-        expected = cluster_objects(ident, c.name)
-        got = by_cluster[c.key]
-        assert sorted(map(json.dumps, got)) == sorted(json.dumps(o, sort_keys=True) for o in expected)
+        assert access[c.key] == json.loads(json.dumps(cluster_objects(ident, c.name)))
+    # Never through a Kubernetes provider: the program talks to no cluster.
+    assert not [r for r in prod.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))]
 
 
 def test_tenants_only_on_selected_clusters(prod: Run) -> None:
     namespaces: dict[str, set[str]] = {}
-    for res in prod.of("kubernetes:core/v1:Namespace"):
-        cluster = next(c.name for c in prod.plan.clusters if res.name.startswith(c.key + "-"))
-        namespaces.setdefault(res.inputs["metadata"]["name"], set()).add(cluster)
+    for key, ns in _of_kind(prod, "Namespace"):
+        cluster = next(c.name for c in prod.plan.clusters if c.key == key)
+        namespaces.setdefault(ns["metadata"]["name"], set()).add(cluster)
     assert namespaces == {
         "payments": {"eu-core", "eu-gke", "edge-fra"},
         "search": {"us-core", "us-gcp"},
         "edge": {"edge-fra", "edge-iad"},
     }
-    for res in prod.of("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"):
-        ns = res.inputs["metadata"]["namespace"]
-        assert res.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                         "name": "edit"}
-        assert res.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                                           "name": f"oidc:team-{ns}"}]
+    for _, rb in _of_kind(prod, "RoleBinding"):
+        ns = rb["metadata"]["namespace"]
+        assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}
+        assert rb["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                   "name": f"oidc:team-{ns}"}]
     # A tenant's group is bound nowhere else: no cluster-wide binding names it.
-    for crb in prod.of("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"):
-        assert [s["name"] for s in crb.inputs["subjects"]] in (["oidc:platform-admins"], ["oidc:platform-viewers"])
+    for _, crb in _of_kind(prod, "ClusterRoleBinding"):
+        assert [s["name"] for s in crb["subjects"]] in (["oidc:platform-admins"], ["oidc:platform-viewers"])
 
 
 def test_fleet_groups_bound_on_every_cluster(prod: Run) -> None:
-    crbs = prod.of("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    crbs = [o for _, o in _of_kind(prod, "ClusterRoleBinding")]
     assert len(crbs) == 2 * len(prod.plan.clusters)
-    roles = Counter((c.inputs["metadata"]["name"], c.inputs["roleRef"]["name"]) for c in crbs)
+    roles = Counter((c["metadata"]["name"], c["roleRef"]["name"]) for c in crbs)
     assert roles == {("fleetform:admins", "cluster-admin"): 6, ("fleetform:viewers", "view"): 6}
 
 
-def test_kubernetes_resources_use_their_incarnations_provider_after_the_gate(prod: Run) -> None:
-    for res in _k8s(prod):
-        key = next(c.key for c in prod.plan.clusters if res.name.startswith(c.key + "-"))
-        assert res.provider is not None and f"::{key}-kube-k8s::" in res.provider
-        assert any(d.endswith(f"::{key}-kube-ready") for d in res.dependencies)
-        if res.type != "kubernetes:core/v1:Namespace" and res.inputs["metadata"].get("namespace"):
-            assert any("kubernetes:core/v1:Namespace" in d for d in res.dependencies)
-    for ns in prod.of("kubernetes:core/v1:Namespace"):
-        labels = ns.inputs["metadata"]["labels"]
+def test_tenant_namespaces_enforce_the_restricted_pod_security_of_the_clusters_minor(prod: Run) -> None:
+    for _, ns in _of_kind(prod, "Namespace"):
+        labels = ns["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
         assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.37"
 
 
 @pytest.mark.parametrize("minor", SUPPORTED_MINORS)
 def test_declared_objects_validate_against_the_kubernetes_schemas(prod: Run, minor: str) -> None:
-    for res in _k8s(prod):
-        kubernetes_validate.validate(_manifest(res), f"{minor}.0", strict=True)
+    objs = [o for objs in _access(prod).values() for o in objs]
+    assert objs
+    for obj in objs:
+        kubernetes_validate.validate(obj, f"{minor}.0", strict=True)
 
 
 def test_quota_and_limits_from_the_tenant(prod: Run) -> None:
-    quotas = {q.name: q.inputs["spec"]["hard"] for q in prod.of("kubernetes:core/v1:ResourceQuota")}
-    payments = quotas["eu-core-aws-eu-west-1-access-tenant-payments-resourcequota-tenant-quota"]
+    quotas = {(key, q["metadata"]["namespace"]): q["spec"]["hard"] for key, q in _of_kind(prod, "ResourceQuota")}
+    payments = quotas[("eu-core-aws-eu-west-1", "payments")]
     assert payments == {"requests.cpu": "16", "requests.memory": "32Gi", "limits.memory": "32Gi", "pods": "200"}
-    search = quotas["us-core-aws-us-east-1-access-tenant-search-resourcequota-tenant-quota"]
+    search = quotas[("us-core-aws-us-east-1", "search")]
     assert search == {"requests.cpu": "4", "requests.memory": "8Gi", "limits.memory": "8Gi", "pods": "50"}
 
 
 def test_no_rbac_without_groups(gcp_hosted: Run) -> None:
-    assert not _k8s(gcp_hosted)
+    assert _access(gcp_hosted) and not any(_access(gcp_hosted).values())
 
 
 # ---------------------------------------------------------------- kubeconfig outputs
@@ -670,7 +677,11 @@ def test_whole_program(whole: Run) -> None:
     assert len(cas) == 18 and all(ca.inputs["caCertPem"] == root_pem for ca in cas)
     assert len(whole.of("aws:iam/openIdConnectProvider:OpenIdConnectProvider")) == 6
     assert len(whole.of("gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")) == 6
-    assert len(whole.of("fleetform:index:Tenant")) == 7
+    # Fleet RBAC and the 7 (tenant, cluster) pairs travel in each incarnation's bundle.
+    files = {r.name: r for r in whole.resources if r.name.endswith("-addons-file-access-objects-yaml")}
+    assert set(files) == {f"{c.key}-addons-file-access-objects-yaml" for c in whole.plan.clusters}
+    ident = plan_identity(whole.spec, whole.plan)
+    assert sum(len(ident.tenants_on(c.name)) for c in whole.plan.clusters) == 7
     recorded = json.dumps([x.to_json() for x in whole.resources]) + json.dumps(whole.result.outputs)
     assert "PRIVATE KEY" not in recorded
     machines = [r for r in whole.resources if r.type in (
@@ -688,10 +699,16 @@ def test_whole_program(whole: Run) -> None:
             # joining replicas read it from the cluster.
             if machine.name.endswith("-cp-0"):
                 assert f"https://oidc.fleet.acme.example/{name}" in text, machine.name
-    # RBAC and tenants exactly as planned, each through its incarnation's provider.
-    ident = plan_identity(whole.spec, whole.plan)
+    # RBAC and tenants exactly as planned, each in its incarnation's own bundle (tenant
+    # namespaces are kept when a tenant is deselected: Flux's prune is off for them).
     for c in whole.plan.clusters:
-        got = [r.inputs for r in whole.resources if r.type.startswith("kubernetes:")
-               and r.name.startswith(c.key + "-access-")]
+        r = files[f"{c.key}-addons-file-access-objects-yaml"]
+        text = r.inputs["content"] if "content" in r.inputs else r.inputs["source"]["asset"]["text"]
+        got = [o for o in yaml.safe_load_all(text) if o]
+        expected = cluster_objects(ident, c.name)
+        for o in expected:
+            if o["kind"] == "Namespace":
+                o["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
         assert sorted(json.dumps(o, sort_keys=True) for o in got) == sorted(
-            json.dumps(o, sort_keys=True) for o in cluster_objects(ident, c.name))
+            json.dumps(o, sort_keys=True) for o in expected)
+    assert not [r for r in whole.resources if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "planes"))
 
@@ -34,7 +35,6 @@ from fleetform.plan.model import ClusterPlan
 
 MEMBERS = ("eu-core", "us-gcp")
 ENDPOINT = "fleetform:index:ClusterMeshEndpoint"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 NLB = "aws:lb/loadBalancer:LoadBalancer"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 LISTENER = "aws:lb/listener:Listener"
@@ -80,10 +80,23 @@ def owned(run: StackRun, name: str, type_: str) -> list[Any]:
     return run.of_type(type_, run.owned(endpoint(run, name)))
 
 
-def cilium_values(run: StackRun, name: str) -> dict[str, Any]:
+def cni_file(run: StackRun, name: str) -> Any:
+    """The member's bundle file holding its plugin's Flux objects (in its own bucket)."""
     plan = plan_of(run, name)
-    (release,) = [r for r in run.of_type(RELEASE, run.in_cluster(plan)) if r.inputs["name"] == "cilium"]
-    values: dict[str, Any] = release.inputs["values"]
+    (found,) = [r for r in run.in_cluster(plan) if r.name == f"{plan.key}-addons-file-cni-{plan.cni.plugin}-yaml"]
+    return found
+
+
+def cilium_release(run: StackRun, name: str) -> dict[str, Any]:
+    r = cni_file(run, name)
+    text = r.inputs["content"] if "content" in r.inputs else r.inputs["source"]["asset"]["text"]
+    (release,) = [o for o in yaml.safe_load_all(text) if o and o["kind"] == "HelmRelease"
+                  and o["spec"]["releaseName"] == "cilium"]
+    return dict(release)
+
+
+def cilium_values(run: StackRun, name: str) -> dict[str, Any]:
+    values: dict[str, Any] = cilium_release(run, name)["spec"]["values"]
     return values
 
 
@@ -126,12 +139,13 @@ def test_peers_are_named_by_their_load_balancers_addresses(run: StackRun) -> Non
     assert eu["apiserver"]["tls"]["server"]["extraDnsNames"] == [
         "clustermesh.eu-core.fleet.acme.example", nlb_dns]
     assert us["apiserver"]["tls"]["server"]["extraDnsNames"] == ["clustermesh.us-gcp.fleet.acme.example"]
-    # The peers' load balancers are dependencies of the release that names them.
+    # The peers' load balancers are dependencies of the bundle file that names them.
     for me, peer_lb in (("eu-core", rule), ("us-gcp", nlb)):
-        (release,) = [r for r in run.of_type(RELEASE, run.in_cluster(plan_of(run, me)))
-                      if r.inputs["name"] == "cilium"]
-        assert peer_lb.urn in release.dependencies
-        assert release.inputs["values"]["tls"]["ca"]["key"] != ""  # the fleet's mesh CA, as before
+        assert peer_lb.urn in cni_file(run, me).dependencies
+        # The fleet's mesh CA reaches the release from a Secret, never from the bundle.
+        assert cilium_release(run, me)["spec"]["valuesFrom"] == [
+            {"kind": "Secret", "name": "fleetform-cni-secret-values", "valuesKey": "values.yaml"}]
+        assert "tls" not in cilium_values(run, me)
 
 
 # ---------------------------------------------------------------- the load balancers
@@ -266,8 +280,9 @@ def test_clusters_outside_the_mesh_get_none_of_it(run: StackRun) -> None:
         assert not [r for r in inside if "clustermesh" in r.name]
         for rule in run.of_type(INGRESS, inside):
             assert rule.inputs["fromPort"] not in mesh_ports
-        for release in run.of_type(RELEASE, inside):
-            assert "clustermesh" not in (release.inputs.get("values") or {})
+        if plan.cni.plugin == "cilium":
+            assert "clustermesh" not in cilium_values(run, plan.name)
+            assert "valuesFrom" not in cilium_release(run, plan.name)["spec"]
 
 
 # ---------------------------------------------------------------- stable names

@@ -180,17 +180,34 @@ def test_exports_and_kubeconfig_say_who_serves(runs: dict[str, StackRun]) -> Non
         assert [c.context for c in plan.incarnations("mover") if not c.serving] == [other]
 
 
+def bundle_objects(run: StackRun, key: str, path: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """A file of an incarnation's add-on bundle (its bucket object) and its objects by kind."""
+    obj = by_name(run, f"{key}-addons-file-{path.replace('/', '-').replace('.', '-')}")
+    return obj, {o["kind"]: o for o in yaml.safe_load_all(obj.inputs["content"])}
+
+
 def test_snapshot_path(runs: dict[str, StackRun]) -> None:
     run = runs["prepare"]
-    job = by_name(run, f"{SOURCE}-snapshot-job")
-    # Through the SOURCE's Kubernetes provider, after its readiness gate.
-    provider = run.provider_of(job)
-    assert provider is not None and provider.name == f"{SOURCE}-kube-k8s"
-    assert job.inputs["metadata"]["name"] == JOB
-    assert by_name(run, f"{SOURCE}-snapshot-cronjob").inputs["metadata"]["name"] == CRONJOB
-    pod = job.inputs["spec"]["template"]["spec"]
+    # In the SOURCE's add-on bundle (its own bucket, its own cloud): the source cluster's
+    # Flux runs the Job; nothing reaches the source's API from `pulumi up`.
+    published, objs = bundle_objects(run, SOURCE, "etcd-snapshots/objects.yaml")
+    assert published.type == "aws:s3/bucketObjectv2:BucketObjectv2"
+    assert provider_region(run, published) == ("aws", "eu-west-1")
+    assert published.inputs["key"] == "etcd-snapshots/objects.yaml"
+    assert run.by_id[published.inputs["bucket"]] == by_name(run, f"{SOURCE}-addons-bucket").urn
+    kustomization, _ = bundle_objects(run, SOURCE, "flux/etcd-snapshots.yaml")
+    flux = yaml.safe_load(kustomization.inputs["content"])
+    assert flux["spec"]["path"] == "./etcd-snapshots" and flux["spec"]["dependsOn"]
+    assert flux["spec"]["force"] is True  # a changed Job is recreated (Jobs are immutable)
+    job = objs["Job"]
+    assert job["metadata"]["name"] == JOB
+    assert objs["CronJob"]["metadata"]["name"] == CRONJOB
+    pod = job["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "fleetform-etcd-snapshot" and pod["hostNetwork"] is True
     assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    # The Job writes to the target's bucket.
+    target_bucket = by_name(run, f"{TARGET}-snapshots-bucket")
+    assert pod["containers"][0]["command"][-2:] == ["once", target_bucket.inputs["name"]]
     # The bucket is in the target's cloud and region; readers = the target's etcd plane,
     # writers = the federated snapshot service account.
     bucket = by_name(run, f"{TARGET}-snapshots-bucket")
@@ -199,18 +216,16 @@ def test_snapshot_path(runs: dict[str, StackRun]) -> None:
               and r.name.startswith(f"{TARGET}-snapshots-")}
     assert set(grants) == {f"{TARGET}-snapshots-bucket-reader-etcd",
                            f"{TARGET}-snapshots-bucket-writer-etcd-snapshot-mover"}
-    # Each target member restores the same object. It waits for the bucket, not for the
-    # Job: on a first `up` the source is brand new and its Job runs once it can run pods
-    # (`pulumi up` does not await it); the members retry the download at boot.
-    assert job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    # Each target member restores the same object: its first boot waits for the snapshot
+    # the Job writes (the Job goes out with the source's bundle in the same `pulumi up`).
     members = [r for r in run.in_cluster(run.plan.incarnations("mover")[1])
                if r.type == "gcp:compute/instance:Instance" and "-etcd-etcd-" in r.name]
     assert len(members) == 3
     for m in members:
-        assert job.urn not in m.dependencies
-        assert bucket.urn in m.dependencies
+        assert target_bucket.urn in m.dependencies
         text = user_data(m) or ""
         assert f"migration/{SOURCE}.db" in text and "etcdutl snapshot restore" in text
+        assert f'ff_wait "snapshot {target_bucket.inputs["name"]}/migration/{SOURCE}.db"' in text
     # The source's members are untouched: no restore there.
     for m in run.in_cluster(run.plan.incarnations("mover")[0]):
         if m.type == "aws:ec2/instance:Instance" and "-etcd-etcd-" in m.name:

@@ -12,7 +12,12 @@ from collections import Counter
 import pytest
 from planes_support import StackRun, cloud_counts
 
+from fleetform.addons.build import CloudFacts, addon_context
+from fleetform.addons.bundle import render_bundle
+from fleetform.addons.context import CONTROLLERS
 from fleetform.plan.firewall import EgressRule, egress_rules
+from fleetform.plan.identity import plan_identity
+from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import ClusterPlan
 
 # Secrets each plane stores (etcd: per member; control plane: per cluster).
@@ -141,16 +146,53 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
         }),
     }
     for pool in plan.workers:
+        # No CPU autoscaler: the cluster-autoscaler (an add-on) sizes the group.
         planes[f"workers-{pool.name}"] = Counter({
             "gcp:compute/instanceTemplate:InstanceTemplate": 1,
             "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": 1,
-            "gcp:compute/regionAutoscaler:RegionAutoscaler": 1,
         })
     return planes
 
 
 PLANE_TYPES = {"network": "Network", "etcd": "EtcdDataPlane", "control-plane": "ControlPlane",
-               "snapshots": "SnapshotStore"}
+               "snapshots": "SnapshotStore", "addons": "AddonPublication"}
+
+
+def bundle_file_count(stack: StackRun, plan: ClusterPlan) -> int:
+    """The incarnation's bundle (fleetform/addons) has one object per file; its files
+    depend on the plan only (stand-ins for the clouds' facts)."""
+    spec = load_stack_file(stack.path, label=f"stacks/{stack.path.name}")
+    source = any(c.migration is not None and c.migration.receives_snapshot and c.migration.source_key == plan.key
+                 for c in stack.plan.clusters)
+    gcp = plan.cloud == "gcp"
+    facts = CloudFacts(identities={c: "-" for c in CONTROLLERS}, network="-" if gcp else None,
+                       subnetwork="-" if gcp else None, snapshot_bucket="-" if source else None,
+                       snapshot_writer="-" if source else None, snapshot_credentials="-" if source else None)
+    return len(render_bundle(addon_context(stack.plan, plan, plan_identity(spec, stack.plan), facts)).files())
+
+
+def expected_addons(stack: StackRun, plan: ClusterPlan) -> Counter[str]:
+    """The add-on bucket (read by the control plane only), one object per bundle file,
+    and a ClusterMesh member's CA values in the secret store."""
+    files = bundle_file_count(stack, plan)
+    mesh = plan.cni.mesh is not None
+    if plan.cloud == "aws":
+        counts = Counter({t: 1 for t in (
+            "aws:s3/bucket:Bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "aws:s3/bucketVersioning:BucketVersioning", "aws:iam/rolePolicy:RolePolicy")})
+        counts["aws:s3/bucketObjectv2:BucketObjectv2"] = files
+        if mesh:
+            counts.update({"aws:secretsmanager/secret:Secret": 1, "aws:secretsmanager/secretVersion:SecretVersion": 1,
+                           "aws:secretsmanager/secretPolicy:SecretPolicy": 1})
+        return counts
+    counts = Counter({"gcp:storage/bucket:Bucket": 1, "gcp:storage/bucketIAMMember:BucketIAMMember": 1,
+                      "gcp:storage/bucketObject:BucketObject": files})
+    if mesh:
+        counts.update({"gcp:secretmanager/secret:Secret": 1, "gcp:secretmanager/secretVersion:SecretVersion": 1,
+                       "gcp:secretmanager/secretIamMember:SecretIamMember": 1})
+    return counts
 
 
 def with_snapshot_store(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
@@ -174,6 +216,7 @@ def with_snapshot_store(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> d
 def test_every_plane_owns_exactly_its_cloud_resources(stack: StackRun) -> None:
     for plan in stack.plan.clusters:
         expected = with_snapshot_store(plan, expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan))
+        expected["addons"] = expected_addons(stack, plan)
         for plane, counts in expected.items():
             component = stack.component(PLANE_TYPES.get(plane, "WorkerPlane"), f"{plan.key}-{plane}")
             actual = cloud_counts(stack.owned(component))
@@ -189,6 +232,7 @@ def test_cloud_resources_live_only_in_planes_or_the_fleet(stack: StackRun) -> No
         assert direct == Counter(), f"{plan.key}: cloud resources directly on the Cluster: {dict(direct)}"
         planned = sum(sum(c.values()) for c in with_snapshot_store(
             plan, expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)).values())
+        planned += sum(expected_addons(stack, plan).values())
         in_cluster = cloud_counts(stack.in_cluster(plan))
         assert sum(in_cluster.values()) == planned, f"{plan.key}: cloud resources outside the planes"
 
@@ -267,12 +311,15 @@ def test_machines_and_pools_follow_the_plan(stack: StackRun) -> None:
                 assert records[m.dns + "."] == [m.ip]
             for pool in plan.workers:
                 group = stack.component("WorkerPlane", f"{plan.key}-workers-{pool.name}")
-                (scaler,) = stack.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler", stack.owned(group))
-                policy = scaler.inputs["autoscalingPolicy"]
-                assert (policy["minReplicas"], policy["maxReplicas"]) == (pool.min, pool.max)
+                assert not stack.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler", stack.owned(group))
                 (mig,) = stack.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
                                        stack.owned(group))
                 assert sorted(mig.inputs["distributionPolicyZones"]) == sorted(pool.zones)
+                # Starts at the pool's minimum; the cluster-autoscaler owns the size after that.
+                assert mig.inputs["targetSize"] == pool.min and "targetSize" in mig.ignore_changes
+                (template,) = stack.of_type("gcp:compute/instanceTemplate:InstanceTemplate", stack.owned(group))
+                labels = template.inputs["labels"]
+                assert (labels["cluster-autoscaler-enabled"], labels["cluster-autoscaler-name"]) == ("true", plan.name)
         # Every subnet of the plan exists (AWS: private + public per zone).
         if plan.cloud == "aws":
             cidrs = {r.inputs["cidrBlock"] for r in stack.of_type("aws:ec2/subnet:Subnet", inside)}

@@ -59,11 +59,24 @@ def secret_keys(run: StackRun) -> dict[str, str]:
     return keys
 
 
-def normalized(text: str, keys: dict[str, str], plan: ClusterPlan) -> tuple[dict[str, Any], str]:
-    """(the document without its cloud-specific parts, its cloud.sh)."""
+def addon_bucket(run: StackRun) -> str:
+    """The name of the (only) incarnation's add-on bucket, as its first replica names it."""
+    (plan,) = run.plan.clusters
+    bucket = next(r for r in run.resources if r.name == f"{plan.key}-addons-bucket")
+    return str(bucket.inputs.get("name") or run.outputs(bucket)["bucket"])
+
+
+def normalized(text: str, keys: dict[str, str], plan: ClusterPlan,
+               bucket: str = "") -> tuple[dict[str, Any], str]:
+    """(the document without its cloud-specific parts, its cloud.sh). The Flux Bucket
+    source (provider, endpoint) is cloud-specific too: checked, then left out."""
     doc = yaml.safe_load(text)
     files = {f["path"]: dict(f) for f in doc.pop("write_files")}
     cloud_lib = files.pop(CLOUD_LIB)["content"]
+    if "/etc/fleetform/addons/source.yaml" in files:
+        source = yaml.safe_load(files.pop("/etc/fleetform/addons/source.yaml")["content"])
+        assert source["kind"] == "Bucket" and source["spec"]["provider"] == plan.cloud
+        assert source["spec"]["bucketName"] == bucket
     for f in files.values():
         content = _PEM.sub(_describe_pem, f["content"])
         content = _PIN.sub("sha256:<ca-pin>", content)
@@ -73,6 +86,8 @@ def normalized(text: str, keys: dict[str, str], plan: ClusterPlan) -> tuple[dict
         # The incarnation's own API name (api-<cloud>-<region>.<cluster>...) names where
         # the cluster runs; it is meant to differ (the logical api.<cluster> does not).
         content = content.replace(plan.api.incarnation_dns, "<incarnation api>")
+        if bucket:  # the incarnation's own add-on bucket (its name is the cloud's)
+            content = content.replace(bucket, "<add-on bucket>")
         f["content"] = content
     return {"files": files, **doc}, cloud_lib
 
@@ -128,8 +143,8 @@ def test_boot_documents_differ_only_in_the_cloud_specific_parts(twin_aws: StackR
     for name in sorted(aws):
         a_text, g_text = user_data(aws[name]), user_data(gcp[name])
         assert isinstance(a_text, str) and isinstance(g_text, str)
-        a_doc, a_lib = normalized(a_text, aws_keys, twin_aws.plan.clusters[0])
-        g_doc, g_lib = normalized(g_text, gcp_keys, twin_gcp.plan.clusters[0])
+        a_doc, a_lib = normalized(a_text, aws_keys, twin_aws.plan.clusters[0], addon_bucket(twin_aws))
+        g_doc, g_lib = normalized(g_text, gcp_keys, twin_gcp.plan.clusters[0], addon_bucket(twin_gcp))
         assert a_doc.keys() == g_doc.keys(), name
         assert sorted(a_doc["files"]) == sorted(g_doc["files"]), name
         for path in a_doc["files"]:

@@ -5,9 +5,11 @@ and through pulumi-policy's analyzer alike (``both``)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+import yaml
 from policy_helpers import (
     Record,
     both,
@@ -221,12 +223,14 @@ WORK = "workloads-least-privilege"
 
 
 def _snapshot_jobs(prod: list[Record]) -> list[Record]:
-    return [r for r in prod if r["type"] in ("kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")]
+    """The bundle files holding the snapshot Job and CronJob (a migration source's bundle)."""
+    return [r for r in prod if workloads.bundle_workloads(r["type"], r["inputs"])]
 
 
 def test_the_snapshot_workloads_exist_and_pass(prod: list[Record]) -> None:
     jobs = _snapshot_jobs(prod)
-    assert {r["type"] for r in jobs} == {"kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"}
+    assert {kind for r in jobs for kind, _ in workloads.bundle_workloads(r["type"], r["inputs"])} == {
+        "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob"}
     assert both(jobs, WORK) == set()
 
 
@@ -242,10 +246,14 @@ def test_the_snapshot_workloads_exist_and_pass(prod: list[Record]) -> None:
      "runs as root without reading host files"),
 ])
 def test_a_loosened_snapshot_job_is_caught(prod: list[Record], edit: Any, words: str) -> None:
-    job = next(r for r in _snapshot_jobs(prod) if r["type"] == "kubernetes:batch/v1:Job")
-    pod = workloads.pod_template(job["type"], job["inputs"])
+    published = copy.deepcopy(_snapshot_jobs(prod)[0])
+    docs = list(yaml.safe_load_all(published["inputs"]["content"]))
+    job = next(d for d in docs if d and d["kind"] == "Job")
+    pod = workloads.pod_template("kubernetes:batch/v1:Job", job)
     assert pod is not None
     edit(pod, pod["containers"][0])
+    published["inputs"]["content"] = yaml.safe_dump_all(docs)
+    job = published
     found = both([job], WORK)
     assert any(words in m for m in mine(found, job)), found
 

@@ -124,7 +124,12 @@ def test_groups_carry_the_sso_prefix(tmp_path: Path) -> None:
 
 def test_workload_identities(spec: FleetSpec) -> None:
     ident = plan_identity(spec, plan_fleet(spec))
-    exporter, indexer = ident.workloads
+    # The stack file's own, then one grant per in-cluster controller and cluster.
+    exporter, indexer, *controllers = ident.workloads
+    assert {w.name for w in controllers} == {f"{short}-{c.name}" for c in plan_fleet(spec).clusters
+                                             for short in ("ccm", "csi", "autoscaler")}
+    assert all(len(w.clusters) == 1 and (w.aws_inline_policy is not None) == (w.aws_role_name is not None)
+               for w in controllers)
     assert exporter.clusters == ("edge-iad", "eu-core", "eu-gke", "us-core")  # sorted: stable under reordering
     assert exporter.subject == "system:serviceaccount:everywhere:exporter"
     assert exporter.aws_role_name == "acme-t-wi-exporter"
@@ -133,7 +138,8 @@ def test_workload_identities(spec: FleetSpec) -> None:
     assert indexer.gcp_roles == ("roles/viewer",)
     for w in ident.workloads:
         assert 6 <= len(w.gcp_account_id) <= 30
-    assert ident.workloads_on("eu-core") == (exporter,)
+    assert [w.name for w in ident.workloads_on("eu-core")] == [exporter.name, "ccm-eu-core", "csi-eu-core",
+                                                               "autoscaler-eu-core"]
 
 
 def test_federation_defaults_follow_the_fleets_clouds(tmp_path: Path) -> None:

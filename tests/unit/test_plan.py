@@ -349,8 +349,11 @@ def test_firewall_rules(tmp_path: Path, plugin: str) -> None:
     assert covering(10250) == {("control_plane", "control_plane", "tcp"), ("control_plane", "worker", "tcp")}
     # The allowed CIDRs reach the API load balancer and nothing else.
     assert {(r.target, r.ports) for r in rules if r.source_is_cidr} == {("api_lb", (6443, 6443))}
+    # Flux's artifacts (its controllers run on the control plane's host network): only
+    # between control-plane machines.
+    assert covering(9790) == {("control_plane", "control_plane", "tcp")}
     # CNI datapath: exactly the plugin's ports, between node roles only, both directions.
-    datapath = {(r.protocol, r.ports[0]) for r in rules if r.ports[0] not in (2379, 2380, 6443, 10250)}
+    datapath = {(r.protocol, r.ports[0]) for r in rules if r.ports[0] not in (2379, 2380, 6443, 9790, 10250)}
     assert datapath == CNI_PORTS[plugin]
     for proto, port in CNI_PORTS[plugin]:
         pairs = {(r.source, r.target) for r in rules if r.ports == (port, port) and r.protocol == proto}
