@@ -115,7 +115,8 @@ def test_diff_removal_is_one_danger_line_per_cluster_with_the_advice_once(runs: 
             "1 etcd data disk; the disks are protected") in text
     assert text.count("decommission: true") == 1
     assert "!! STATEFUL:" not in out  # the removed cluster's resources are summarised, not listed
-    assert len(out.splitlines()) <= 40, out
+    # (+3 fleet-wide lines since GCP federation holds one custom role per in-cluster controller.)
+    assert len(out.splitlines()) <= 45, out
 
 
 # ------------------------------------------------------------------------------ errors
