@@ -25,7 +25,7 @@ from components.snapshots import Restore, SnapshotSource, SnapshotStore
 from components.workers import WorkerPlane
 from fleetform.addons.build import CloudFacts, addon_context
 from fleetform.addons.bundle import render_bundle
-from fleetform.addons.context import CONTROLLERS
+from fleetform.addons.context import CONTROLLERS, LOG_SHIPPER
 from fleetform.plan import names
 from fleetform.plan.model import ClusterPlan, FleetPlan
 
@@ -102,7 +102,8 @@ class Cluster(pulumi.ComponentResource):
         self.cni = Cni(names.child(self.pulumi_resource_name, "cni"), CniArgs(plan, mesh_endpoints=dict(mesh_endpoints)),
                        opts=pulumi.ResourceOptions(parent=self))
         refs: dict[str, pulumi.Output[str]] = {}
-        for controller in CONTROLLERS:
+        shippers = (LOG_SHIPPER,) if plan.cloud == "aws" and fleet.logging.on("aws") is not None else ()
+        for controller in (*CONTROLLERS, *shippers):
             arn, creds = federation.controller_identity(controller, plan.name, plan.cloud)
             ref = arn if plan.cloud == "aws" else creds
             if ref is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fleetform.plan.logging import SHIPPER
+
 from .upgrades import RollInputs
 
 Cloud = Literal["aws", "gcp"]
@@ -23,7 +25,7 @@ AUTOSCALER = "cluster-autoscaler"
 CONTROLLERS: tuple[str, ...] = (CCM, CSI, AUTOSCALER)
 # The log shipper (addons/logging.py): a federated identity on AWS only (on GCP it uses
 # the node's service account through the metadata server, on the host network).
-LOG_SHIPPER = "log-shipper"
+LOG_SHIPPER = SHIPPER
 # (cloud, controller) -> the (namespace, service account) its pods run as: the subject
 # a federated identity of that controller trusts.
 SERVICE_ACCOUNTS: dict[tuple[str, str], tuple[str, str]] = {

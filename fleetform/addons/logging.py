@@ -19,14 +19,15 @@ from typing import Any
 import yaml
 
 from fleetform.catalog.versions import ADDON_IMAGES, image_ref
+from fleetform.plan.logging import SHIPPER_NAMESPACE, SHIPPER_SERVICE_ACCOUNT
 
 from .context import LOG_SHIPPER, AddonContext, LogDestination, Workload
 from .model import Addon
 from .render import file, identity_env, identity_mounts, identity_volumes, meta, namespace
 
 NAME = "log-shipper"
-NAMESPACE = "fleetform-logging"
-SERVICE_ACCOUNT = "fluent-bit"
+NAMESPACE = SHIPPER_NAMESPACE
+SERVICE_ACCOUNT = SHIPPER_SERVICE_ACCOUNT
 CONFIG_PATH = "/fluent-bit/etc/fluent-bit.yaml"
 STATE_DIR = "/var/lib/fluent-bit"
 AUDIT_LOG = "/var/log/kubernetes/audit/audit.log"

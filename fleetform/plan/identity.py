@@ -26,6 +26,12 @@ from fleetform.catalog.permissions import AUTOSCALER, CCM, CSI, federated
 from fleetform.catalog.regions import matches_any
 from fleetform.plan import names
 from fleetform.plan.handoff import ManagementPlan, plan_management
+from fleetform.plan.logging import (
+    SHIPPER,
+    SHIPPER_NAMESPACE,
+    SHIPPER_SERVICE_ACCOUNT,
+    cloudwatch_policy,
+)
 from fleetform.plan.pki import PkiSettings
 from fleetform.plan.snapshots import SERVICE_ACCOUNT, grant_name
 
@@ -280,7 +286,7 @@ def migration_writers(plan: FleetPlan) -> list[WorkloadGrant]:
 
 
 # Short names of the federated controllers (grant names, role names).
-CONTROLLER_SHORT = {CCM: "ccm", CSI: "csi", AUTOSCALER: "autoscaler"}
+CONTROLLER_SHORT = {CCM: "ccm", CSI: "csi", AUTOSCALER: "autoscaler", SHIPPER: "logs"}
 
 
 def controller_grant_name(controller: str, cluster: str) -> str:
@@ -312,6 +318,26 @@ def controller_grants(plan: FleetPlan, clouds: Sequence[str]) -> list[WorkloadGr
                 gcp_custom_role=None if aws else gcp_custom_role_id(plan.fleet, plan.stack, short),
                 gcp_permissions=() if aws else perm.gcp_permissions,
             ))
+    return out
+
+
+def log_shipper_grants(plan: FleetPlan, clouds: Sequence[str]) -> list[WorkloadGrant]:
+    """The log shipper's federated identity on each AWS cluster (on GCP it writes with the
+    node's identity): its service account under that cluster's issuer, allowed to write
+    streams of the fleet's CloudWatch log group and nothing else."""
+    dest = plan.logging.on("aws")
+    if dest is None or "aws" not in clouds:
+        return []
+    policy = cloudwatch_policy(dest)
+    out: list[WorkloadGrant] = []
+    for name in dict.fromkeys(c.name for c in plan.clusters if c.cloud == "aws"):
+        grant = controller_grant_name(SHIPPER, name)
+        out.append(WorkloadGrant(
+            name=grant, namespace=SHIPPER_NAMESPACE, service_account=SHIPPER_SERVICE_ACCOUNT, clusters=(name,),
+            aws_role_name=names.physical(plan.fleet, plan.stack, "logs", name, limit=64), aws_policy_arns=(),
+            gcp=False, gcp_service_account=None, gcp_account_id=_gcp_account_id(plan.stack, grant), gcp_roles=(),
+            aws_inline_policy=policy,
+        ))
     return out
 
 
@@ -452,6 +478,7 @@ def plan_identity(spec: FleetSpec, plan: FleetPlan) -> IdentityPlan:
         )
     workloads += migration_writers(plan)
     workloads += controller_grants(plan, clouds)
+    workloads += log_shipper_grants(plan, clouds)
     pool = fed.gcp_pool or names.physical(plan.fleet, plan.stack, limit=32)
     if len(pool) < 4:
         pool = f"{pool}-wif"

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fleetform.plan import names
 from fleetform.spec.logging import LoggingSpec
+
+# The log shipper as an in-cluster workload: its namespace and service account (the
+# subject its federated identity trusts) and the name of that identity's grant.
+SHIPPER = "log-shipper"
+SHIPPER_NAMESPACE = "fleetform-logging"
+SHIPPER_SERVICE_ACCOUNT = "fluent-bit"
+# What the shipper may do on the fleet's CloudWatch log group, and nothing else.
+CLOUDWATCH_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")
+
+
+def cloudwatch_policy(dest: Destination) -> str:
+    """The shipper role's inline policy: write streams of the fleet's group only."""
+    group = f"arn:aws:logs:{dest.region}:*:log-group:{dest.name}"
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": list(CLOUDWATCH_ACTIONS),
+        "Resource": [group, f"{group}:log-stream:*"]}]}, sort_keys=True)
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,24 @@ def test_no_destination_when_shipping_is_off(tmp_path: Path) -> None:
 def test_bad_logging_settings_are_located(tmp_path: Path, body: str, expected: str) -> None:
     found = problems(tmp_path, body)
     assert any(expected in p for p in found), found
+
+
+def test_the_aws_shipper_has_its_own_role_that_only_writes_the_fleet_group(tmp_path: Path) -> None:
+    import json
+
+    from fleetform.plan.logging import CLOUDWATCH_ACTIONS
+
+    run = run_stack(_stack(tmp_path / "aws", None))
+    policies = [r for r in run.resources if r.type == "aws:iam/rolePolicy:RolePolicy"
+                and "logs:PutLogEvents" in str(r.inputs.get("policy", "")) and "workload-logs-la" in r.name]
+    assert len(policies) == 1, [r.name for r in policies]
+    doc = json.loads(policies[0].inputs["policy"])
+    assert [s["Action"] for s in doc["Statement"]] == [list(CLOUDWATCH_ACTIONS)]
+    assert doc["Statement"][0]["Resource"] == [
+        "arn:aws:logs:eu-west-1:*:log-group:/fleetform/acme/logs",
+        "arn:aws:logs:eu-west-1:*:log-group:/fleetform/acme/logs:log-stream:*"]
+    # Trusted by the shipper's service account under the AWS cluster's issuer only.
+    roles = [r for r in run.resources if r.type == "aws:iam/role:Role" and "logs-la" in r.name]
+    assert len(roles) == 1
+    trust = roles[0].inputs["assumeRolePolicy"]
+    assert "system:serviceaccount:fleetform-logging:fluent-bit" in trust
