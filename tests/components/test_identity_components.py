@@ -39,6 +39,7 @@ from fleetform.plan.federation import gcp_principal_set
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.identity import AWS_AUDIENCE, GCP_AUDIENCE, plan_identity
 from fleetform.plan.load import load_stack_file
+from fleetform.plan.logging import SHIPPER_NAMESPACE, SHIPPER_SERVICE_ACCOUNT
 from fleetform.plan.model import FleetPlan
 from fleetform.spec.models import FleetSpec
 
@@ -404,8 +405,9 @@ def test_gcp_pool_and_provider_per_cluster_with_inline_jwks(prod: Run) -> None:
                    for sa in providers[issuer.url].dependencies)
 
 
-_CONTROLLER_GRANTS = re.compile(r"-(ccm|csi|autoscaler)-")
-_CONTROLLER_SUBJECTS = {f"system:serviceaccount:{ns}:{sa}" for ns, sa in SERVICE_ACCOUNTS.values()}
+_CONTROLLER_GRANTS = re.compile(r"-(ccm|csi|autoscaler|logs)-")
+_CONTROLLER_SUBJECTS = {f"system:serviceaccount:{ns}:{sa}" for ns, sa in SERVICE_ACCOUNTS.values()} | {
+    f"system:serviceaccount:{SHIPPER_NAMESPACE}:{SHIPPER_SERVICE_ACCOUNT}"}
 
 
 def _declared(resources: list[Resource]) -> list[Resource]:
@@ -491,9 +493,10 @@ def test_only_the_fleets_clouds_are_federated(aws_only: Run) -> None:
     assert len(aws_only.of("aws:iam/openIdConnectProvider:OpenIdConnectProvider")) == 2
     assert len(_declared(aws_only.of("aws:iam/role:Role"))) == 1
     assert not aws_only.of("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    # Plus one role per in-cluster controller of each AWS cluster (3 per cluster).
+    # Plus one role per in-cluster controller of each AWS cluster (3 per cluster) and its
+    # log shipper's.
     clusters = {c.name for c in aws_only.plan.clusters if c.cloud == "aws"}
-    assert len(aws_only.of("aws:iam/role:Role")) == 1 + 3 * len(clusters)
+    assert len(aws_only.of("aws:iam/role:Role")) == 1 + 4 * len(clusters)
 
 
 # ---------------------------------------------------------------- API servers

@@ -14,7 +14,7 @@ from planes_support import StackRun, cloud_counts
 
 from fleetform.addons.build import CloudFacts, addon_context
 from fleetform.addons.bundle import render_bundle
-from fleetform.addons.context import CONTROLLERS
+from fleetform.addons.context import CONTROLLERS, LOG_SHIPPER
 from fleetform.plan.firewall import EgressRule, egress_rules
 from fleetform.plan.identity import plan_identity
 from fleetform.plan.load import load_stack_file
@@ -165,7 +165,8 @@ def bundle_file_count(stack: StackRun, plan: ClusterPlan) -> int:
     source = any(c.migration is not None and c.migration.receives_snapshot and c.migration.source_key == plan.key
                  for c in stack.plan.clusters)
     gcp = plan.cloud == "gcp"
-    facts = CloudFacts(identities={c: "-" for c in CONTROLLERS}, network="-" if gcp else None,
+    shippers = () if gcp or stack.plan.logging.on("aws") is None else (LOG_SHIPPER,)
+    facts = CloudFacts(identities={c: "-" for c in (*CONTROLLERS, *shippers)}, network="-" if gcp else None,
                        subnetwork="-" if gcp else None, snapshot_bucket="-" if source else None,
                        snapshot_writer="-" if source else None, snapshot_credentials="-" if source else None)
     return len(render_bundle(addon_context(stack.plan, plan, plan_identity(spec, stack.plan), facts)).files())

@@ -33,6 +33,7 @@ fleet:
   compliance:
     gdpr:
       regions: ["eu-*", "europe-*"]
+  logging: {aws_region: eu-west-1, gcp_location: europe-west1}
   defaults:
     kubernetes_version: "1.37"
     cni: {plugin: cilium}

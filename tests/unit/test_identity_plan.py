@@ -126,8 +126,11 @@ def test_workload_identities(spec: FleetSpec) -> None:
     ident = plan_identity(spec, plan_fleet(spec))
     # The stack file's own, then one grant per in-cluster controller and cluster.
     exporter, indexer, *controllers = ident.workloads
-    assert {w.name for w in controllers} == {f"{short}-{c.name}" for c in plan_fleet(spec).clusters
-                                             for short in ("ccm", "csi", "autoscaler")}
+    # ... and the log shipper's on each AWS cluster (on GCP it uses the node's identity).
+    fleet_plan = plan_fleet(spec)
+    assert {w.name for w in controllers} == {f"{short}-{c.name}" for c in fleet_plan.clusters
+                                             for short in ("ccm", "csi", "autoscaler")} | {
+        f"logs-{c.name}" for c in fleet_plan.clusters if c.cloud == "aws"}
     assert all(len(w.clusters) == 1 and (w.aws_inline_policy is not None) == (w.aws_role_name is not None)
                for w in controllers)
     assert exporter.clusters == ("edge-iad", "eu-core", "eu-gke", "us-core")  # sorted: stable under reordering
@@ -139,7 +142,7 @@ def test_workload_identities(spec: FleetSpec) -> None:
     for w in ident.workloads:
         assert 6 <= len(w.gcp_account_id) <= 30
     assert [w.name for w in ident.workloads_on("eu-core")] == [exporter.name, "ccm-eu-core", "csi-eu-core",
-                                                               "autoscaler-eu-core"]
+                                                               "autoscaler-eu-core", "logs-eu-core"]
 
 
 def test_federation_defaults_follow_the_fleets_clouds(tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ def check_logging(spec: FleetSpec) -> list[Problem]:
             problems.append(where.fleet_loc("logging", "retention_days").problem(
                 f"CloudWatch Logs keeps logs for one of {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))} "
                 f"days, not {lg.retention_days}"))
-        if not is_region("aws", aws_region):
+        # A default taken from the federation is checked there (one error per mistake).
+        if lg.aws_region is not None and not is_region("aws", aws_region):
             problems.append(aws_at.problem(f"{aws_region!r} is not a supported AWS region for the fleet's log group"))
     for c in spec.clusters:
         destination = aws_region if c.cloud == "aws" else lg.gcp_location
