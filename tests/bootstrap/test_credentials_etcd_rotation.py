@@ -42,13 +42,8 @@ from cryptography.hazmat.primitives import serialization
 
 from fleetform.bootstrap import render_etcd_member
 from fleetform.bootstrap.etcd import etcd_config
-from fleetform.bootstrap.renewal import (
-    ETCD_RELOAD_PATH,
-    ETCD_RELOAD_UNIT,
-    KubeadmRenewal,
-    kubeadm_renew_script,
-    renew_library,
-)
+from fleetform.bootstrap.renewal import ETCD_RELOAD_PATH, ETCD_RELOAD_UNIT, renew_library
+from fleetform.bootstrap.renewal_control_plane import KubeadmRenewal, kubeadm_renew_script
 from fleetform.bootstrap.shell import common_library
 
 pytestmark = pytest.mark.integration

@@ -34,16 +34,18 @@ from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.renewal import (
     ETCD_RELOAD_PATH,
     EtcdReload,
-    KubeadmRenewal,
-    TokenRotation,
     etcd_reload_files,
     etcd_reload_script,
-    kubeadm_renew_files,
-    kubeadm_renew_script,
     renew_library,
     secret_write_library,
-    token_rotate_files,
     trust_prefix,
+)
+from fleetform.bootstrap.renewal_control_plane import (
+    KubeadmRenewal,
+    TokenRotation,
+    kubeadm_renew_files,
+    kubeadm_renew_script,
+    token_rotate_files,
 )
 from fleetform.bootstrap.shell import common_library
 
