@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -19,6 +20,8 @@ from fleetform.spec.models import FleetSpec
 from fleetform.spec.stackfiles import is_production_stack, resolve
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_CHECK = 0, 1, 2, 3
+# The type every gate (migration, CA rotation, upgrades) is recorded under: a dynamic resource.
+GATE_TYPE = "pulumi-python:dynamic:Resource"
 
 # argparse only declares the type parameter for type checkers.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -90,3 +93,13 @@ def violations(result: Any, plan: FleetPlan) -> list[policy.Violation]:
     """Policy violations of a program run."""
     return list(policy.evaluate(result.resources, outputs=result.outputs, decommissioning=policy.released(plan),
                                 production=is_production_stack(plan.stack)))
+
+
+def gate_inputs(resources: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    """The inputs the gate named ``name`` holds among recorded resources (a synth's or a
+    stack export's), or None when there is no such gate."""
+    for r in resources:
+        if r.get("type") == GATE_TYPE and r.get("name") == name:
+            return r.get("inputs") or {}
+    return None
+

@@ -24,6 +24,7 @@ from fleetform.cli.common import (
     EXIT_OK,
     Subparsers,
     add_source,
+    gate_inputs,
     need_source,
     run_engine,
 )
@@ -49,8 +50,6 @@ from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.load import did_you_mean, origins
 from fleetform.spec.models import ClusterSpec, FleetSpec
 
-GATE_TYPE = "pulumi-python:dynamic:Resource"
-
 
 def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("migrate", help="moving a cluster between clouds or regions (see docs/migration.md)",
@@ -71,11 +70,8 @@ def add_parser(sub: Subparsers) -> None:
 
 def gate_state(resources: Sequence[Mapping[str, Any]], cluster: str) -> PhaseState | None:
     """The phase the migration gate of ``cluster`` holds among recorded resources."""
-
-    for r in resources:
-        if r.get("type") == GATE_TYPE and r.get("name") == migration_gate(cluster):
-            return PhaseState.from_json(r.get("inputs") or {})
-    return None
+    inputs = gate_inputs(resources, migration_gate(cluster))
+    return None if inputs is None else PhaseState.from_json(inputs)
 
 
 def previous_state(directory: str, cluster: str) -> PhaseState | None:

@@ -16,10 +16,11 @@ from fleetform.cli.common import (
     Subparsers,
     add_source,
     focus,
+    gate_inputs,
     run_engine,
     violations,
 )
-from fleetform.cli.migrate import GATE_TYPE, phase_problems
+from fleetform.cli.migrate import phase_problems
 from fleetform.cli.render import console, print_counts, print_plan, print_policy, print_tree
 from fleetform.engine.policy import exit_code
 from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
@@ -148,10 +149,8 @@ def print_credentials(inv: Inventory, *, detail: bool) -> None:
 
 def rotation_state(resources: Sequence[Mapping[str, Any]], cluster: str) -> RotationState | None:
     """The CA rotation the gate of ``cluster`` holds among recorded resources."""
-    for r in resources:
-        if r.get("type") == GATE_TYPE and r.get("name") == rotation_gate(cluster):
-            return RotationState.from_json(r.get("inputs") or {})
-    return None
+    inputs = gate_inputs(resources, rotation_gate(cluster))
+    return None if inputs is None else RotationState.from_json(inputs)
 
 
 def rotation_problems(spec: FleetSpec, previous: Sequence[Mapping[str, Any]]) -> list[Problem]:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fleetform.cli.common import EXIT_OK, Subparsers, add_source, load, need_source
+from fleetform.cli.common import EXIT_OK, Subparsers, add_source, gate_inputs, load, need_source
 from fleetform.engine.synth import read_synth
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.model import FleetPlan
@@ -25,8 +25,6 @@ from fleetform.plan.versions_skew import describe_path, upgrade_path
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.load import origins
 from fleetform.spec.models import FleetSpec
-
-GATE_TYPE = "pulumi-python:dynamic:Resource"
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -48,10 +46,8 @@ def add_parser(sub: Subparsers) -> None:
 
 def gate_state(resources: Sequence[Mapping[str, Any]], fleet: str) -> GateState | None:
     """The state the upgrade gate of ``fleet`` holds among recorded resources."""
-    for r in resources:
-        if r.get("type") == GATE_TYPE and r.get("name") == upgrade_gate(fleet):
-            return GateState.from_json(r.get("inputs") or {})
-    return None
+    inputs = gate_inputs(resources, upgrade_gate(fleet))
+    return None if inputs is None else GateState.from_json(inputs)
 
 
 def current_state(plan: FleetPlan) -> GateState:

@@ -20,6 +20,7 @@ apply the same function to a previous ``fleetform synth``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -136,7 +137,7 @@ class PhaseState:
         return {"phase": self.phase, "target": self.target, "release_source": self.release_source}
 
     @staticmethod
-    def from_json(d: dict[str, Any]) -> PhaseState | None:
+    def from_json(d: Mapping[str, Any]) -> PhaseState | None:
         if not d or d.get("phase") not in PHASES:
             return None
         return PhaseState(str(d["phase"]), str(d.get("target", "")), bool(d.get("release_source")))
