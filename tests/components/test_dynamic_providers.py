@@ -15,6 +15,7 @@ import pickletools
 import selectors
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from components.dynamic import (
     RotationGateProvider,
     UpgradeGateProvider,
 )
+from fleetform.plan.upgrades import GateState
 
 # What `serialize_provider` produced when these providers were introduced, i.e. what
 # the engine's state of every stack holds. Renaming a class or moving the module
@@ -52,6 +54,7 @@ GATE_URN = "urn:pulumi:dev::fleetform::fleetform:index:ClusterName$pulumi-python
 IMAGE_URN = "urn:pulumi:dev::fleetform::fleetform:index:Cluster$pulumi-python:dynamic:Resource::shop-aws-eu-west-1-image"
 GUARD_URN = "urn:pulumi:dev::fleetform::fleetform:index:Cni$pulumi-python:dynamic:Resource::shop-cni-plugin"
 ROTATION_URN = "urn:pulumi:dev::fleetform::fleetform:index:ClusterName$pulumi-python:dynamic:Resource::shop-ca-rotation"
+UPGRADE_URN = "urn:pulumi:dev::fleetform::fleetform:index:Fleet$pulumi-python:dynamic:Resource::acme-upgrades"
 START_TIMEOUT_S = 60
 CALL_TIMEOUT_S = 30
 
@@ -193,6 +196,50 @@ def test_rotation_gate_lifecycle(host: provider_pb2_grpc.ResourceProviderStub) -
                      timeout=CALL_TIMEOUT_S)
     assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
     host.Delete(provider_pb2.DeleteRequest(id=created.id, urn=ROTATION_URN, properties=_struct(state)),
+                timeout=CALL_TIMEOUT_S)
+
+
+def test_upgrade_gate_lifecycle(host: provider_pb2_grpc.ResourceProviderStub) -> None:
+    """The fleet's wave gate, loaded from its recorded form in the SDK's own host: check
+    keeps the wave's start, refuses advancing before the soak, and the state round-trips."""
+    p = RECORDED["UpgradeGateProvider"]
+
+    def gate(wave: str, versions: dict[str, str]) -> dict[str, Any]:
+        return GateState("1.37.1", wave, ("canary", "prod"), {"canary": 3600, "prod": 3600},
+                         {"canary": ("a",), "prod": ("b",)}, versions,
+                         upgraded=tuple(c for c, v in versions.items() if v == "1.37.1")).to_json()
+
+    def check(olds: dict[str, Any], news: dict[str, Any]) -> provider_pb2.CheckResponse:
+        return host.Check(provider_pb2.CheckRequest(urn=UPGRADE_URN, olds=_struct(olds),
+                                                    news=_struct(_with(p, news))), timeout=CALL_TIMEOUT_S)
+
+    canary = gate("canary", {"a": "1.37.1", "b": "1.36.3"})
+    first = check({}, canary)
+    assert list(first.failures) == []
+    checked = _plain(first.inputs)
+    assert abs(checked["since"] - time.time()) < 60  # the wave's start, recorded by check
+    created = host.Create(provider_pb2.CreateRequest(urn=UPGRADE_URN, properties=_struct(_with(p, checked))),
+                          timeout=CALL_TIMEOUT_S)
+    assert created.id == "upgrades"
+    state = _with(p, _plain(created.properties))
+    read = host.Read(provider_pb2.ReadRequest(id=created.id, urn=UPGRADE_URN, properties=_struct(state)),
+                     timeout=CALL_TIMEOUT_S)
+    assert _plain(read.properties) == _plain(created.properties)
+    # The next wave before the canary's soak: refused on the wave.
+    early = check(state, gate("prod", {"a": "1.37.1", "b": "1.37.1"}))
+    assert [f.property for f in early.failures] == ["wave"]
+    # After the soak: allowed, the state changes and the update carries it.
+    soaked = {**state, "since": time.time() - 3601}
+    later = check(soaked, gate("prod", {"a": "1.37.1", "b": "1.37.1"}))
+    assert list(later.failures) == []
+    news = _with(p, _plain(later.inputs))
+    diff = host.Diff(provider_pb2.DiffRequest(id=created.id, urn=UPGRADE_URN, olds=_struct(soaked),
+                                              news=_struct(news)), timeout=CALL_TIMEOUT_S)
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME
+    updated = host.Update(provider_pb2.UpdateRequest(id=created.id, urn=UPGRADE_URN, olds=_struct(soaked),
+                                                     news=_struct(news)), timeout=CALL_TIMEOUT_S)
+    assert _plain(updated.properties)["wave"] == "prod"
+    host.Delete(provider_pb2.DeleteRequest(id=created.id, urn=UPGRADE_URN, properties=_struct(news)),
                 timeout=CALL_TIMEOUT_S)
 
 
