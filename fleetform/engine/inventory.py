@@ -44,10 +44,9 @@ def host_name(cluster: str, member: str) -> str:
     return f"{cluster}-{member}"
 
 
-def read_outputs(path: str) -> dict[str, Any]:
-    """The hosts of ``pulumi stack output --json``, checked, by inventory label: the
-    ``clusters`` output (each cluster as it serves its name) plus, while a cluster moves,
-    its other incarnation from the ``incarnations`` output under its incarnation key."""
+def load_stack_outputs(path: str) -> dict[str, Any]:
+    """Every output of a ``pulumi stack output --json`` file, as a JSON object; a file that
+    cannot be read or is not one is a located error."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -61,6 +60,14 @@ def read_outputs(path: str) -> dict[str, Any]:
                                   f"not JSON: {exc.msg} (expected `pulumi stack output --json`)")]) from None
     if not isinstance(data, dict):
         raise FleetError([Problem(path, "-", "expected a JSON object (`pulumi stack output --json`)")])
+    return data
+
+
+def read_outputs(path: str) -> dict[str, Any]:
+    """The hosts of ``pulumi stack output --json``, checked, by inventory label: the
+    ``clusters`` output (each cluster as it serves its name) plus, while a cluster moves,
+    its other incarnation from the ``incarnations`` output under its incarnation key."""
+    data = load_stack_outputs(path)
     clusters = data.get("clusters")
     if not isinstance(clusters, dict):
         what = "missing" if clusters is None else f"expected an object, got {type(clusters).__name__}"

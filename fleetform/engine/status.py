@@ -4,11 +4,10 @@ asked; what the outputs do not hold (an older program) is shown as unknown, neve
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from fleetform.engine.inventory import load_stack_outputs
 from fleetform.plan.model import FleetPlan
 from fleetform.spec.errors import FleetError, Problem
 
@@ -17,16 +16,8 @@ UNKNOWN = None
 
 def read_stack_outputs(path: str) -> dict[str, Any]:
     """Every output of ``pulumi stack output --json`` (secrets stay ``[secret]``)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FleetError([Problem(path, "-", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FleetError([Problem(path, "-", f"cannot read file: {exc}")]) from None
-    except json.JSONDecodeError as exc:
-        raise FleetError([Problem(path, f"line {exc.lineno}, column {exc.colno}",
-                                  f"not JSON: {exc.msg} (expected `pulumi stack output --json`)")]) from None
-    if not isinstance(data, dict) or not isinstance(data.get("incarnations", data.get("clusters")), dict):
+    data = load_stack_outputs(path)
+    if not isinstance(data.get("incarnations", data.get("clusters")), dict):
         raise FleetError([Problem(path, "incarnations", "missing: not the outputs of a fleetform stack "
                                                         "(`pulumi stack output --json`)")])
     return data
