@@ -232,6 +232,7 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
                              default_aws_region=spec.identity.federation.aws_region,
                              gcp_project=spec.clouds.gcp.project),
         upgrades=upgrades,
+        stacks=spec.stacks,
     )
     # Limits on what the plan derives from names (certificate subjects).
     if subject_problems := pki_problems(spec, fleet):

@@ -252,6 +252,8 @@ class FleetPlan:
     logging: LoggingPlan = field(default_factory=LoggingPlan)
     # The fleet's upgrade in waves (None without an `upgrades` block).
     upgrades: UpgradePlan | None = None
+    # "single": one Pulumi stack; "per-cluster": a fleet stack and one stack per cluster.
+    stacks: Literal["single", "per-cluster"] = "single"
 
     def cluster(self, name: str) -> ClusterPlan:
         """The incarnation that serves ``name`` (during a move, the other one is in

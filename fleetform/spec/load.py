@@ -523,6 +523,7 @@ def build_spec(fleet: Node, *, stack: str, rules: FleetRules) -> FleetSpec:
         management=doc.management,
         logging=doc.logging,
         upgrades=doc.upgrades,
+        stacks=doc.stacks,
     )
     result._origins = Origins(fleet, origins)
     # Fleet-wide rules run on every cluster we could read; address allocation only when

@@ -205,6 +205,9 @@ class FleetDoc(Model):
     logging: LoggingSpec = Field(default_factory=lambda: LoggingSpec())
     # Fleet upgrades in waves (spec/upgrades.py, docs/upgrades.md).
     upgrades: UpgradesSpec | None = None
+    # How the fleet is deployed: one Pulumi stack, or a fleet stack plus one per cluster
+    # (plan/stacks.py, docs/stacks.md).
+    stacks: Literal["single", "per-cluster"] = "single"
     defaults: dict[str, Any] = Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     clusters: tuple[dict[str, Any], ...] = ()
@@ -229,6 +232,7 @@ class FleetSpec(Model):
     management: ManagementSpec | None = None
     logging: LoggingSpec = Field(default_factory=lambda: LoggingSpec())
     upgrades: UpgradesSpec | None = None
+    stacks: Literal["single", "per-cluster"] = "single"
 
     # Where each cluster's values came from (file + path), for plan-time errors.
     _origins: Any = PrivateAttr(default=None)
