@@ -10,6 +10,7 @@ import datetime as dt
 import ipaddress
 import os
 import shutil
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -296,3 +297,30 @@ def render_matrix(pki: TestPKI) -> dict[str, str]:
         docs[f"{cloud}/control-plane-2"] = render_control_plane(cp(2, cloud=cloud))
         docs[f"{cloud}/worker"] = render_worker(worker(cloud=cloud))
     return docs
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1 (bound together, then released)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def substitute(value: Any, mapping: Sequence[tuple[str, str]]) -> Any:
+    """Apply the address/path substitutions to every string in a config (recursively)."""
+    if isinstance(value, str):
+        for old, new in mapping:
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: substitute(v, mapping) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, mapping) for v in value]
+    return value

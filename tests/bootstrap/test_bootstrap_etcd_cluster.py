@@ -33,7 +33,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -44,7 +43,15 @@ from typing import Any
 
 import pytest
 import yaml
-from bootstrap_helpers import Issued, TestPKI, make_etcd_inputs, member_list, require_tool
+from bootstrap_helpers import (
+    Issued,
+    TestPKI,
+    free_ports,
+    make_etcd_inputs,
+    member_list,
+    require_tool,
+    substitute,
+)
 
 from fleetform.bootstrap import (
     EtcdBackup,
@@ -83,32 +90,6 @@ def tools() -> Tools:
     match = re.search(r"etcd Version: (\d+\.\d+\.\d+)", out)
     assert match, out
     return Tools(etcd, etcdctl, curl, match.group(1))
-
-
-def free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def substitute(value: Any, mapping: Sequence[tuple[str, str]]) -> Any:
-    """Apply the address/path substitutions to every string in a config (recursively)."""
-    if isinstance(value, str):
-        for old, new in mapping:
-            value = value.replace(old, new)
-        return value
-    if isinstance(value, dict):
-        return {k: substitute(v, mapping) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute(v, mapping) for v in value]
-    return value
 
 
 def assert_only_substituted(rendered: Any, used: Any, mapping: Sequence[tuple[str, str]]) -> None:

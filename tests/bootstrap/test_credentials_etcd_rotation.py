@@ -32,11 +32,19 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from bootstrap_helpers import Issued, TestPKI, _issue, make_etcd_inputs, member_list, require_tool
+from bootstrap_helpers import (
+    Issued,
+    TestPKI,
+    _issue,
+    free_ports,
+    make_etcd_inputs,
+    member_list,
+    require_tool,
+    substitute,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -76,35 +84,6 @@ STUB_KUBEADM = """#!/bin/bash
 echo "kubeadm $*" >>"$FF_TEST_EVENTS"
 exit 1
 """
-
-
-def _ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _sub(text: str, mapping: Sequence[tuple[str, str]]) -> str:
-    for old, new in mapping:
-        text = text.replace(old, new)
-    return text
-
-
-def _sub_any(value: Any, mapping: Sequence[tuple[str, str]]) -> Any:
-    if isinstance(value, str):
-        return _sub(value, mapping)
-    if isinstance(value, dict):
-        return {k: _sub_any(v, mapping) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_sub_any(v, mapping) for v in value]
-    return value
 
 
 @dataclass
@@ -335,7 +314,7 @@ def harness(tmp_path: Path) -> Iterator[tuple[Harness, TestPKI]]:
     require_tool("openssl")
     pki = TestPKI()
     members = member_list(3)
-    ports = _ports(9)
+    ports = free_ports(9)
     nodes = [Node(m.name, m.dns_name, m.ip, tmp_path / m.name, *ports[3 * i:3 * i + 3])
              for i, m in enumerate(members)]
     bin_dir = tmp_path / "bin"
@@ -360,19 +339,19 @@ def harness(tmp_path: Path) -> Iterator[tuple[Harness, TestPKI]]:
         (n.root / "var-lib-etcd").mkdir(mode=0o700)
         inputs = build(n.name, members=members, version="3.4.30",
                        credentials_secret=f"{CLUSTER}/etcd/{n.name}/credentials")
-        config = _sub_any(etcd_config(inputs), h.mapping(n))
+        config = substitute(etcd_config(inputs), h.mapping(n))
         (n.root / "etcd.conf.yml").write_text(yaml.safe_dump(config))
         # The reload script and its timer as the member's document ships them.
         document = yaml.safe_load(render_etcd_member(inputs))
         files = {f["path"]: f["content"] for f in document["write_files"]}
         assert f"systemctl enable --now {ETCD_RELOAD_UNIT}.timer" in files["/usr/local/lib/fleetform/bootstrap.sh"]
         assert f"/etc/systemd/system/{ETCD_RELOAD_UNIT}.timer" in files
-        (n.root / "etcd-credentials-reload").write_text(_sub(files[ETCD_RELOAD_PATH], h.mapping(n)))
+        (n.root / "etcd-credentials-reload").write_text(substitute(files[ETCD_RELOAD_PATH], h.mapping(n)))
         (n.root / "etcd-credentials-reload").chmod(0o755)
     renew = kubeadm_renew_script(KubeadmRenewal(CLUSTER, "cp-0", 90 * 24, tuple(urls.values()),
                                                 f"{CLUSTER}/control-plane/etcd-client"))
     (tmp_path / "cp").mkdir()
-    (tmp_path / "cp" / "kubeadm-certs-renew").write_text(_sub(renew, h.mapping(None)))
+    (tmp_path / "cp" / "kubeadm-certs-renew").write_text(substitute(renew, h.mapping(None)))
     (tmp_path / "cp" / "kubeadm-certs-renew").chmod(0o755)
     try:
         yield h, pki
