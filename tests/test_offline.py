@@ -6,6 +6,7 @@ import ipaddress
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -683,6 +684,10 @@ def test_mock_shapes_follow_the_providers() -> None:
         ".elb.us-east-1.amazonaws.com"
     )
     assert ":loadbalancer/net/api-" in lb["arn"]
+    # `bucket_prefix`: the provider's PrefixedUniqueId (prefix + 26 characters), not the URN name.
+    bucket = _new(mocks, "aws:s3/bucket:Bucket", "addons", bucketPrefix="acme-dev-addons-")
+    assert re.fullmatch(r"acme-dev-addons-\d{18}[0-9a-f]{8}", bucket["bucket"]), bucket["bucket"]
+    assert bucket["arn"].endswith(bucket["bucket"])
     zone = _new(mocks, "aws:route53/zone:Zone", "z", name="fleet.example.")
     assert zone["zoneId"].startswith("Z") and len(zone["nameServers"]) == 4
     sa = _new(mocks, "gcp:serviceaccount/account:Account", "sa", accountId="etcd-node")

@@ -56,6 +56,15 @@ def test_autoname_of_the_review_finding_target_group() -> None:
     ]
 
 
+def test_s3_bucket_prefix_leaves_room_for_the_unique_id() -> None:
+    bucket = "aws:s3/bucket:Bucket"
+    assert check(bucket, "b", {"bucketPrefix": "p" * 37}) == []
+    assert check(bucket, "b", {"bucketPrefix": "p" * 38}) == [
+        problem(bucket, "b", f"expected length of bucket_prefix to be in the range (0 - 37), got {'p' * 38}",
+                "bucketPrefix")
+    ]
+
+
 def test_autoname_skipped_when_a_conflicting_prefix_is_set() -> None:
     assert check("gcp:compute/instanceTemplate:InstanceTemplate", "t" * 300,
                  {"namePrefix": "tpl-"}) == []

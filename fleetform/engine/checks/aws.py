@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fleetform.engine.checks.common import (
+    UNIQUE_ID_SUFFIX_LENGTH,
     AutoName,
     Rules,
     conflicts_with,
@@ -112,6 +113,11 @@ def secret_name(k: str, value: str) -> list[str]:
     return errors
 
 
+def s3_bucket_prefix(k: str, value: str) -> list[str]:
+    """aws_s3_bucket bucket_prefix: validation.StringLenBetween(0, 63-id.UniqueIDSuffixLength)."""
+    return string_len_between(k, value, 0, 63 - UNIQUE_ID_SUFFIX_LENGTH)
+
+
 def launch_template_name(k: str, value: str) -> list[str]:
     """internal/verify/validate.go ValidLaunchTemplateName (name and name_prefix)."""
     q = go_quote(k)
@@ -180,9 +186,11 @@ RULES: dict[str, Rules] = {
     ),
     # pulumi-aws: "aws_s3_bucket" bucket AutoNameTransform("bucket", 63, strings.ToLower).
     "aws:s3/bucket:Bucket": Rules(autoname=_named(63, prop="bucket", lower=True,
-                                                  unless=("bucketPrefix",))),
+                                                  unless=("bucketPrefix",)),
+                                  checks=(field("bucketPrefix", "bucket_prefix", s3_bucket_prefix),)),
     "aws:s3/bucketV2:BucketV2": Rules(autoname=_named(63, prop="bucket", lower=True,
-                                                      unless=("bucketPrefix",))),
+                                                      unless=("bucketPrefix",)),
+                                      checks=(field("bucketPrefix", "bucket_prefix", s3_bucket_prefix),)),
     "aws:secretsmanager/secret:Secret": Rules(
         autoname=_named(unless=("namePrefix",)),
         checks=(field("name", "name", secret_name),),

@@ -20,6 +20,9 @@ Check = Callable[[str, str, Mapping[str, Any]], list[str]]
 
 # Random characters tfbridge appends to an auto-name (AutoName's Randlen).
 RANDLEN = 7
+# terraform-plugin-sdk id.PrefixedUniqueId: the prefix, a UTC timestamp to 1/10000 s without
+# its dot (18 digits) and an 8-hex-digit counter (id.UniqueIDSuffixLength = 26).
+UNIQUE_ID_SUFFIX_LENGTH = 26
 
 
 @dataclass(frozen=True)

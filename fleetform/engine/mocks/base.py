@@ -137,6 +137,10 @@ class ResourceCall:
         given = self.inputs.get(key)
         if isinstance(given, str) and given:
             return given
+        prefix = self.inputs.get(f"{key}Prefix")
+        if isinstance(prefix, str) and prefix:
+            # The provider's `<key>_prefix`: the prefix and a unique id (PrefixedUniqueId).
+            return prefix + self.number(18, "unique-id") + self.hex(8, "unique-id")
         rule = provider_autoname(self.type)
         if rule is not None and rule.prop == key:
             return rule.value(self.name, self.autoname_suffix)
