@@ -15,7 +15,7 @@ from fleetform.engine.synth import Stack, evaluate
 from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import FleetPlan
 from fleetform.spec.errors import FleetError, Problem
-from fleetform.spec.load import did_you_mean
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.models import FleetSpec
 from fleetform.spec.stackfiles import is_production_stack, resolve
 

@@ -12,7 +12,7 @@ from fleetform.engine.inventory import build_inventory, host_vars, read_outputs,
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.load import load_stack_file
 from fleetform.spec.errors import FleetError, Problem
-from fleetform.spec.load import did_you_mean
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.stackfiles import resolve
 
 

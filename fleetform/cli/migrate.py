@@ -47,7 +47,8 @@ from fleetform.plan.migrate import DOCS, PhaseState, check_transition
 from fleetform.plan.model import ClusterPlan, FleetPlan
 from fleetform.plan.names import migration_gate
 from fleetform.spec.errors import FleetError, Problem
-from fleetform.spec.load import did_you_mean, origins
+from fleetform.spec.load import origins
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.models import ClusterSpec, FleetSpec
 
 

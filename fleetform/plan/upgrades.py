@@ -39,7 +39,8 @@ from fleetform.plan.versions_skew import (
     upgrade_path,
 )
 from fleetform.spec.errors import FleetError, Loc, Problem
-from fleetform.spec.load import did_you_mean, origins
+from fleetform.spec.load import origins
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.models import ClusterSpec, FleetSpec
 from fleetform.spec.upgrades import UpgradesSpec, duration_seconds
 

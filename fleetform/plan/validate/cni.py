@@ -22,7 +22,8 @@ from fleetform.plan.ipam import Addresses, allocate
 from fleetform.spec.base import CNI_PLUGINS
 from fleetform.spec.cni import CLUSTER_ID_MAX, CLUSTER_ID_MIN
 from fleetform.spec.errors import Loc, Problem
-from fleetform.spec.load import Origins, did_you_mean, origins
+from fleetform.spec.load import Origins, origins
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.models import ClusterSpec, FleetSpec
 
 

@@ -17,7 +17,8 @@ from fleetform.plan.validate.migrate import check_migration
 from fleetform.plan.validate.place import place_problems
 from fleetform.spec.base import ETCD_MEMBER_COUNTS
 from fleetform.spec.errors import Loc, Problem
-from fleetform.spec.load import did_you_mean, origins
+from fleetform.spec.load import origins
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.models import ClusterSpec, FleetSpec, image_cloud
 
 

@@ -4,7 +4,8 @@ can be reached, and member clusters the management cluster can reach."""
 from __future__ import annotations
 
 from fleetform.spec.errors import Problem
-from fleetform.spec.load import did_you_mean, origins
+from fleetform.spec.load import origins
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.models import ClusterSpec, FleetSpec
 
 

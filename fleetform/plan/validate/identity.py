@@ -13,7 +13,8 @@ from fleetform.plan.identity import RESERVED_NAMESPACES
 from fleetform.plan.pki import rotation_states
 from fleetform.spec.errors import Problem
 from fleetform.spec.identity import AWS_POLICY_ARN, GCP_ROLE
-from fleetform.spec.load import did_you_mean, origins
+from fleetform.spec.load import origins
+from fleetform.spec.messages import did_you_mean
 from fleetform.spec.models import FleetSpec
 
 _SUFFIX = {

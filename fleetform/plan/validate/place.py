@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fleetform.catalog.regions import is_region, regions, zones
 from fleetform.plan.ipam import MAX_ZONES
 from fleetform.spec.errors import Loc, Problem
-from fleetform.spec.load import did_you_mean
+from fleetform.spec.messages import did_you_mean
 
 CLOUD_NAMES = {"aws": "AWS", "gcp": "GCP"}
 
