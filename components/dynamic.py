@@ -43,7 +43,7 @@ from pulumi.dynamic import (
 
 from fleetform.plan import rotation
 from fleetform.plan.migrate import PhaseState, check_transition
-from fleetform.plan.upgrades import GateState, gate_refusals, gate_since
+from fleetform.plan.upgrade_gate import GateState, gate_refusals, gate_since
 
 # The state a gate keeps (its inputs are exactly these keys).
 GATE_FIELDS = ("cluster", "phase", "source", "target", "release_source", "data")

@@ -21,7 +21,7 @@ import pulumi
 
 from components.dynamic import UpgradeGate as _Gate
 from fleetform.plan.model import FleetPlan
-from fleetform.plan.upgrades import GateState
+from fleetform.plan.upgrade_gate import GateState
 
 
 def gate_inputs(plan: FleetPlan) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from fleetform.engine.synth import read_synth
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.model import FleetPlan
 from fleetform.plan.names import upgrade_gate
-from fleetform.plan.upgrades import GateState, UpgradePlan, gate_refusals, human
+from fleetform.plan.upgrade_gate import GateState, gate_refusals, human
+from fleetform.plan.upgrades import UpgradePlan
 from fleetform.plan.versions_skew import describe_path, upgrade_path
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.load import origins

@@ -33,7 +33,7 @@ from components.dynamic import (
     RotationGateProvider,
     UpgradeGateProvider,
 )
-from fleetform.plan.upgrades import GateState
+from fleetform.plan.upgrade_gate import GateState
 
 # What `serialize_provider` produced when these providers were introduced, i.e. what
 # the engine's state of every stack holds. Renaming a class or moving the module

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from components.dynamic import UpgradeGateProvider as _GateProvider
-from fleetform.plan.upgrades import GateState
+from fleetform.plan.upgrade_gate import GateState
 
 WAVES = ("canary", "prod")
 

@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 
 from fleetform.catalog.versions import KUBERNETES_PATCHES
-from fleetform.plan.upgrades import (
-    GateState,
-    check_gate,
-    gate_since,
-    plan_upgrades,
-    upgrade_problems,
-)
+from fleetform.plan.upgrade_gate import GateState, check_gate, gate_since
+from fleetform.plan.upgrades import plan_upgrades, upgrade_problems
 
 from .helpers import ROOT, load, problems
 
