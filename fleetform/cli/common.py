@@ -20,6 +20,8 @@ from fleetform.spec.models import FleetSpec
 from fleetform.spec.stackfiles import is_production_stack, resolve
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_CHECK = 0, 1, 2, 3
+# `up`/`preview`/`destroy`: a stack failed, so others did not run (docs/cli.md).
+EXIT_STACK_FAILED = 4
 # The type every gate (migration, CA rotation, upgrades) is recorded under: a dynamic resource.
 GATE_TYPE = "pulumi-python:dynamic:Resource"
 

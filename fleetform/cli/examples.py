@@ -62,6 +62,25 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("fleetform upgrade plan --stack prod --against build/prod", "the wave edit checked like the gate"),
         ("fleetform upgrade plan --stack prod --json", "the same as JSON"),
     ],
+    "preview": [
+        ("fleetform preview --stack prod", "every stack of the fleet through the Pulumi CLI"),
+        ("fleetform preview --stack prod --cluster eu-core", "one cluster's stack"),
+    ],
+    "up": [
+        ("fleetform up --stack dev", "the whole fleet: the fleet stack, then the clusters (asks first)"),
+        ("fleetform up --stack prod --wave canary --yes", "the stacks of one upgrade wave's clusters"),
+        ("fleetform up --stack prod --cluster eu-core --with-fleet", "a new cluster: the fleet stack, then its own"),
+        ("fleetform up --stack prod --resume --yes", "after a failure: skip the stacks that succeeded"),
+    ],
+    "destroy": [
+        ("fleetform destroy --stack prod --cluster edge-fra", "one cluster's stack"),
+        ("fleetform destroy --stack dev --yes", "every cluster stack, then the fleet stack"),
+    ],
+    "operator": [
+        ("fleetform operator --stack prod --out deploy/prod --repo https://github.com/acme/fleet.git",
+         "a Pulumi Kubernetes Operator Stack per micro-stack"),
+        ("kubectl apply -f deploy/prod", "hand them to the management cluster"),
+    ],
 }
 
 

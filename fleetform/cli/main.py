@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 2 invalid input (``<file>: <path>: <message>`` per line on stderr),
 3 a mandatory policy rule fails (``plan``) or a stateful resource would be removed
-(``diff --strict``, ``plan --against DIR --strict``), 1 internal error. User errors never print a traceback.
+(``diff --strict``, ``plan --against DIR --strict``), 4 a stack failed (``up``, ``preview``,
+``destroy``), 1 internal error. User errors never print a traceback.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from importlib import metadata
 
 from fleetform import __version__
 from fleetform.cli import (
+    apply,
     cost,
     diff,
     graph,
     inventory,
     kubeconfig,
     migrate,
+    operator,
     plan,
     schema,
     status,
@@ -37,7 +40,8 @@ from fleetform.engine.checks import ProviderCheckError
 from fleetform.spec.errors import FleetError
 
 # One module per command, in the order `fleetform --help` lists them.
-COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate, status, upgrade)
+COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate, status, upgrade, apply,
+            operator)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan and inspect fleets of Kubernetes clusters offline, before `pulumi up` "
                     "(no cloud credentials, no Pulumi CLI). See docs/cli.md.",
         epilog="Exit codes: 0 ok, 2 invalid input, 3 a check failed (policy, diff --strict, plan --against --strict), "
-               "1 internal error. Colours are off when output is not a terminal or NO_COLOR is set.",
+               "4 a stack failed (up, preview, destroy), 1 internal error. Colours are off when output is not a terminal or NO_COLOR is set.",
     )
     parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from cli_support import ROOT, fleetform, no_traceback
 
-COMMANDS = ["validate", "plan", "synth", "diff", "graph", "inventory", "schema", "cost", "kubeconfig", "upgrade"]
+COMMANDS = ["validate", "plan", "synth", "diff", "graph", "inventory", "schema", "cost", "kubeconfig", "upgrade",
+            "up", "preview", "destroy", "operator"]
 
 
 def test_help_for_every_command() -> None:
