@@ -31,9 +31,11 @@ def _changes(summary: Mapping[Any, int] | None) -> dict[str, int]:
 
 
 def _failure(exc: Exception) -> str:
-    # A CommandError's text is the whole command result (code, stdout, stderr): its
-    # last lines say why.
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    """The last lines of Pulumi's stderr: a CommandError's text is the whole command
+    result (``code: …\n stdout: …\n stderr: …``), and the error is at the end."""
+    text = str(exc)
+    _, found, stderr = text.rpartition(" stderr: ")
+    lines = [line.rstrip() for line in (stderr if found else text).strip().splitlines() if line.strip()]
     return "\n".join(lines[-8:]) or type(exc).__name__
 
 
