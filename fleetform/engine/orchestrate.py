@@ -26,7 +26,7 @@ from fleetform.engine.runner import OnOutput, Operation, Runner, StackResult, ap
 from fleetform.plan.model import FleetPlan
 from fleetform.plan.stacks import MicroStack, stack_layout
 from fleetform.spec.errors import FleetError, Problem
-from fleetform.spec.load import did_you_mean
+from fleetform.spec.messages import did_you_mean
 
 Status = Literal["succeeded", "failed", "not started", "skipped"]
 
