@@ -17,9 +17,7 @@ from fleetform.cli import apply
 from fleetform.cli.main import main
 from fleetform.engine.automation import AutomationRunner
 from fleetform.engine.runner import RunnerError
-
-sys.path.insert(0, str(ROOT / "tests" / "engine"))
-from fake_runner import FakeRunner
+from tests.engine.fake_runner import FakeRunner
 
 WAVES = ROOT / "tests" / "fixtures" / "upgrades" / "Pulumi.waves.yaml"
 

@@ -6,7 +6,6 @@ bad options."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from functools import cache
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -23,10 +22,9 @@ from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import FleetPlan
 from fleetform.plan.stacks import stack_layout
 from fleetform.spec.errors import FleetError
+from tests.addons.schemas import REF, undeclared
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "addons"))
-from schemas import REF, undeclared  # noqa: E402
 
 CRD = REF / "crds" / "pulumi-kubernetes-operator" / "pulumi.com_stacks.yaml"
 SOURCE = Source(repo="https://github.com/acme/fleet.git", branch="main", path="infra", namespace="pulumi",

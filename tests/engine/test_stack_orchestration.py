@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_runner import FakeRunner
 
 from fleetform.engine.orchestrate import (
     Journal,
@@ -24,6 +23,7 @@ from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import FleetPlan
 from fleetform.plan.stacks import stack_layout
 from fleetform.spec.errors import FleetError
+from tests.engine.fake_runner import FakeRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 WAVES = ROOT / "tests" / "fixtures" / "upgrades" / "Pulumi.waves.yaml"
