@@ -20,6 +20,7 @@ from fleetform.engine.orchestrate import (
     Journal,
     Outcome,
     Summary,
+    dependents_left,
     fingerprint,
     orchestrate,
     select,
@@ -30,7 +31,7 @@ from fleetform.engine.runner import OnOutput, Operation, Runner, RunnerError
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import FleetPlan
-from fleetform.plan.stacks import MicroStack, parse_stack
+from fleetform.plan.stacks import MicroStack, parse_stack, stack_layout
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.stackfiles import project_root, resolve
 
@@ -111,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         runner = make_runner(root)
         problems = unmet_prerequisites(selected, runner, operation)
+        if operation == "destroy":
+            problems += dependents_left(selected, stack_layout(plan), runner)
         hold = waiting_on_preview(selected, runner) if operation == "preview" else {}
     except RunnerError as exc:
         print(f"fleetform {operation}: {exc}", file=sys.stderr)

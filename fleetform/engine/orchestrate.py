@@ -85,6 +85,21 @@ def unmet_prerequisites(selected: Sequence[MicroStack], runner: Runner, operatio
             for name in outside if not applied(runner, name)]
 
 
+def dependents_left(selected: Sequence[MicroStack], layout: Sequence[MicroStack], runner: Runner) -> list[Problem]:
+    """``destroy`` only: a selected stack that stacks outside the selection still read
+    (they exist). Destroying the fleet stack under live cluster stacks would take the
+    identity they run on."""
+    inside = {s.name for s in selected}
+    problems = []
+    for s in selected:
+        readers = [o.name for o in layout
+                   if s.name in o.prerequisites and o.name not in inside and runner.outputs(o.name) is not None]
+        if readers:
+            problems.append(Problem("--stack", s.name, f"stack {s.name!r} is read by {', '.join(readers)}, which "
+                                    "still exist: destroy them first, or destroy the whole fleet"))
+    return problems
+
+
 def waiting_on_preview(selected: Sequence[MicroStack], runner: Runner) -> dict[str, str]:
     """Preview only: stacks whose prerequisite (selected too) was never applied. Their
     program reads its outputs, which exist only once it is applied: they are not

@@ -12,6 +12,7 @@ import pytest
 
 from fleetform.engine.orchestrate import (
     Journal,
+    dependents_left,
     fingerprint,
     orchestrate,
     select,
@@ -173,3 +174,15 @@ def test_preview_runs_stacks_side_by_side() -> None:
     runner = FakeRunner(applied=["waves"], delay=0.05)
     assert orchestrate(stack_layout(_plan()), "preview", runner, concurrency=7).ok
     assert runner.peak == 7
+
+
+def test_the_fleet_stack_is_not_destroyed_under_live_cluster_stacks() -> None:
+    plan = _plan()
+    layout = stack_layout(plan)
+    subset = select(plan, clusters=["lab"], with_fleet=True)
+    runner = FakeRunner(applied=["waves", "waves.lab", "waves.dev-eu"])
+    (problem,) = dependents_left(subset, layout, runner)
+    assert str(problem) == ("--stack: waves: stack 'waves' is read by waves.dev-eu, which still exist: destroy them "
+                            "first, or destroy the whole fleet")
+    assert dependents_left(layout, layout, runner) == []
+    assert dependents_left(subset, layout, FakeRunner(applied=["waves", "waves.lab"])) == []
