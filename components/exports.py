@@ -31,8 +31,9 @@ def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
             "control_plane": {r.name: {"zone": r.zone,
                                        "private_ip": cluster.control_plane.replicas[r.name].private_ip}
                               for r in c.control_plane.replicas},
-            "workers": {p.name: {"group": cluster.workers[p.name].group.id, "min": p.min, "max": p.max,
-                                 "zones": list(p.zones)} for p in c.workers},
+            # A pool's groups by scope (AWS: one over the region's zones; GCP: one per zone).
+            "workers": {p.name: {"groups": dict(cluster.workers[p.name].group.groups), "min": p.min,
+                                 "max": p.max, "zones": list(p.zones)} for p in c.workers},
         }
     # `clusters`: each cluster as it serves its name; `incarnations`: every place a
     # cluster runs (two while it moves); `migrations`: the phase of each move.

@@ -33,4 +33,4 @@ class WorkerPlane(pulumi.ComponentResource):
         self.group = adapter.machine_group(
             names.child(name, "group"), pool, "worker", user_data, net.identities["worker"], net.firewall,
             net.handle, self, depends_on=[*token.resources, *control_plane.load_balancer.resources])
-        self.register_outputs({"group": self.group.id, "min": pool.min, "max": pool.max})
+        self.register_outputs({"groups": self.group.groups, "min": pool.min, "max": pool.max})

@@ -205,4 +205,5 @@ class AwsCompute(AwsBase):
             opts=self.opts(parent, ignore_changes=["desiredCapacity"],
                            depends_on=[*depends_on, *identity.resources, *self._egress, *self._reserved]),
         )
-        return MachineGroupHandle(id=group.id, resources=(template, group))
+        # One group over every zone of the pool: AWS's cluster-autoscaler scales it as one.
+        return MachineGroupHandle(groups={self.ctx.plan.region: group.id}, resources=(template, group))

@@ -101,7 +101,11 @@ class MachineHandle:
 
 @dataclass(frozen=True)
 class MachineGroupHandle:
-    id: pulumi.Output[str]
+    """One pool's cloud groups, by what each covers: AWS one Auto Scaling group over all
+    the pool's zones (keyed by the region); GCP one zonal managed instance group per zone
+    (keyed by the zone; cluster-autoscaler scales zonal MIGs only)."""
+
+    groups: Mapping[str, pulumi.Output[str]]  # scope -> group id
     resources: Sequence[pulumi.Resource]
 
 
@@ -259,7 +263,8 @@ class CloudAdapter(abc.ABC):
     def machine_group(self, name: str, pool: PoolPlan, role: Role, user_data: pulumi.Output[str],
                       identity: MachineIdentity, firewall: FirewallHandle, network: NetworkHandle,
                       parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> MachineGroupHandle:
-        """Autoscaled workers for one pool across its zones, min/max from the plan."""
+        """Autoscaled workers for one pool across its zones, min/max from the plan (GCP:
+        one zonal group per zone, sized by ``fleetform.plan.pools``)."""
 
     @abc.abstractmethod
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],

@@ -1,4 +1,4 @@
-"""The GCP adapter's machines: service accounts, Compute Engine instances (Shielded VM, OS Login), persistent disks, managed instance groups."""
+"""The GCP adapter's machines: service accounts, Compute Engine instances (Shielded VM, OS Login), persistent disks, zonal managed instance groups."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from fleetform.bootstrap.inputs import gcp_disk_device_path
 from fleetform.plan import names
 from fleetform.plan.firewall import NODE_ROLES, Role
 from fleetform.plan.model import PoolPlan
+from fleetform.plan.pools import zonal_groups
 
 
 class GcpCompute(GcpBase):
@@ -163,8 +164,7 @@ class GcpCompute(GcpBase):
                       identity: MachineIdentity, firewall: FirewallHandle, network: NetworkHandle,
                       parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> MachineGroupHandle:
         plan = self.ctx.plan
-        zones = list(pool.zones)
-        subnet = network.private_subnets[zones[0]]  # regional: the same for every zone
+        subnet = network.private_subnets[pool.zones[0]]  # regional: the same for every zone
         # cluster-autoscaler's GCE auto-discovery reads these labels of the group's template.
         labels = self._labels(role, pool=pool.name, **{"cluster-autoscaler-enabled": "true",
                                                        "cluster-autoscaler-name": plan.name})
@@ -187,30 +187,34 @@ class GcpCompute(GcpBase):
             tags=[names.node_network_tag(plan.key)],
             opts=self.opts(parent, depends_on=list(identity.resources)),
         )
-        group = gcp.compute.RegionInstanceGroupManager(
-            name,
-            name=self._physical(name),
-            base_instance_name=self._physical(name, limit=58),
-            region=plan.region,
-            distribution_policy_zones=zones,
-            versions=[gcp.compute.RegionInstanceGroupManagerVersionArgs(
-                name="primary", instance_template=template.self_link_unique)],
-            update_policy=gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs(
-                type="PROACTIVE",
-                minimal_action="REPLACE",
-                instance_redistribution_type="PROACTIVE",
-                # Surge first, never below capacity. Regional groups need fixed values
-                # of 0 or at least the number of zones.
-                max_surge_fixed=len(zones),
-                max_unavailable_fixed=0,
-                replacement_method="SUBSTITUTE",
-            ),
-            # The group starts at the pool's minimum; from then on the cluster-autoscaler
-            # (in the cluster, from its add-on bundle) owns the size. `pulumi up` does not
-            # wait for nodes, which only turn healthy once the control plane answers.
-            target_size=pool.min,
-            wait_for_instances=False,
-            opts=self.opts(parent, depends_on=[*depends_on, *identity.resources, *firewall.resources,
-                                               *self._egress], ignore_changes=["targetSize"]),
-        )
-        return MachineGroupHandle(id=group.id, resources=(template, group))
+        # One zonal group per zone: cluster-autoscaler scales zonal MIGs only, and finds
+        # each by the name its add-on renders (plan.pools, the same split of min/max).
+        groups: dict[str, gcp.compute.InstanceGroupManager] = {}
+        for share in zonal_groups(plan.key, pool):
+            groups[share.zone] = gcp.compute.InstanceGroupManager(
+                names.child(name, share.zone),
+                name=share.name,
+                # Instances are named <base>-<4 random characters>, at most 63 in all.
+                base_instance_name=names.physical(share.name, limit=58),
+                zone=share.zone,
+                versions=[gcp.compute.InstanceGroupManagerVersionArgs(
+                    name="primary", instance_template=template.self_link_unique)],
+                update_policy=gcp.compute.InstanceGroupManagerUpdatePolicyArgs(
+                    type="PROACTIVE",
+                    minimal_action="REPLACE",
+                    # Surge one new node first, never below capacity (a zonal group has
+                    # no per-zone surge constraint, unlike a regional one).
+                    max_surge_fixed=1,
+                    max_unavailable_fixed=0,
+                    replacement_method="SUBSTITUTE",
+                ),
+                # The group starts at its zone's share of the pool's minimum; from then on
+                # the cluster-autoscaler (in the cluster, from its add-on bundle) owns the
+                # size. `pulumi up` does not wait for nodes, which only turn healthy once
+                # the control plane answers.
+                target_size=share.min,
+                wait_for_instances=False,
+                opts=self.opts(parent, depends_on=[*depends_on, *identity.resources, *firewall.resources,
+                                                   *self._egress], ignore_changes=["targetSize"]),
+            )
+        return MachineGroupHandle(groups={z: g.id for z, g in groups.items()}, resources=(template, *groups.values()))

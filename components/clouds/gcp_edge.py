@@ -172,11 +172,11 @@ class GcpEdge(GcpBase):
         managed: list[pulumi.Input[str]] = []
         for t in targets:
             if isinstance(t, MachineGroupHandle):
-                # A regional managed group is a backend itself: every instance it starts serves.
-                mig = next((r for r in t.resources if isinstance(r, gcp.compute.RegionInstanceGroupManager)), None)
-                if mig is None:
+                # Each zonal managed group is a backend itself: every instance it starts serves.
+                migs = [r for r in t.resources if isinstance(r, gcp.compute.InstanceGroupManager)]
+                if not migs:
                     raise TypeError("load_balancer targets must be machine groups made by this adapter")
-                managed.append(mig.instance_group)
+                managed += [m.instance_group for m in migs]
                 continue
             if not isinstance(t, GcpMachineHandle) or not t.zone:
                 raise TypeError("load_balancer targets must be machines made by this adapter (their zone is needed)")

@@ -4,8 +4,9 @@ AWS: auto-discovery of the cluster's Auto Scaling groups by the tags each group 
 (``k8s.io/cluster-autoscaler/enabled`` and ``k8s.io/cluster-autoscaler/<cluster>``);
 the groups' own min/max sizes bound it, and ``node-template`` label tags let it scale a
 labelled pool up from zero. GCP: every zonal MIG named with its min:max (MIGs carry no
-size bounds), a pool's min/max split across its zones. The autoscaler does not support
-regional MIGs.
+size bounds), a pool's min/max split across its zones by ``fleetform.plan.pools`` (the
+same split the adapter starts each MIG at). The autoscaler does not support regional
+MIGs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES
 
-from .context import AUTOSCALER, SERVICE_ACCOUNTS, AddonContext, NodeGroup
+from .context import AUTOSCALER, SERVICE_ACCOUNTS, AddonContext
 from .model import Addon
 from .render import (
     CONTROL_PLANE_SELECTOR,
@@ -39,17 +40,6 @@ def discovery_tags(cluster: str) -> tuple[str, ...]:
 
 def mig_url(project: str, zone: str, name: str) -> str:
     return f"https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}/instanceGroups/{name}"
-
-
-def split(total: int, parts: int) -> list[int]:
-    """``total`` spread over ``parts`` as evenly as possible, the larger shares first."""
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
-
-
-def zonal_groups(pool: str, name_of: dict[str, str], zones: tuple[str, ...], min_: int, max_: int) -> list[NodeGroup]:
-    """One pool's zonal MIGs with its min/max split across its zones (as kOps does)."""
-    return [NodeGroup(pool=pool, name=name_of[z], min=lo, max=hi, zone=z)
-            for z, lo, hi in zip(zones, split(min_, len(zones)), split(max_, len(zones)), strict=True)]
 
 
 def values(ctx: AddonContext) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from fleetform.plan.identity import (
     IdentityPlan,
 )
 from fleetform.plan.model import ClusterPlan, FleetPlan
+from fleetform.plan.pools import zonal_groups
 from fleetform.plan.snapshots import transfer
 
-from .autoscaler import zonal_groups
 from .context import (
     CONTROLLERS,
     LOG_SHIPPER,
@@ -66,11 +66,9 @@ def _node_groups(plan: ClusterPlan) -> tuple[NodeGroup, ...]:
     if plan.cloud == "aws":
         # Auto-discovery by tags: the groups' own min/max bound the autoscaler.
         return tuple(NodeGroup(p.name, p.name, p.min, p.max) for p in plan.workers)
-    out: list[NodeGroup] = []
-    for p in plan.workers:
-        groups = {z: names.zonal_worker_group(plan.key, p.name, z) for z in p.zones}
-        out += zonal_groups(p.name, groups, p.zones, p.min, p.max)
-    return tuple(out)
+    # One zonal MIG per pool and zone, named and sized as the adapter makes them.
+    return tuple(NodeGroup(g.pool, g.name, g.min, g.max, g.zone) for p in plan.workers
+                 for g in zonal_groups(plan.key, p))
 
 
 def _snapshots(fleet: FleetPlan, plan: ClusterPlan, facts: CloudFacts) -> tuple[dict[str, Any], ...]:

@@ -180,8 +180,11 @@ CONTROLLERS: tuple[ControllerPermissions, ...] = (
         gcp_permissions=("compute.instances.get", "compute.instances.attachDisk", "compute.instances.detachDisk"),
         gcp_roles=("roles/compute.storageAdmin", "roles/iam.serviceAccountUser")),
     # The autoscaler's GCE README publishes no permission list: the calls its GCE
-    # client makes on managed instance groups (read groups, templates and machine
-    # types; resize and delete instances through the group).
+    # client (cloudprovider/gce/autoscaling_gce_client.go) makes. Every group call is
+    # zonal (instanceGroupManagers get/listManagedInstances: .get; resize, createInstances,
+    # deleteInstances: .update; list per zone for its cache) and it waits on zone
+    # operations, which is why the pools are zonal MIGs; plus the groups' templates,
+    # machine types and zones.
     ControllerPermissions(
         AUTOSCALER, "gcp", "federation", "kubernetes/autoscaler cloudprovider/gce (calls of its GCE client)",
         gcp_permissions=(

@@ -158,8 +158,8 @@ def build_inventory(plan: FleetPlan, outputs: Mapping[str, Any] | None = None) -
                  for p in c.workers}
         if outputs is not None:
             for name, info in ((outputs.get(label) or {}).get("workers") or {}).items():
-                if name in pools and isinstance(info, dict) and isinstance(info.get("group"), str):
-                    pools[name]["group"] = info["group"]
+                if name in pools and isinstance(info, dict) and isinstance(info.get("groups"), dict):
+                    pools[name]["groups"] = dict(info["groups"])
         groups[group_name(label, "kube_node")] = {"hosts": [], "vars": {"fleetform_pools": pools}}
         groups.setdefault("kube_node", {"hosts": [], "children": []})["children"].append(
             group_name(label, "kube_node"))

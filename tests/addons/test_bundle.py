@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetform.addons import autoscaler
 from fleetform.addons.bundle import render_bundle
 from fleetform.addons.context import AUTOSCALER, CCM, AddonContext
 from fleetform.addons.model import BUCKET_SOURCE, CNI_SECRET_VALUES, FLUX_DIR, Bundle
+from fleetform.plan.model import PoolPlan
+from fleetform.plan.pools import zonal_groups
 
 from . import fixtures
 from .schemas import check_flux, check_manifest, check_values, is_flux
@@ -136,7 +137,7 @@ def test_gcp_autoscaler_names_every_zonal_mig_with_its_bounds() -> None:
 
 
 def test_pool_bounds_split_across_zones() -> None:
-    groups = autoscaler.zonal_groups("general", {"a": "g-a", "b": "g-b", "c": "g-c"}, ("a", "b", "c"), 1, 10)
+    groups = zonal_groups("k", PoolPlan("general", "e2-standard-4", 1, 10, ("a", "b", "c"), ()))
     assert [(g.min, g.max) for g in groups] == [(1, 4), (0, 3), (0, 3)]
     assert sum(g.max for g in groups) == 10 and sum(g.min for g in groups) == 1
 

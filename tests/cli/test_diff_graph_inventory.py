@@ -210,7 +210,13 @@ def test_inventory_host_and_outputs(runs: Runs) -> None:
     cp = inv["_meta"]["hostvars"]["dev-aws-cp-0"]
     assert cp["private_ip"] == cp["ansible_host"] == clusters["dev-aws"]["control_plane"]["cp-0"]["private_ip"]
     assert cp["private_ip_source"] == "outputs"
-    assert inv["dev_aws_kube_node"]["vars"]["fleetform_pools"]["general"]["group"]
+    # A pool's groups by scope: AWS one Auto Scaling group over the region's zones, GCP
+    # one zonal managed instance group per zone.
+    aws_groups = inv["dev_aws_kube_node"]["vars"]["fleetform_pools"]["general"]["groups"]
+    assert list(aws_groups) == [clusters["dev-aws"]["region"]] and all(aws_groups.values())
+    gcp_groups = inv["dev_gcp_kube_node"]["vars"]["fleetform_pools"]["general"]["groups"]
+    assert list(gcp_groups) == clusters["dev-gcp"]["workers"]["general"]["zones"]
+    assert all(f"/zones/{z}/instanceGroupManagers/" in i for z, i in gcp_groups.items())
     one = _inventory("--stack", "dev", "--host", "dev-gcp-etcd-0")
     assert one == _inventory("--stack", "dev", "--list")["_meta"]["hostvars"]["dev-gcp-etcd-0"]
     # The synth directory carries the same inventory as the command.

@@ -32,6 +32,7 @@ from fleetform.engine.mocks import base as fleet_mocks
 from fleetform.engine.records import SECRET_MASK, Resource
 from fleetform.plan import names
 from fleetform.plan.firewall import LB_HEALTH_CHECKS, ROLES
+from fleetform.plan.pools import split
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ROOT / "stacks"
@@ -124,7 +125,7 @@ pulumi.export("secret", {"key": secret.key, "id": secret.secret_id})
 pulumi.export("disk", {"id": disk.id, "device": disk.device_path})
 pulumi.export("etcd0", {"id": etcd0.id, "ip": etcd0.private_ip})
 pulumi.export("replicas", {k: {"id": m.id, "ip": m.private_ip} for k, m in replicas.items()})
-pulumi.export("pools", {k: g.id for k, g in pools.items()})
+pulumi.export("pools", {k: dict(g.groups) for k, g in pools.items()})
 pulumi.export("lb", {"address": lb.address, "kind": lb.kind, "internal": lb.internal_address})
 pulumi.export("bucket", {"name": bucket.name, "url": bucket.url})
 pulumi.export("secret_store", {"cloud": gcp.secret_store.cloud, "region": gcp.secret_store.region,
@@ -578,26 +579,38 @@ def test_user_data_with_a_private_key_is_refused() -> None:
 # Workers
 
 
-def test_worker_pool_is_a_regional_managed_group_with_the_pools_bounds(eu: Run) -> None:
+def test_worker_pool_is_one_zonal_managed_group_per_zone(eu: Run) -> None:
     [pool] = eu.plan.workers
     name = names.child(eu.plan.key, "pool", pool.name)
     template = eu.one("gcp:compute/instanceTemplate:InstanceTemplate", names.child(name, "template"))
     assert template.inputs["machineType"] == pool.machine_type
-    group = eu.one("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager", name)
-    assert group.inputs["region"] == eu.plan.region
-    assert group.inputs["distributionPolicyZones"] == list(pool.zones)
-    [version] = group.inputs["versions"]
-    assert template.urn in group.dependencies and "uniqueId=" in version["instanceTemplate"]
-    policy = group.inputs["updatePolicy"]
-    assert policy["type"] == "PROACTIVE" and policy["minimalAction"] == "REPLACE"
-    assert policy["maxUnavailableFixed"] == 0 and policy["maxSurgeFixed"] >= len(pool.zones)
-    # No CPU autoscaler: the group starts at the pool's minimum and the in-cluster
-    # cluster-autoscaler owns its size (auto-discovery by the template's labels).
-    assert group.inputs["targetSize"] == pool.min == 3 and "targetSize" in group.ignore_changes
+    assert not eu.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+    groups = {z: eu.one("gcp:compute/instanceGroupManager:InstanceGroupManager", names.child(name, z))
+              for z in pool.zones}
+    for zone, group in groups.items():
+        # The name cluster-autoscaler's --nodes flag gives this group (its add-on).
+        assert group.inputs["name"] == names.zonal_worker_group(eu.plan.key, pool.name, zone)
+        assert group.inputs["zone"] == zone and "region" not in group.inputs
+        assert GCP_NAME.match(group.inputs["name"]) and len(group.inputs["baseInstanceName"]) <= 58
+        [version] = group.inputs["versions"]
+        assert template.urn in group.dependencies and "uniqueId=" in version["instanceTemplate"]
+        policy = group.inputs["updatePolicy"]
+        assert policy["type"] == "PROACTIVE" and policy["minimalAction"] == "REPLACE"
+        # Surge first, never below capacity; a zonal group has no regional-only fields.
+        assert (policy["maxSurgeFixed"], policy["maxUnavailableFixed"]) == (1, 0)
+        assert "instanceRedistributionType" not in policy
+        assert "targetSize" in group.ignore_changes
+    # No CPU autoscaler: together the groups start at the pool's minimum (first zones
+    # take the remainder) and the in-cluster cluster-autoscaler owns each one's size.
+    assert [g.inputs["targetSize"] for g in groups.values()] == list(split(pool.min, pool.zones).values())
+    assert sum(g.inputs["targetSize"] for g in groups.values()) == pool.min == 3
     assert not eu.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler")
     assert template.inputs["labels"]["cluster-autoscaler-enabled"] == "true"
     assert template.inputs["labels"]["cluster-autoscaler-name"] == eu.plan.name
-    assert eu.outputs["pools"][pool.name]
+    # The handle carries every group by zone; its id is the zonal manager's.
+    assert eu.outputs["pools"][pool.name] == {
+        z: f"projects/{eu.fleet.gcp_project}/zones/{z}/instanceGroupManagers/{g.inputs['name']}"
+        for z, g in groups.items()}
 
 
 # --------------------------------------------------------------------------------------

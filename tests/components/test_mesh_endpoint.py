@@ -47,7 +47,7 @@ SG = "aws:ec2/securityGroup:SecurityGroup"
 HEALTH_CHECK = "gcp:compute/regionHealthCheck:RegionHealthCheck"
 BACKEND = "gcp:compute/regionBackendService:RegionBackendService"
 FORWARDING_RULE = "gcp:compute/forwardingRule:ForwardingRule"
-MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
+MIG = "gcp:compute/instanceGroupManager:InstanceGroupManager"
 RECORD_SET = "gcp:dns/recordSet:RecordSet"
 MANAGED_ZONE = "gcp:dns/managedZone:ManagedZone"
 FIREWALL = "gcp:compute/firewall:Firewall"
@@ -192,10 +192,15 @@ def test_gcp_member_gets_an_internal_passthrough_lb_on_its_port_with_global_acce
     assert rule.inputs["ports"] == [str(p)] and rule.inputs["loadBalancingScheme"] == "INTERNAL"
     assert rule.inputs["allowGlobalAccess"] is True  # clients from other regions (VPN, peering)
     assert run.resolve(rule.inputs["backendService"]).urn == backend.urn
-    # Backends: every worker pool's regional managed instance group.
-    groups = {run.outputs(m)["instanceGroup"] for m in run.of_type(MIG, run.in_cluster(plan))}
-    assert len(groups) == len(plan.workers)
-    assert {b["group"] for b in backend.inputs["backends"]} == groups
+    # Backends: every zonal managed instance group of every worker pool, by the URL of
+    # the instance group each manager runs (as the provider returns it).
+    migs = run.of_type(MIG, run.in_cluster(plan))
+    assert len(migs) == sum(len(p.zones) for p in plan.workers)
+    groups = {run.outputs(m)["instanceGroup"] for m in migs}
+    assert groups == {
+        f"https://www.googleapis.com/compute/v1/projects/{run.plan.gcp_project}/zones/{m.inputs['zone']}/"
+        f"instanceGroups/{m.inputs['name']}" for m in migs}
+    assert sorted(b["group"] for b in backend.inputs["backends"]) == sorted(groups)
     for r in run.owned(endpoint(run, "us-gcp")):
         if r.custom:
             assert provider_name(run, r) == f"{plan.key}-gcp", r.name

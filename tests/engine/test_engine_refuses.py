@@ -76,3 +76,37 @@ def test_the_cli_reports_it_like_preview(monkeypatch: pytest.MonkeyPatch,
     err = capsys.readouterr().err
     assert err == "error: aws:lb/loadBalancer:LoadBalancer resource 'lb' has a problem: x\n"
     assert "internal error" not in err
+
+
+ZONAL_GROUP = """
+    t = gcp.compute.InstanceTemplate("t", machine_type="e2-medium", disks=[
+        gcp.compute.InstanceTemplateDiskArgs(source_image="debian-cloud/debian-12")],
+        network_interfaces=[gcp.compute.InstanceTemplateNetworkInterfaceArgs(network="default")])
+    g = gcp.compute.InstanceGroupManager("g", name={name!r}, base_instance_name={base!r}, {zone}
+        versions=[gcp.compute.InstanceGroupManagerVersionArgs(instance_template=t.self_link_unique)])
+    pulumi.export("group", g.instance_group)
+    pulumi.export("id", g.id)
+"""
+
+
+def test_a_zonal_group_lives_in_a_zone_and_reports_its_instance_group_url(tmp_path: Path) -> None:
+    prog = program(tmp_path / "ok", ZONAL_GROUP.format(name="web-a", base="web-a", zone='zone="europe-west4-a",'))
+    result = run_program(prog, project="p", stack="s", config={"gcp:project": "acme", "gcp:region": "europe-west4"})
+    assert result.outputs == {
+        "group": "https://www.googleapis.com/compute/v1/projects/acme/zones/europe-west4-a/instanceGroups/web-a",
+        "id": "projects/acme/zones/europe-west4-a/instanceGroupManagers/web-a"}
+
+
+def test_a_zonal_group_without_a_zone_or_with_a_bad_name_is_refused(tmp_path: Path) -> None:
+    prog = program(tmp_path / "nozone", ZONAL_GROUP.format(name="web-a", base="web-a", zone=""))
+    with pytest.raises(ProviderCheckError) as exc:
+        run_program(prog, project="p", stack="s", config={"gcp:project": "acme", "gcp:region": "europe-west4"})
+    assert exc.value.problems == ["Cannot determine zone: set in this resource, or set provider-level zone."]
+    prog = program(tmp_path / "names", ZONAL_GROUP.format(name="Web_A", base="w" * 59, zone='zone="europe-west4-a",'))
+    with pytest.raises(ProviderCheckError) as exc:
+        run_program(prog, project="p", stack="s", config={"gcp:project": "acme", "gcp:region": "europe-west4"})
+    assert exc.value.problems == [
+        "googleapi: Error 400: Invalid value for field 'resource.name': 'Web_A'. "
+        "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)', invalid",
+        f"googleapi: Error 400: Invalid value for field 'resource.baseInstanceName': '{'w' * 59}'. "
+        "Must be a match of regex '[a-z][-a-z0-9]{0,57}', invalid"]

@@ -242,3 +242,27 @@ def test_every_auto_named_type_refuses_an_overflowing_name(type_token: str) -> N
     assert rule is not None
     long = "n" * (rule.maxlen - rule.randlen)
     assert check(type_token, long, {})[0].startswith(f"could not make instance of '{type_token}'")
+
+
+IGM = "gcp:compute/instanceGroupManager:InstanceGroupManager"
+
+
+def test_zonal_group_update_policy_validators() -> None:
+    ok = {"minimalAction": "REPLACE", "type": "PROACTIVE", "maxSurgeFixed": 1, "maxUnavailableFixed": 0,
+          "replacementMethod": "SUBSTITUTE"}
+    assert check(IGM, "g", {"name": "g", "updatePolicy": ok}) == []
+    assert check(IGM, "g", {"name": "g", "updatePolicy": {**ok, "minimalAction": "replace"}}) == [problem(
+        IGM, "g", 'expected update_policy.0.minimal_action to be one of ["NONE" "REFRESH" "RESTART" "REPLACE"], '
+        "got replace", "updatePolicy.minimalAction")]
+    assert check(IGM, "g", {"name": "g", "updatePolicy": {**ok, "type": "ROLLING"}}) == [problem(
+        IGM, "g", 'expected update_policy.0.type to be one of ["OPPORTUNISTIC" "PROACTIVE"], got ROLLING',
+        "updatePolicy.type")]
+    assert check(IGM, "g", {"name": "g", "updatePolicy": {**ok, "maxSurgePercent": 20}}) == [
+        problem(IGM, "g", 'ConflictsWith. "update_policy.0.max_surge_fixed": conflicts with '
+                "update_policy.0.max_surge_percent", "updatePolicy.maxSurgeFixed"),
+        problem(IGM, "g", 'ConflictsWith. "update_policy.0.max_surge_percent": conflicts with '
+                "update_policy.0.max_surge_fixed", "updatePolicy.maxSurgePercent"),
+    ]
+    assert check(IGM, "g", {"name": "g", "autoHealingPolicies": {"healthCheck": "hc", "initialDelaySec": 3601}}) == [
+        problem(IGM, "g", "expected auto_healing_policies.0.initial_delay_sec to be in the range (0 - 3600), got 3601",
+                "autoHealingPolicies.initialDelaySec")]

@@ -19,6 +19,7 @@ from planes_support import StackRun, user_data
 
 from fleetform.bootstrap.flux import INSTALLER, UNIT
 from fleetform.catalog.permissions import FEDERATED, federated, permissions
+from fleetform.engine.synth import addon_bundles
 from fleetform.plan.identity import controller_grant_name, gcp_custom_role_id
 
 NODE_ROLES = ("etcd", "control-plane", "worker")
@@ -174,3 +175,28 @@ def test_aws_resources_carry_the_controllers_tags(stack: StackRun) -> None:
             assert tags["k8s.io/cluster-autoscaler/enabled"] == "true"
             assert tags[f"k8s.io/cluster-autoscaler/{plan.name}"] == "owned"
             assert tags[owned] == "owned"
+
+
+def test_gcp_autoscaler_drives_exactly_the_zonal_groups_the_graph_makes(stack: StackRun) -> None:
+    """The cluster-autoscaler's `--nodes=min:max:<MIG URL>` (its chart's
+    `autoscalingGroups`) in the published bundle name every zonal MIG of the cluster and
+    nothing else; each group's bounds start at its size, and per pool they sum to the pool's."""
+    bundles = addon_bundles([r.to_json() for r in stack.resources], stack.plan)
+    seen = False
+    for plan in stack.plan.clusters:
+        if plan.cloud != "gcp":
+            continue
+        seen = True
+        docs = yaml.safe_load_all(bundles[f"addons/{plan.context}/cluster-autoscaler/gcp.yaml"])
+        (release,) = [d for d in docs if d and d["kind"] == "HelmRelease"]
+        rendered = {g["name"]: (g["minSize"], g["maxSize"]) for g in release["spec"]["values"]["autoscalingGroups"]}
+        migs = stack.of_type("gcp:compute/instanceGroupManager:InstanceGroupManager", stack.in_cluster(plan))
+        by_url = {stack.outputs(m)["instanceGroup"]: m for m in migs}
+        assert set(rendered) == set(by_url) and len(migs) == sum(len(p.zones) for p in plan.workers)
+        for url, m in by_url.items():
+            assert rendered[url][0] == m.inputs["targetSize"] and "targetSize" in m.ignore_changes
+        for pool in plan.workers:
+            mine = [rendered[u] for u, m in by_url.items() if m.name.startswith(f"{plan.key}-workers-{pool.name}-")]
+            assert len(mine) == len(pool.zones)
+            assert (sum(lo for lo, _ in mine), sum(hi for _, hi in mine)) == (pool.min, pool.max)
+    assert seen, "the stack has a GCP cluster"

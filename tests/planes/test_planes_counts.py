@@ -15,6 +15,7 @@ from planes_support import StackRun, cloud_counts
 from fleetform.addons.build import CloudFacts, addon_context
 from fleetform.addons.bundle import render_bundle
 from fleetform.addons.context import CONTROLLERS, LOG_SHIPPER
+from fleetform.plan import names
 from fleetform.plan.firewall import EgressRule, egress_rules
 from fleetform.plan.identity import plan_identity
 from fleetform.plan.load import load_stack_file
@@ -149,7 +150,8 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
         # No CPU autoscaler: the cluster-autoscaler (an add-on) sizes the group.
         planes[f"workers-{pool.name}"] = Counter({
             "gcp:compute/instanceTemplate:InstanceTemplate": 1,
-            "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": 1,
+            # One zonal group per zone: cluster-autoscaler scales zonal MIGs only.
+            "gcp:compute/instanceGroupManager:InstanceGroupManager": len(pool.zones),
         })
     return planes
 
@@ -313,11 +315,13 @@ def test_machines_and_pools_follow_the_plan(stack: StackRun) -> None:
             for pool in plan.workers:
                 group = stack.component("WorkerPlane", f"{plan.key}-workers-{pool.name}")
                 assert not stack.of_type("gcp:compute/regionAutoscaler:RegionAutoscaler", stack.owned(group))
-                (mig,) = stack.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
-                                       stack.owned(group))
-                assert sorted(mig.inputs["distributionPolicyZones"]) == sorted(pool.zones)
-                # Starts at the pool's minimum; the cluster-autoscaler owns the size after that.
-                assert mig.inputs["targetSize"] == pool.min and "targetSize" in mig.ignore_changes
+                migs = stack.of_type("gcp:compute/instanceGroupManager:InstanceGroupManager", stack.owned(group))
+                assert {m.inputs["zone"]: m.inputs["name"] for m in migs} == {
+                    z: names.zonal_worker_group(plan.key, pool.name, z) for z in pool.zones}
+                # Together they start at the pool's minimum; the cluster-autoscaler owns
+                # each group's size after that.
+                assert sum(m.inputs["targetSize"] for m in migs) == pool.min
+                assert all("targetSize" in m.ignore_changes for m in migs)
                 (template,) = stack.of_type("gcp:compute/instanceTemplate:InstanceTemplate", stack.owned(group))
                 labels = template.inputs["labels"]
                 assert (labels["cluster-autoscaler-enabled"], labels["cluster-autoscaler-name"]) == ("true", plan.name)

@@ -9,7 +9,9 @@ from typing import Any
 
 from fleetform.engine.checks.common import (
     AutoName,
+    Check,
     Rules,
+    check_failure,
     conflicts_with,
     exactly_one_of,
     field,
@@ -100,6 +102,66 @@ _FIREWALL = Rules(
 
 _PROVIDER_KINDS = [("aws", "aws"), ("oidc", "oidc")]
 
+# resource_compute_instance_group_manager.go (zonal): the update policy's validators.
+_ACTIONS = ("NONE", "REFRESH", "RESTART", "REPLACE")
+
+
+def string_in_slice(k: str, value: str, valid: tuple[str, ...]) -> list[str]:
+    """helper/validation StringInSlice (case-sensitive); Go's %q of the slice."""
+    if value in valid:
+        return []
+    return [f"expected {k} to be one of [{' '.join(go_quote(v) for v in valid)}], got {value}"]
+
+
+def int_between(k: str, value: int, lo: int, hi: int) -> list[str]:
+    """helper/validation IntBetween."""
+    if lo <= value <= hi:
+        return []
+    return [f"expected {k} to be in the range ({lo} - {hi}), got {value}"]
+
+
+def _nested(block: str, tf_block: str, checks: Mapping[str, Callable[[str, Any], list[str]]],
+            conflicts: tuple[tuple[str, str], ...] = ()) -> Check:
+    """Validators of one MaxItems=1 block's fields (reported at ``<block>.<field>``, the
+    Terraform key ``<tf_block>.0.<field>``), and its fields' ConflictsWith pairs."""
+
+    def snake(prop: str) -> str:
+        return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), prop)
+
+    def check(type_token: str, urn_name: str, inputs: Mapping[str, Any]) -> list[str]:
+        value = inputs.get(block)
+        if isinstance(value, list):  # a one-element list on the wire
+            value = value[0] if value else None
+        if not isinstance(value, Mapping):
+            return []
+        out: list[str] = []
+        for prop, validate in checks.items():
+            if value.get(prop) is not None:
+                out += [check_failure(type_token, urn_name, reason, f"{block}.{prop}")
+                        for reason in validate(f"{tf_block}.0.{snake(prop)}", value[prop])]
+        for a, b in conflicts:
+            for one, other in ((a, b), (b, a)):
+                out += [check_failure(type_token, urn_name, reason, f"{block}.{one}") for reason in conflicts_with(
+                    value, (one, f"{tf_block}.0.{snake(one)}"), [(other, f"{tf_block}.0.{snake(other)}")])]
+        return out
+
+    return check
+
+
+_IGM_UPDATE_POLICY = _nested("updatePolicy", "update_policy", {
+    "minimalAction": lambda k, v: string_in_slice(k, str(v), _ACTIONS),
+    "mostDisruptiveAllowedAction": lambda k, v: string_in_slice(k, str(v), _ACTIONS),
+    "type": lambda k, v: string_in_slice(k, str(v), ("OPPORTUNISTIC", "PROACTIVE")),
+    "replacementMethod": lambda k, v: string_in_slice(k, str(v), ("RECREATE", "SUBSTITUTE", "")),
+    "maxSurgePercent": lambda k, v: int_between(k, int(v), 0, 100),
+    "maxUnavailablePercent": lambda k, v: int_between(k, int(v), 0, 100),
+}, conflicts=(("maxSurgeFixed", "maxSurgePercent"), ("maxUnavailableFixed", "maxUnavailablePercent")))
+
+_IGM_AUTO_HEALING = _nested("autoHealingPolicies", "auto_healing_policies", {
+    "initialDelaySec": lambda k, v: int_between(k, int(v), 0, 3600),
+})
+
+
 RULES: dict[str, Rules] = {
     "gcp:compute/firewall:Firewall": _FIREWALL,
     # resource_compute_address.go: ValidateRegexp of the same GCE name pattern.
@@ -124,6 +186,8 @@ RULES: dict[str, Rules] = {
             schema_rule("oidc", _exactly("oidc", _PROVIDER_KINDS)),
         ),
     ),
+    "gcp:compute/instanceGroupManager:InstanceGroupManager": Rules(
+        autoname=_named(), checks=(_IGM_UPDATE_POLICY, _IGM_AUTO_HEALING)),
     # Auto-named (pulumi-gcp SetAutonaming) when the program sets no name.
     **{
         token: Rules(autoname=_named(unless=unless))

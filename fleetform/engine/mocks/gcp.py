@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any
 
+from fleetform.engine.checks import ProviderCheckError
 from fleetform.engine.mocks.base import (
     EPOCH,
     GOOGLEAPIS,
@@ -199,10 +201,45 @@ def _igm_extra(c: ResourceCall, out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-resource_mock(
-    "gcp:compute/instanceGroupManager:InstanceGroupManager",
-    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
-)(_gcp_compute(_igm_extra))
+resource_mock("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")(_gcp_compute(_igm_extra))
+
+# The Compute API's patterns (compute v1 discovery document), refused at create.
+_API_NAME = r"(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)"
+_API_BASE_INSTANCE_NAME = r"[a-z][-a-z0-9]{0,57}"
+
+
+def _api_pattern(field: str, value: Any, pattern: str) -> list[str]:
+    if isinstance(value, str) and re.fullmatch(pattern, value):
+        return []
+    return [f"googleapi: Error 400: Invalid value for field 'resource.{field}': '{value}'. "
+            f"Must be a match of regex '{pattern}', invalid"]
+
+
+def _zonal_igm_problems(c: ResourceCall) -> list[str]:
+    problems: list[str] = []
+    if not (c.get("zone") or c.provider_inputs.get("zone") or c.mocks.config_str("gcp:zone")):
+        problems.append("Cannot determine zone: set in this resource, or set provider-level zone.")
+    problems += _api_pattern("name", c.autoname(), _API_NAME)
+    problems += _api_pattern("baseInstanceName", c.get("baseInstanceName"), _API_BASE_INSTANCE_NAME)
+    size = c.get("targetSize")
+    if isinstance(size, int) and size < 0:
+        problems.append(f"googleapi: Error 400: Invalid value for field 'resource.targetSize': '{size}'. "
+                        "Must be greater than or equal to 0, invalid")
+    return problems
+
+
+@resource_mock("gcp:compute/instanceGroupManager:InstanceGroupManager")
+def _gcp_zonal_igm(c: ResourceCall) -> tuple[str, dict[str, Any]]:
+    """A zonal group: created in the resource's zone or the provider's (tpgresource.GetZone),
+    never in a region; its name and base instance name as the API accepts them. Its
+    ``instanceGroup`` is the zonal group's URL that load-balancer backends take."""
+    # Only a creation carries the required base instance name (a read of an existing
+    # group carries no inputs and is not checked).
+    if "baseInstanceName" in c.inputs and (problems := _zonal_igm_problems(c)):
+        raise ProviderCheckError(problems)
+    rid, out = gcp_generic(c)
+    out.update(_igm_extra(c, out))
+    return rid, out
 
 
 resource_mock("gcp:compute/disk:Disk")(
