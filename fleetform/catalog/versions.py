@@ -93,15 +93,26 @@ ADDON_IMAGES: dict[str, tuple[str, str, str | None]] = {
         "registry.k8s.io/metrics-server/metrics-server", "v0.8.1",
         "sha256:b2d2efaf5ac3b366ed0f839d2412a2c4279d4fc2a2a733f12c52133faed36c41"),
     # No charts upstream: fleetform renders their manifests (cloud-provider-gcp's
-    # deploy/packages/default, the PD CSI driver's stable overlay).
+    # deploy/packages/default, the PD CSI driver's stable overlay); no published digest
+    # found for these two tags.
     "gcp-cloud-controller-manager": ("registry.k8s.io/cloud-provider-gcp/cloud-controller-manager", "v35.0.5", None),
     "gcp-pd-csi-driver": (
         "registry.k8s.io/cloud-provider-gcp/gcp-compute-persistent-disk-csi-driver", "v1.26.0", None),
     # CSI sidecars (kubernetes-csi releases; the same versions aws-ebs-csi-driver 2.64.0 ships).
-    "csi-provisioner": ("registry.k8s.io/sig-storage/csi-provisioner", "v6.3.0", None),
-    "csi-attacher": ("registry.k8s.io/sig-storage/csi-attacher", "v4.12.0", None),
-    "csi-resizer": ("registry.k8s.io/sig-storage/csi-resizer", "v2.2.1", None),
-    "csi-node-driver-registrar": ("registry.k8s.io/sig-storage/csi-node-driver-registrar", "v2.17.0", None),
+    # Digests as IBM/ibm-spectrum-scale-csi pins these exact tags
+    # (operator/controllers/config/constants.go, the tag beside each digest).
+    "csi-provisioner": (
+        "registry.k8s.io/sig-storage/csi-provisioner", "v6.3.0",
+        "sha256:a4b0b1a37605b7b04a293e136edf7006ec1786a8eb3f4e5a945f81d667dcc371"),
+    "csi-attacher": (
+        "registry.k8s.io/sig-storage/csi-attacher", "v4.12.0",
+        "sha256:b9dc9a714a484ccdeeb6f86d88d4db9b7a5ecfc5a55da6db3a60bb3fa33c278a"),
+    "csi-resizer": (
+        "registry.k8s.io/sig-storage/csi-resizer", "v2.2.1",
+        "sha256:ea1d25e23479000c7e8eeb92d827df66258df4e482ca054c5e7ce3fc0f5c41a5"),
+    "csi-node-driver-registrar": (
+        "registry.k8s.io/sig-storage/csi-node-driver-registrar", "v2.17.0",
+        "sha256:f9de845b170155199f2a2a3f9531cf13d78e31235e9db6b6582a8b0db0a50dad"),
     # The log shipper (addons/logging.py); no published digest found for this tag.
     "fluent-bit": ("cr.fluentbit.io/fluent/fluent-bit", "4.0.3", None),
 }
