@@ -39,6 +39,7 @@ from fleetform.plan.model import (
     Replica,
     Subnet,
 )
+from fleetform.plan.pools import idle_zones
 from fleetform.plan.upgrades import plan_upgrades
 from fleetform.plan.validate.pki import pki_problems
 from fleetform.spec.errors import FleetError, Loc, Problem
@@ -189,6 +190,12 @@ def plan_fleet(spec: FleetSpec) -> FleetPlan:
             if upgrades is not None:
                 cp = replace(cp, upgrade=upgrades.cluster(c.name))
             clusters.append(cp)
+            if cp.cloud == "gcp":
+                for pool in cp.workers:
+                    if idle := idle_zones(pool):
+                        warnings.append(
+                            f"cluster {c.name!r}: pool {pool.name!r} has max {pool.max} over {len(pool.zones)} zones; "
+                            f"its groups in {', '.join(idle)} never get a node (raise max or list fewer zones)")
             member_zones = tuple(m.zone for m in cp.etcd.members)
             if len(member_zones) >= 3 and not survives_zone_loss(member_zones):
                 warnings.append(

@@ -43,3 +43,10 @@ def zonal_groups(key: str, pool: PoolPlan) -> tuple[ZonalGroup, ...]:
     low, high = split(pool.min, pool.zones), split(pool.max, pool.zones)
     return tuple(ZonalGroup(pool.name, z, names.zonal_worker_group(key, pool.name, z), low[z], high[z])
                  for z in pool.zones)
+
+
+def idle_zones(pool: PoolPlan) -> tuple[str, ...]:
+    """GCP: the zones whose group gets no share of ``max`` (a pool with ``max`` below its
+    zone count), so the autoscaler never puts a node there."""
+    high = split(pool.max, pool.zones)
+    return tuple(z for z in pool.zones if high[z] == 0)

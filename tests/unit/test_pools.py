@@ -4,12 +4,15 @@ way for the groups' starting sizes and the autoscaler's per-group bounds."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from fleetform.plan import names
 from fleetform.plan.model import PoolPlan
-from fleetform.plan.pools import split, zonal_groups
+from fleetform.plan.pools import idle_zones, split, zonal_groups
+
+from .helpers import plan_text
 
 ZONES = ("europe-west4-a", "europe-west4-b", "europe-west4-c")
 GCE_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
@@ -49,3 +52,24 @@ def test_long_keys_still_give_valid_distinct_gce_names() -> None:
     pool = PoolPlan("p" * 30, "e2-standard-4", 1, 3, ("northamerica-northeast2-a", "northamerica-northeast2-b"), ())
     got = [g.name for g in zonal_groups(key, pool)]
     assert len(set(got)) == 2 and all(GCE_NAME.match(n) and len(n) <= 63 for n in got)
+
+
+def test_plan_warns_when_a_gcp_pool_cannot_reach_every_zone(tmp_path: Path) -> None:
+    plan = plan_text(tmp_path, """
+        clusters:
+          - name: small
+            cloud: gcp
+            region: europe-west1
+            network: {index: 1}
+            workers: [{name: general, min: 0, max: 2}]
+          - name: big
+            cloud: gcp
+            region: europe-west1
+            network: {index: 2}
+            workers: [{name: general, min: 0, max: 3}]
+    """)
+    (pool,) = plan.cluster("small").workers
+    assert idle_zones(pool) == pool.zones[2:]
+    warned = [w for w in plan.warnings if "never get a node" in w]
+    assert warned == [f"cluster 'small': pool 'general' has max 2 over 3 zones; its groups in {pool.zones[2]} "
+                      "never get a node (raise max or list fewer zones)"]
