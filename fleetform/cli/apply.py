@@ -23,6 +23,7 @@ from fleetform.engine.orchestrate import (
     dependents_left,
     fingerprint,
     orchestrate,
+    orphans,
     select,
     unmet_prerequisites,
     waiting_on_preview,
@@ -107,19 +108,27 @@ def load_plan(env: str, clusters: list[str]) -> tuple[FleetPlan, list[str]]:
 def run(args: argparse.Namespace) -> int:
     operation: Operation = args.operation
     plan, clusters = load_plan(args.stack, args.cluster)
-    selected = select(plan, clusters=clusters, wave=args.wave, with_fleet=args.with_fleet)
+    if operation != "destroy":  # destroy may also name a removed cluster's stack: below
+        selected = select(plan, clusters=clusters, wave=args.wave, with_fleet=args.with_fleet)
     root = project_root()
     try:
         runner = make_runner(root)
+        strays = orphans(plan, runner.stack_names())
+        if operation == "destroy":
+            selected = select(plan, clusters=clusters, wave=args.wave, with_fleet=args.with_fleet, extra=strays)
         problems = unmet_prerequisites(selected, runner, operation)
         if operation == "destroy":
-            problems += dependents_left(selected, stack_layout(plan), runner)
+            problems += dependents_left(selected, (*stack_layout(plan), *strays), runner)
         hold = waiting_on_preview(selected, runner) if operation == "preview" else {}
     except RunnerError as exc:
         print(f"fleetform {operation}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if problems:
         raise FleetError(problems)
+    for stray in strays if operation != "destroy" else ():
+        print(f"warning: stack {stray.name!r} exists but cluster {stray.cluster!r} is no longer in the stack file: "
+              f"its resources keep running; remove them with `fleetform destroy --stack {plan.stack} "
+              f"--cluster {stray.cluster}`", file=sys.stderr)
     journal = Journal.of(root, plan.stack, operation, fingerprint(plan, operation))
     done: set[str] = set()
     if operation != "preview":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +100,12 @@ class AutomationRunner:
             return None
         except auto.errors.CommandError as exc:
             raise RunnerError(f"cannot read the outputs of stack {stack_name!r}: {_failure(exc)}") from None
+
+    def stack_names(self) -> Sequence[str]:
+        workspace = auto.LocalWorkspace(work_dir=str(self.project), pulumi_command=self.command)
+        try:
+            summaries = workspace.list_stacks()
+        except auto.errors.CommandError as exc:
+            raise RunnerError(f"cannot list the project's stacks: {_failure(exc)}") from None
+        # A cloud backend may print `org/project/stack`: the stack is the last part.
+        return [summary.name.rpartition("/")[2] for summary in summaries]

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from fleetform import __version__
 from fleetform.engine.runner import OnOutput, Operation, Runner, StackResult, applied, run_one
 from fleetform.plan.model import FleetPlan
-from fleetform.plan.stacks import MicroStack, stack_layout
+from fleetform.plan.stacks import MicroStack, fleet_stack, parse_stack, stack_layout
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.messages import did_you_mean
 
@@ -34,12 +34,30 @@ Status = Literal["succeeded", "failed", "not started", "skipped"]
 # ---------------------------------------------------------------- selection
 
 
+def orphans(plan: FleetPlan, existing: Iterable[str]) -> tuple[MicroStack, ...]:
+    """Cluster stacks of this fleet that exist in the backend but whose cluster is no
+    longer in the stack file: their resources keep running until they are destroyed."""
+    if plan.stacks == "single":
+        return ()
+    known = {s.name for s in stack_layout(plan)}
+    found = []
+    for name in sorted(set(existing)):
+        env, cluster = parse_stack(name)
+        if env == plan.stack and cluster is not None and name not in known:
+            found.append(MicroStack(name, env, "cluster", cluster, (fleet_stack(env),)))
+    return tuple(found)
+
+
 def select(plan: FleetPlan, *, clusters: Sequence[str] = (), wave: str | None = None,
-           with_fleet: bool = False) -> tuple[MicroStack, ...]:
+           with_fleet: bool = False, extra: Sequence[MicroStack] = ()) -> tuple[MicroStack, ...]:
     """The stacks a command runs, in layout order (the fleet stack first). No
     ``clusters``/``wave``: every stack. Otherwise those clusters' stacks, and the fleet
-    stack only with ``with_fleet``. FleetError (exit 2) for a name that does not exist."""
+    stack only with ``with_fleet``. FleetError (exit 2) for a name that does not exist.
+    ``extra``: stacks outside the layout the command may also run (``destroy``: the
+    :func:`orphans`), after the layout's cluster stacks."""
     layout = stack_layout(plan)
+    if extra:
+        layout = (*layout, *extra)
     wanted = list(clusters)
     if wave is not None:
         wanted += _wave_clusters(plan, wave)

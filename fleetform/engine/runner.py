@@ -9,7 +9,7 @@ all (no Pulumi CLI, a project it cannot open): the run stops before any stack st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -48,6 +48,10 @@ class Runner(Protocol):
     def outputs(self, stack_name: str) -> Mapping[str, Any] | None:
         """The stack's outputs as its last update left them ({} if it was never
         applied); None when the stack does not exist."""
+        ...
+
+    def stack_names(self) -> Sequence[str]:
+        """Every stack of the project in the backend (plain stack names)."""
         ...
 
 

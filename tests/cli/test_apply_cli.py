@@ -146,3 +146,14 @@ def test_every_new_command_is_in_the_help() -> None:
         assert f"    {command}" in out.stdout, command
     assert "4 a stack failed" in " ".join(out.stdout.split())
     assert os.environ.get("FLEETFORM_DEBUG") is None
+
+
+def test_a_removed_clusters_stack_is_named_by_up_and_destroyed_by_name(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = _use(monkeypatch, FakeRunner(applied=["waves", "waves.gone"]))
+    assert main(["preview", "--stack", "waves", "--cluster", "lab"]) == 0
+    assert ("warning: stack 'waves.gone' exists but cluster 'gone' is no longer in the stack file: its resources "
+            "keep running; remove them with `fleetform destroy --stack waves --cluster gone`") in capsys.readouterr().err
+    assert main(["destroy", "--stack", "waves", "--cluster", "gone", "--yes"]) == 0
+    assert runner.started() == ["waves.lab", "waves.gone"]
+    assert "waves.gone" not in runner.applied

@@ -52,6 +52,9 @@ class FakeRunner:
     def outputs(self, stack_name: str) -> Mapping[str, Any] | None:
         return {"fleet": "acme"} if stack_name in self.applied else None
 
+    def stack_names(self) -> list[str]:
+        return sorted(self.applied)
+
     def started(self) -> list[str]:
         return [name for event, name in self.events if event == "start"]
 

@@ -15,6 +15,7 @@ from fleetform.engine.orchestrate import (
     dependents_left,
     fingerprint,
     orchestrate,
+    orphans,
     select,
     unmet_prerequisites,
     waiting_on_preview,
@@ -186,3 +187,20 @@ def test_the_fleet_stack_is_not_destroyed_under_live_cluster_stacks() -> None:
                             "first, or destroy the whole fleet")
     assert dependents_left(layout, layout, runner) == []
     assert dependents_left(subset, layout, FakeRunner(applied=["waves", "waves.lab"])) == []
+
+
+def test_a_removed_clusters_stack_is_found_destroyed_and_keeps_the_fleet_stack_alive() -> None:
+    plan = _plan()
+    runner = FakeRunner(applied=["waves", "waves.lab", "waves.gone", "other.gone", "waves"])
+    strays = orphans(plan, runner.stack_names())
+    assert [(s.name, s.cluster, s.prerequisites) for s in strays] == [("waves.gone", "gone", ("waves",))]
+    assert orphans(_plan("single"), runner.stack_names()) == ()
+    # destroy may name it; without it, the fleet stack stays while it exists.
+    assert [s.name for s in select(plan, clusters=["gone"], extra=strays)] == ["waves.gone"]
+    layout = (*stack_layout(plan), *strays)
+    fleet_only = select(plan, clusters=["lab"], with_fleet=True)
+    assert any("waves.gone" in str(p) for p in dependents_left(fleet_only, layout, runner))
+    everything = select(plan, extra=strays)
+    assert everything[-1].name == "waves.gone"
+    assert orchestrate(everything, "destroy", runner, concurrency=3).ok
+    assert runner.index("end", "waves.gone") < runner.index("start", "waves")
