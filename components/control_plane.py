@@ -67,7 +67,8 @@ class ControlPlane(pulumi.ComponentResource):
             "front-proxy-ca": ident.bundle("front-proxy-ca"),
             "etcd-ca": ident.bundle("etcd-ca"),
             "apiserver-etcd-client": etcd_client.cert_pem,
-            "service-account-public": ident.sa_public_pem,
+            # sa.pub: every key that verifies tokens (two during a rotation's prepare).
+            "service-account-public": ident.sa_public_bundle(),
         }
         secret_ids = {k: v.secret_id for k, v in refs.items()}
         extra: dict[str, pulumi.Output[str]] = {}

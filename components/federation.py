@@ -38,7 +38,10 @@ class Federation(pulumi.ComponentResource):
         super().__init__("fleetform:index:Federation", name, None, opts)
         self.identity = identity
         self.jwks: dict[str, pulumi.Output[str]] = {
-            i.cluster: shared.cluster(i.cluster).sa_public_pem.apply(lambda pem: jwks_document(pem))
+            # Every key that verifies the cluster's tokens: during a rotation's prepare the
+            # retiring key too, so tokens it signed keep federating until complete.
+            i.cluster: pulumi.Output.all(*shared.cluster(i.cluster).sa_public_pems)
+            .apply(lambda pems: jwks_document(*pems))
             for i in identity.issuers
         }
         documents: dict[str, tuple[Issuer, pulumi.Input[str], pulumi.Input[str]]] = {

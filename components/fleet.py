@@ -36,7 +36,9 @@ class Fleet(pulumi.ComponentResource):
         self.random_provider = random.Provider(names.child(name, "random"), opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers=[self.tls_provider, self.random_provider])
         self.identity = SharedIdentity(names.child(name, "identity"), plan.fleet, child,
-                                       settings=self.identity_plan.pki)
+                                       settings=self.identity_plan.pki,
+                                       migrating=any(c.migration is not None and c.migration.phase != "finalize"
+                                                     for c in plan.clusters))
         # Shared identity: workload identity federation for every cluster's
         # issuer, made before the clusters (a migration's snapshot writer is one of its
         # grants), and fleet RBAC + tenants in each incarnation's add-on bundle.

@@ -13,6 +13,7 @@ decided once per program run from the stack's own configuration.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_tls as tls
 
+from components.dynamic import RotationGate
 from fleetform.plan import identity as identity_plan
 from fleetform.plan import names
 from fleetform.plan.identity import IdentityPlan
@@ -31,10 +33,14 @@ from fleetform.plan.pki import (
     CertSpec,
     PkiSettings,
     admin_client,
+    certified_by_root,
     cluster_cas,
     resource_key,
     root_ca,
+    root_resource_key,
+    sa_key_name,
 )
+from fleetform.plan.rotation import ROOT, ServiceAccountKeys
 from fleetform.spec.models import (
     CloudsSpec,
     FleetNetworkSpec,
@@ -66,6 +72,32 @@ def private_key(name: str, parent: pulumi.Resource, settings: PkiSettings = DEFA
     return tls.PrivateKey(name, algorithm="ECDSA", ecdsa_curve=settings.ecdsa_curve, opts=opts)
 
 
+def certify(name: str, spec: CertSpec, key_pem: pulumi.Input[str], issuer: IssuedCert,
+            parent: pulumi.Resource, *, protect: bool = False) -> tls.LocallySignedCert:
+    """A certificate of ``spec`` for an existing key, signed by ``issuer`` (a CSR and the
+    signed certificate, named ``<name>-csr`` / ``<name>-cert``)."""
+    csr = tls.CertRequest(
+        names.child(name, "csr"),
+        private_key_pem=key_pem,
+        subject=tls.CertRequestSubjectArgs(common_name=spec.common_name, organization=spec.organization),
+        dns_names=list(spec.dns_names) or None,
+        ip_addresses=list(spec.ip_addresses) or None,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return tls.LocallySignedCert(
+        names.child(name, "cert"),
+        cert_request_pem=csr.cert_request_pem,
+        ca_private_key_pem=issuer.key_pem,
+        ca_cert_pem=issuer.cert_pem,
+        is_ca_certificate=spec.is_ca,
+        validity_period_hours=spec.validity_hours,
+        early_renewal_hours=spec.early_renewal_hours or None,
+        allowed_uses=list(spec.uses),
+        set_subject_key_id=True,
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+    )
+
+
 def issue(name: str, spec: CertSpec, issuer: IssuedCert | None, parent: pulumi.Resource,
           *, protect: bool = False, settings: PkiSettings | None = None) -> IssuedCert:
     """Materialize one CertSpec: a key and a certificate signed by ``issuer`` (or
@@ -74,78 +106,94 @@ def issue(name: str, spec: CertSpec, issuer: IssuedCert | None, parent: pulumi.R
     settings = settings or (issuer.settings if issuer is not None else DEFAULT_PKI)
     spec = settings.apply(spec)
     key = private_key(names.child(name, "key"), parent, settings, protect=protect)
-    subject = tls.SelfSignedCertSubjectArgs(common_name=spec.common_name, organization=spec.organization)
-    opts = pulumi.ResourceOptions(parent=parent, protect=protect)
     cert: tls.SelfSignedCert | tls.LocallySignedCert
     if issuer is None:
         cert = tls.SelfSignedCert(
             names.child(name, "cert"),
             private_key_pem=key.private_key_pem,
-            subject=subject,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=spec.common_name, organization=spec.organization),
             is_ca_certificate=spec.is_ca,
             validity_period_hours=spec.validity_hours,
             allowed_uses=list(spec.uses),
             set_subject_key_id=True,
-            opts=opts,
+            opts=pulumi.ResourceOptions(parent=parent, protect=protect),
         )
     else:
-        csr = tls.CertRequest(
-            names.child(name, "csr"),
-            private_key_pem=key.private_key_pem,
-            subject=tls.CertRequestSubjectArgs(common_name=spec.common_name, organization=spec.organization),
-            dns_names=list(spec.dns_names) or None,
-            ip_addresses=list(spec.ip_addresses) or None,
-            opts=pulumi.ResourceOptions(parent=parent),
-        )
-        cert = tls.LocallySignedCert(
-            names.child(name, "cert"),
-            cert_request_pem=csr.cert_request_pem,
-            ca_private_key_pem=issuer.key_pem,
-            ca_cert_pem=issuer.cert_pem,
-            is_ca_certificate=spec.is_ca,
-            validity_period_hours=spec.validity_hours,
-            early_renewal_hours=spec.early_renewal_hours or None,
-            allowed_uses=list(spec.uses),
-            set_subject_key_id=True,
-            opts=opts,
-        )
+        cert = certify(name, spec, key.private_key_pem, issuer, parent, protect=protect)
     return IssuedCert(spec.key, cert.cert_pem, pulumi.Output.secret(key.private_key_pem), key.public_key_pem,
                       (key, cert), settings)
 
 
+def issue_under_roots(name: str, spec: CertSpec, roots: Mapping[int, IssuedCert], issuing: int,
+                      parent: pulumi.Resource) -> tuple[IssuedCert, dict[int, pulumi.Output[str]]]:
+    """A cluster CA: one key, certified by every root in ``roots`` (two while the fleet
+    root rotates). Returns the CA as certified by the ``issuing`` root, and each other
+    root's certificate of it. The key never changes with the root, so whatever the CA
+    signed stays valid and joining machines' pins (public-key hashes) hold."""
+    root = roots[issuing]
+    spec = root.settings.apply(spec)
+    key = private_key(names.child(name, "key"), parent, root.settings)
+    certs = {gen: certify(names.child(name, *filter(None, [certified_by_root(gen)])), spec,
+                          key.private_key_pem, r, parent)
+             for gen, r in sorted(roots.items())}
+    ca = IssuedCert(spec.key, certs[issuing].cert_pem, pulumi.Output.secret(key.private_key_pem),
+                    key.public_key_pem, (key, *certs.values()), root.settings)
+    return ca, {gen: c.cert_pem for gen, c in certs.items() if gen != issuing}
+
+
+def _concat(pems: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
+    return pulumi.Output.all(*pems).apply(lambda ps: "".join(p if p.endswith("\n") else p + "\n" for p in ps))
+
+
 class ClusterIdentity(pulumi.ComponentResource):
     """One logical cluster's CAs (kubernetes, etcd, front-proxy), its service-account
-    signing key and the admin client certificate.
+    signing keys and the admin client certificate.
 
-    ``identity.pki.rotate.<cluster>`` rotates the CAs in phases (docs/credentials.md):
-    generation N names their resources ``...-<ca>-gN-...``. In ``prepare`` the CAs of
-    generation N-1 stay (trusted, signing nothing new) beside generation N, which signs
-    every certificate; ``bundle`` gives N then N-1. In ``complete`` only N remains."""
+    ``identity.pki.rotate.<cluster>`` rotates the CAs and the service-account signing
+    key in phases (docs/credentials.md): generation N names their resources
+    ``...-<ca>-gN-...`` / ``...-service-account-gN-key``. In ``prepare`` generation N-1
+    stays (trusted, signing nothing new) beside generation N, which signs every
+    certificate and token; ``bundle`` gives N then N-1. In ``complete`` only N remains.
+
+    ``roots``: every fleet root trusted now (two while ``rotate_root`` is in
+    ``prepare``), ``root`` the issuing one; each CA is certified by each of them."""
 
     def __init__(self, name: str, fleet: str, cluster: str, root: IssuedCert,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 roots: Mapping[int, IssuedCert] | None = None) -> None:
         super().__init__("fleetform:index:ClusterIdentity", name, None, opts)
         self.cluster = cluster
         self.root = root
         settings = root.settings
+        root_gen = settings.root_rotation.issuing
+        roots = dict(roots) if roots is not None else {root_gen: root}
         self.rotation = settings.rotation(cluster)
         self.generation = self.rotation.issuing
-        by_gen: dict[int, dict[str, IssuedCert]] = {
-            gen: {
-                spec.key: issue(names.child(name, resource_key(spec, gen)), spec, root, self)
-                for spec in cluster_cas(fleet, cluster, settings, gen)
-            }
-            for gen in self.rotation.trusted
-        }
+        by_gen: dict[int, dict[str, IssuedCert]] = {}
+        # Certificates of the CAs under a retiring root: only the fleet trust bundle has them.
+        self.retiring_root_certs: list[pulumi.Output[str]] = []
+        for gen in self.rotation.trusted:
+            by_gen[gen] = {}
+            for spec in cluster_cas(fleet, cluster, settings, gen):
+                ca, others = issue_under_roots(names.child(name, resource_key(spec, gen)), spec, roots,
+                                               root_gen, self)
+                by_gen[gen][spec.key] = ca
+                self.retiring_root_certs += list(others.values())
         # The issuing generation's CAs sign everything; the retiring ones are only trusted.
         self.cas: dict[str, IssuedCert] = by_gen[self.generation]
         self.retiring: dict[str, IssuedCert] = by_gen.get(self.rotation.retiring, {}) \
             if self.rotation.retiring is not None else {}
-        # Not rotated with the CAs: a new signing key invalidates every issued token
-        # (rotate it with `pulumi up --replace`, docs/identity.md).
-        sa = private_key(names.child(name, "service-account-key"), self, settings, rsa_bits=SA_KEY_RSA_BITS)
-        self.sa_key_pem: pulumi.Output[str] = pulumi.Output.secret(sa.private_key_pem)
-        self.sa_public_pem: pulumi.Output[str] = sa.public_key_pem
+        # Service-account signing keys, one per trusted generation: the API server signs
+        # with the issuing one and accepts every one (tokens signed by the retiring key
+        # stay valid until `complete`); the published JWKS carries the same keys.
+        sa_keys = ServiceAccountKeys.of(self.rotation)
+        sa = {gen: private_key(names.child(name, sa_key_name(gen)), self, settings, rsa_bits=SA_KEY_RSA_BITS)
+              for gen in sa_keys.verifying}
+        self.sa_key_pem: pulumi.Output[str] = pulumi.Output.secret(sa[sa_keys.signing].private_key_pem)
+        self.sa_public_pem: pulumi.Output[str] = sa[sa_keys.signing].public_key_pem
+        # Every key that verifies tokens now, the signing one first (two during `prepare`).
+        self.sa_public_pems: tuple[pulumi.Output[str], ...] = tuple(sa[g].public_key_pem
+                                                                    for g in sa_keys.verifying)
         spec = admin_client(fleet, cluster, settings)
         self.admin = issue(names.child(name, spec.key), spec, self.cas[spec.issuer], self)
         self.register_outputs({
@@ -153,14 +201,19 @@ class ClusterIdentity(pulumi.ComponentResource):
             "etcd_ca": self.bundle("etcd-ca"),
             "front_proxy_ca": self.bundle("front-proxy-ca"),
             "service_account_public_key": self.sa_public_pem,
+            "service_account_public_keys": self.sa_public_bundle(),
         })
 
     def bundle(self, ca: str) -> pulumi.Output[str]:
         """What trusts ``ca`` in this phase: the issuing certificate first (kubeadm reads
         the first certificate of ``ca.crt`` as the one ``ca.key`` belongs to), then the
         retiring one during ``prepare``."""
-        pems = [self.cas[ca].cert_pem, *([self.retiring[ca].cert_pem] if ca in self.retiring else [])]
-        return pulumi.Output.all(*pems).apply(lambda ps: "".join(p if p.endswith("\n") else p + "\n" for p in ps))
+        return _concat([self.cas[ca].cert_pem, *([self.retiring[ca].cert_pem] if ca in self.retiring else [])])
+
+    def sa_public_bundle(self) -> pulumi.Output[str]:
+        """``sa.pub``: every public key that verifies service-account tokens, the signing
+        key's first (kubeadm reads the first key of ``sa.pub`` as ``sa.key``'s)."""
+        return _concat(list(self.sa_public_pems))
 
     def trust_bundle(self) -> pulumi.Output[str]:
         pems = [c.cert_pem for c in (*self.cas.values(), *self.retiring.values())]
@@ -170,34 +223,53 @@ class ClusterIdentity(pulumi.ComponentResource):
 class SharedIdentity(pulumi.ComponentResource):
     """The fleet's one trust root (protected: losing it re-issues every credential).
 
+    ``identity.pki.rotate_root`` rotates it in phases: in ``prepare`` the root of
+    generation N exists beside N-1 (no longer protected, so ``complete`` can delete it),
+    every cluster CA is certified by both, and the trust bundle holds both roots. A gate
+    remembers the applied phase and refuses an illegal change in preview.
+
     ``settings``: the fleet's PKI settings (default: ``identity.pki`` of the stack's own
-    configuration, see ``configured_spec``)."""
+    configuration, see ``configured_spec``); ``migrating``: whether a cluster runs two
+    incarnations now (the root does not rotate then)."""
 
     def __init__(self, name: str, fleet: str, opts: pulumi.ResourceOptions | None = None, *,
-                 settings: PkiSettings | None = None) -> None:
+                 settings: PkiSettings | None = None, migrating: bool = False) -> None:
         super().__init__("fleetform:index:SharedIdentity", name, None, opts)
         self.fleet = fleet
         if settings is None:
             spec = configured_spec()
             settings = PkiSettings.from_spec(spec.identity.pki) if spec is not None else DEFAULT_PKI
         self.settings = settings
-        self.root = issue(names.child(name, "root-ca"), root_ca(fleet, settings), None, self, protect=True,
-                          settings=settings)
+        self.root_rotation = settings.root_rotation
+        self.roots: dict[int, IssuedCert] = {
+            gen: issue(names.child(name, root_resource_key(gen)), root_ca(fleet, settings, gen), None, self,
+                       protect=gen == self.root_rotation.issuing, settings=settings)
+            for gen in self.root_rotation.trusted
+        }
+        self.root = self.roots[self.root_rotation.issuing]
+        self.rotation_gate = RotationGate(names.root_rotation_gate(fleet), ROOT, self.root_rotation, migrating,
+                                          pulumi.ResourceOptions(parent=self))
         self.clusters: dict[str, ClusterIdentity] = {}
-        self.register_outputs({"root_ca": self.root.cert_pem})
+        self.register_outputs({"root_ca": self.root.cert_pem, "root_cas": self.root_bundle()})
 
     def cluster(self, cluster: str) -> ClusterIdentity:
         if cluster not in self.clusters:
             self.clusters[cluster] = ClusterIdentity(
                 names.child(self._name, cluster), self.fleet, cluster, self.root,
-                pulumi.ResourceOptions(parent=self))
+                pulumi.ResourceOptions(parent=self), roots=self.roots)
         return self.clusters[cluster]
 
+    def root_bundle(self) -> pulumi.Output[str]:
+        """Every trusted root, the issuing one first."""
+        return _concat([self.roots[g].cert_pem for g in self.root_rotation.trusted])
+
     def trust_bundle(self) -> pulumi.Output[str]:
-        """Root + every cluster's intermediates: any workload can verify any cluster."""
-        pems = [self.root.cert_pem]
+        """Roots + every cluster's intermediates: any workload can verify any cluster.
+        While the root rotates: both roots, and each CA as certified by both."""
+        pems = [self.roots[g].cert_pem for g in self.root_rotation.trusted]
         for cid in self.clusters.values():
             pems.extend(c.cert_pem for c in (*cid.cas.values(), *cid.retiring.values()))
+            pems.extend(cid.retiring_root_certs)
         return pulumi.Output.all(*pems).apply(lambda ps: "".join(ps))
 
 

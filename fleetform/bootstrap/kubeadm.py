@@ -50,6 +50,9 @@ SECRETBOX_KEY_PLACEHOLDER = "{{fleetform:secretbox-key}}"
 SECRETBOX_KEY_NAME = "fleetform-1"
 
 PKI_DIR = "/etc/kubernetes/pki"
+# kubeadm's names for the service-account signing key and the keys that verify tokens.
+SA_KEY = f"{PKI_DIR}/sa.key"
+SA_PUB = f"{PKI_DIR}/sa.pub"
 ETCD_CA = f"{PKI_DIR}/etcd/ca.crt"
 ETCD_CLIENT_CERT = f"{PKI_DIR}/apiserver-etcd-client.crt"
 ETCD_CLIENT_KEY = f"{PKI_DIR}/apiserver-etcd-client.key"
@@ -111,6 +114,11 @@ def apiserver_extra_args(inputs: ControlPlaneInputs) -> list[dict[str, str]]:
         ("audit-log-maxbackup", str(audit.max_backups)),
         ("audit-log-maxsize", str(audit.max_size_mb)),
         ("encryption-provider-config", ENCRYPTION_CONFIG),
+        # kubeadm's own files, spelled out: sa.key signs; sa.pub holds every key that
+        # verifies (the signing key's first, then the retiring one during a rotation's
+        # `prepare`), so a rotation changes files, never flags.
+        ("service-account-signing-key-file", SA_KEY),
+        ("service-account-key-file", SA_PUB),
     ]
     issuer = inputs.service_account_issuer
     if issuer is not None:
@@ -167,6 +175,8 @@ def cluster_configuration(inputs: ControlPlaneInputs) -> dict[str, Any]:
         "controllerManager": {"extraArgs": _args([
             ("cloud-provider", CLOUD_PROVIDER),
             ("profiling", "false"),
+            # Legacy token signing: the same key as the API server's.
+            ("service-account-private-key-file", SA_KEY),
             ("terminated-pod-gc-threshold", str(TERMINATED_POD_GC_THRESHOLD)),
         ])},
         "scheduler": {"extraArgs": _args([("profiling", "false")])},

@@ -26,9 +26,9 @@ from fleetform.engine.policy import exit_code
 from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
 from fleetform.plan.credentials import Inventory, fleet_inventory, grouped, render
 from fleetform.plan.identity import plan_identity
-from fleetform.plan.names import rotation_gate
-from fleetform.plan.pki import rotation_states
-from fleetform.plan.rotation import RotationState, check_transition
+from fleetform.plan.names import root_rotation_gate, rotation_gate
+from fleetform.plan.pki import root_rotation_state, rotation_states
+from fleetform.plan.rotation import ROOT, RotationState, check_transition
 from fleetform.spec.errors import FleetError, Problem
 from fleetform.spec.load import origins, read_yaml
 from fleetform.spec.models import FleetSpec
@@ -153,6 +153,12 @@ def rotation_state(resources: Sequence[Mapping[str, Any]], cluster: str) -> Rota
     return None if inputs is None else RotationState.from_json(inputs)
 
 
+def root_rotation_recorded(resources: Sequence[Mapping[str, Any]], fleet: str) -> RotationState | None:
+    """The fleet root's rotation its gate holds among recorded resources."""
+    inputs = gate_inputs(resources, root_rotation_gate(fleet))
+    return None if inputs is None else RotationState.from_json(inputs)
+
+
 def rotation_problems(spec: FleetSpec, previous: Sequence[Mapping[str, Any]]) -> list[Problem]:
     """What the CA rotation gates would refuse in `pulumi up`, against a previous synth,
     located at ``identity.pki.rotate.<cluster>``."""
@@ -165,4 +171,11 @@ def rotation_problems(spec: FleetSpec, previous: Sequence[Mapping[str, Any]]) ->
         if why is not None:
             path = ("identity", "pki", "rotate", c.name) if c.name in states else ("identity", "pki")
             problems.append(where.fleet_loc(*path).problem(why))
+    root = root_rotation_state(spec.identity.pki)
+    why = check_transition(ROOT, root_rotation_recorded(previous, spec.name), root,
+                           migrating=any(c.migrate is not None for c in spec.clusters))
+    if why is not None:
+        root_path = ("identity", "pki", "rotate_root") if spec.identity.pki.rotate_root is not None \
+            else ("identity", "pki")
+        problems.append(where.fleet_loc(*root_path).problem(why))
     return problems

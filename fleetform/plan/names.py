@@ -36,6 +36,12 @@ def rotation_gate(cluster: str) -> str:
     return f"{cluster}-ca-rotation"
 
 
+def root_rotation_gate(fleet: str) -> str:
+    """The resource that remembers the fleet root's rotation phase (never a cluster's
+    gate: those end in ``-ca-rotation``)."""
+    return f"{fleet}-root-rotation"
+
+
 def etcd_member(index: int) -> str:
     return f"etcd-{index}"
 

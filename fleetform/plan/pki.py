@@ -40,11 +40,18 @@ INTERMEDIATES = ("kubernetes-ca", "etcd-ca", "front-proxy-ca")
 SA_KEY_RSA_BITS = 2048
 
 Tier = Literal["root", "intermediate", "leaf"]
+NO_ROTATION = RotationState()
 
 
 def rotation_states(spec: PkiSpec) -> dict[str, RotationState]:
     """``identity.pki.rotate`` as rotation states (a bare generation is complete)."""
     return {c: parse(v if isinstance(v, int) else v.model_dump()) for c, v in spec.rotate.items()}
+
+
+def root_rotation_state(spec: PkiSpec) -> RotationState:
+    """``identity.pki.rotate_root`` as a rotation state (absent: generation 0)."""
+    value = spec.rotate_root
+    return parse(value if value is None or isinstance(value, int) else value.model_dump())
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class PkiSettings:
     rotate: tuple[tuple[str, int], ...] = ()
     # (cluster, phase of its rotation); absent: complete (or none at generation 0).
     phases: tuple[tuple[str, Phase], ...] = ()
+    # The fleet root's rotation (``identity.pki.rotate_root``).
+    root_rotation: RotationState = NO_ROTATION
 
     @classmethod
     def from_spec(cls, spec: PkiSpec) -> PkiSettings:
@@ -74,6 +83,7 @@ class PkiSettings:
             leaf_validity_hours=spec.leaf_validity_days * 24,
             rotate=tuple(sorted((c, s.generation) for c, s in states.items())),
             phases=tuple(sorted((c, s.phase) for c, s in states.items())),
+            root_rotation=root_rotation_state(spec),
         )
 
     @property
@@ -126,12 +136,26 @@ def tier(spec: CertSpec) -> Tier:
     return "intermediate" if spec.is_ca else "leaf"
 
 
-def root_ca(fleet: str, settings: PkiSettings = DEFAULT_PKI) -> CertSpec:
+def root_ca(fleet: str, settings: PkiSettings = DEFAULT_PKI, generation: int = 0) -> CertSpec:
+    """The fleet root of ``generation`` (0: the original; the name carries a later one,
+    so the roots of a rotation are distinct)."""
+    suffix = f" (generation {generation})" if generation else ""
     return settings.apply(
         CertSpec(
-            "root-ca", "root", f"{fleet} fleet root CA", fleet, CA_USES, True, ROOT_VALIDITY_HOURS
+            "root-ca", "root", f"{fleet} fleet root CA{suffix}", fleet, CA_USES, True, ROOT_VALIDITY_HOURS
         )
     )
+
+
+def root_resource_key(generation: int) -> str:
+    """The name part of a root's resources (generation 0 keeps the original name)."""
+    return f"root-ca-g{generation}" if generation else "root-ca"
+
+
+def certified_by_root(generation: int) -> str:
+    """The name part of a cluster CA's certificate under root ``generation``: the CA
+    keeps its key across a root rotation, only its certificate is issued again."""
+    return f"root-g{generation}" if generation else ""
 
 
 def cluster_cas(fleet: str, cluster: str, settings: PkiSettings = DEFAULT_PKI,
@@ -240,3 +264,9 @@ def kubeadm_encryption_algorithm(settings: PkiSettings) -> str:
     if settings.algorithm == "ECDSA":
         return f"ECDSA-{settings.ecdsa_curve}"
     return f"RSA-{settings.rsa_bits}"
+
+
+def sa_key_name(generation: int) -> str:
+    """The name part of a cluster's service-account signing key of ``generation``
+    (rotated with the cluster's CAs; generation 0 keeps the original name)."""
+    return f"service-account-g{generation}-key" if generation else "service-account-key"

@@ -1,8 +1,9 @@
 """Rotating a CA in phases, as pure functions.
 
 A *subject* is what rotates together: one cluster (its kubernetes, etcd and front-proxy
-CAs), or the fleet root (``root``: modelled here, not offered by the stack format yet).
-Each has a generation (0: the original credentials) and a phase:
+CAs and its service-account signing key: ``identity.pki.rotate.<cluster>``), or the
+fleet root (``root``: ``identity.pki.rotate_root``). Each has a generation (0: the
+original credentials) and a phase:
 
 ==========  ==========================  ==================
 phase       trusted (bundle, in order)  issues new leaves
@@ -12,9 +13,11 @@ prepare N   N, then N-1                 N
 complete N  N                           N
 ==========  ==========================  ==================
 
-``ServiceAccountKeys`` gives the same two-key phase for a service-account signing key
-(sign with N, accept N and N-1 until complete); the components keep one key per cluster
-today (docs/identity.md, known limits).
+``ServiceAccountKeys`` gives the same two-key phase for a cluster's service-account
+signing key: sign with N, accept (and publish in the JWKS) N and N-1 until complete.
+
+A root rotation keeps every cluster CA's key and certifies it again under the new root,
+so nothing a cluster CA signed is re-issued and joining machines' pins hold.
 
 The issuing CA comes first in every bundle: kubeadm reads the first certificate of
 ``ca.crt`` as the CA whose key is ``ca.key``.

@@ -36,8 +36,9 @@ class OidcSpec(Model):
 
 
 class RotationSpec(Model):
-    """One cluster's CA rotation in phases (docs/credentials.md): ``prepare`` issues new
-    CAs and trusts old + new; ``complete`` drops the old ones. One `pulumi up` each."""
+    """A CA rotation in phases (docs/credentials.md): ``prepare`` issues new CAs (a
+    cluster's: and a new service-account signing key) and trusts old + new;
+    ``complete`` drops the old ones. One `pulumi up` each."""
 
     generation: int = Field(ge=0)
     phase: Literal["prepare", "complete"]
@@ -57,8 +58,10 @@ class PkiSpec(Model):
 
     ``rotate`` maps a cluster to its CA rotation: ``{generation: N, phase: prepare}``
     then ``{generation: N, phase: complete}`` (a bare ``N`` means complete). Each phase
-    touches only that cluster's kubernetes, etcd and front-proxy CAs and what they
-    signed (docs/credentials.md).
+    touches only that cluster's kubernetes, etcd and front-proxy CAs, its
+    service-account signing key and what they signed (docs/credentials.md).
+    ``rotate_root`` rotates the fleet root the same way: the cluster CAs keep their
+    keys and are re-certified under the new root.
     """
 
     algorithm: Literal["ECDSA", "RSA"] = "ECDSA"
@@ -68,6 +71,7 @@ class PkiSpec(Model):
     intermediate_validity_days: int = Field(default=1825, ge=90, le=36500)
     leaf_validity_days: int = Field(default=365, ge=7, le=3650)
     rotate: dict[str, int | RotationSpec] = Field(default_factory=dict)
+    rotate_root: int | RotationSpec | None = None
     renewal: RenewalSpec = Field(default_factory=RenewalSpec)
 
 

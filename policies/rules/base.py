@@ -156,6 +156,8 @@ GCP_REGION_DISK = "gcp:compute/regionDisk:RegionDisk"
 GCP_FIREWALL = "gcp:compute/firewall:Firewall"
 TLS_SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+# Dynamic resources (the phase gates: migration, CA rotation, upgrades).
+DYNAMIC = "pulumi-python:dynamic:Resource"
 
 AWS_MACHINES = frozenset({AWS_INSTANCE, AWS_SPOT, AWS_LAUNCH_TEMPLATE, AWS_LAUNCH_CONFIGURATION})
 GCP_MACHINES = frozenset({GCP_INSTANCE, GCP_TEMPLATE, GCP_REGION_TEMPLATE, GCP_FROM_TEMPLATE})

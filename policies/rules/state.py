@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from policies.rules.base import (
     AWS_VOLUME,
     AWS_VOLUME_ATTACHMENT,
+    DYNAMIC,
     ETCD_DISKS,
     GCP_INSTANCE,
     MACHINES,
@@ -57,7 +58,8 @@ def _etcd_disks(subjects: Sequence[Subject]) -> list[Subject]:
 @rule("protected-etcd-data-and-root-ca",
       "etcd data disks and the fleet root CA (certificate and key) are protected, so no "
       "single `pulumi up` can delete them; only a cluster marked `decommission: true` "
-      "releases its etcd disks (step one of the two-step removal).",
+      "releases its etcd disks (step one of the two-step removal), and only a root "
+      "rotation in `prepare` releases the retiring root (its successor stays protected).",
       stack=True)
 def protected_state(subjects: Sequence[Subject], context: Context) -> Iterator[tuple[str, str]]:
     for disk in _etcd_disks(subjects):
@@ -68,8 +70,13 @@ def protected_state(subjects: Sequence[Subject], context: Context) -> Iterator[t
             yield disk.urn, (f"etcd data disk is not protected: removing {who} or one of its members would "
                              f"delete etcd data in one `pulumi up`; protect it unless {who} has decommission: true")
     by_urn = _by_urn(subjects)
-    for s in subjects:
-        if s.type != TLS_SELF_SIGNED or not _truthy(s.inputs.get("isCaCertificate")):
+    roots = [s for s in subjects if s.type == TLS_SELF_SIGNED and _truthy(s.inputs.get("isCaCertificate"))]
+    # While the fleet root rotates (its gate holds `phase: prepare`), the retiring root is
+    # unprotected on purpose so that `complete` can delete it; the issuing root stays protected.
+    retiring = any(s.type == DYNAMIC and s.inputs.get("cluster") == "root" and s.inputs.get("phase") == "prepare"
+                   for s in subjects) and len(roots) == 2 and any(r.options.protect for r in roots)
+    for s in roots:
+        if retiring and not s.options.protect:
             continue
         if not s.options.protect:
             yield s.urn, "the root CA certificate is not protected: deleting it re-issues every credential of the fleet"

@@ -96,7 +96,7 @@ for c in plan.clusters:
     user_data[c.key] = pulumi.Output.all(**{
         "kubernetes-ca": cid.cas["kubernetes-ca"].cert_pem, "front-proxy-ca": cid.cas["front-proxy-ca"].cert_pem,
         "etcd-ca": cid.cas["etcd-ca"].cert_pem, "apiserver-etcd-client": cid.admin.cert_pem,
-        "service-account-public": cid.sa_public_pem}).apply(render)
+        "service-account-public": cid.sa_public_bundle()}).apply(render)
     cl.plan = c
     fleet.__dict__.setdefault("clusters", {})[c.key] = cl
 ident = fleet_identity(plan)
@@ -336,8 +336,9 @@ def test_rotating_one_cluster_renames_only_its_cas(prod: Run, gcp_hosted: Run) -
     gone, new = before - after, after - before
     assert gone and all(n.startswith("acme-identity-eu-core-") for n in gone)
     assert all(n.startswith("acme-identity-eu-core-") and "-g1-" in n for n in new)
+    # Its three CAs and its service-account signing key (rotated with them).
     assert {n.split("-g1-")[0] for n in new} == {f"acme-identity-eu-core-{k}" for k in
-                                                  ("kubernetes-ca", "etcd-ca", "front-proxy-ca")}
+                                                  ("kubernetes-ca", "etcd-ca", "front-proxy-ca", "service-account")}
     # Everything under the new CAs is re-signed: its leaves now name the new CA.
     peer = gcp_hosted.named("tls:index/locallySignedCert:LocallySignedCert",
                             "eu-core-aws-eu-west-1-etcd-etcd-0-peer-cert")

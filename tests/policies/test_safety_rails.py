@@ -204,3 +204,26 @@ def test_decommission_is_a_per_cluster_decision() -> None:
     with pytest.raises(FleetError) as err:
         load_config(fleet, None, stack="rails", label="stacks/Pulumi.rails.yaml", stacks_dir=ROOT / "stacks")
     assert "fleet.defaults.decommission: 'decommission' can only be set on a cluster" in str(err.value)
+
+
+def _rotating_root(phase: str) -> list[Record]:
+    fleet = copy.deepcopy(FLEET)
+    fleet["identity"] = {"pki": {"rotate_root": {"generation": 1, "phase": phase}}}
+    return records(run_program(ROOT, project="fleetform", stack="rails", config={"fleetform:fleet": fleet}).resources)
+
+
+def test_a_root_rotation_releases_only_the_retiring_root(runs: dict[str, list[Record]]) -> None:
+    prepare, complete = _rotating_root("prepare"), _rotating_root("complete")
+    roots = {r["name"]: r["protect"] for r in prepare if r["type"] == rules.TLS_SELF_SIGNED}
+    # The new root is protected; the retiring one not, so that `complete` can delete it.
+    assert roots == {"acme-identity-root-ca-g1-cert": True, "acme-identity-root-ca-cert": False}
+    assert evaluate(prepare, only=[PROTECTED]) == []
+    # complete deletes the retiring root without any protected resource in the way...
+    removals = [r for r in pending_removals(prepare, complete) if r.kind == "root CA"]
+    assert removals and not any(r.protected for r in removals)
+    # ...while deleting the live root outside a rotation is flagged first (it is protected).
+    assert [r.protected for r in pending_removals(runs["live"], complete) if r.kind == "root CA"] == [True, True]
+    # Without the gate in `prepare`, an unprotected root is a violation as before.
+    no_gate = [r for r in prepare if not (r["type"] == rules.DYNAMIC and r["inputs"].get("cluster") == "root")]
+    found = evaluate(no_gate, only=[PROTECTED])
+    assert {v.urn.rsplit("::", 1)[-1] for v in found} == {"acme-identity-root-ca-cert", "acme-identity-root-ca-key"}

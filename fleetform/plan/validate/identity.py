@@ -10,7 +10,7 @@ from fleetform.catalog.gcp_roles import project_grant_problem
 from fleetform.catalog.regions import is_region
 from fleetform.plan import rotation
 from fleetform.plan.identity import RESERVED_NAMESPACES
-from fleetform.plan.pki import rotation_states
+from fleetform.plan.pki import root_rotation_state, rotation_states
 from fleetform.spec.errors import Problem
 from fleetform.spec.identity import AWS_POLICY_ARN, GCP_ROLE
 from fleetform.spec.load import origins
@@ -102,6 +102,13 @@ def check_identity(spec: FleetSpec) -> list[Problem]:
         # A bare generation has no `phase` key to point at.
         bare = isinstance(ident.pki.rotate.get(str(path[0])), int)
         problems.append(at("identity", "pki", "rotate", *(path[:1] if bare else path)).problem(message))
+    root = ident.pki.rotate_root
+    if isinstance(root, int) and root < 0:
+        problems.append(at("identity", "pki", "rotate_root").problem(f"a generation counts up from 0, got {root}"))
+    elif root is not None:
+        for path, message in rotation.check_spec({rotation.ROOT: root_rotation_state(ident.pki)}, migrating):
+            problems.append(at("identity", "pki", "rotate_root",
+                               *(() if isinstance(root, int) else path[1:])).problem(message))
     if ident.pki.intermediate_validity_days < KUBEADM_CERT_DAYS:
         problems.append(at("identity", "pki", "intermediate_validity_days").problem(
             f"kubeadm issues its certificates (API server, controller-manager, ...) for {KUBEADM_CERT_DAYS} "
