@@ -140,6 +140,7 @@ PY
     name=${pair#*=}
     case $name in
       *.key) openssl pkey -noout -in "$2/$name" 2>/dev/null || ff_fail "credentials secret: $name is not a private key" ;;
+      *.pub) openssl pkey -pubin -noout -in "$2/$name" 2>/dev/null || ff_fail "credentials secret: $name is not a public key" ;;
       *) openssl x509 -noout -in "$2/$name" 2>/dev/null || ff_fail "credentials secret: $name is not a certificate" ;;
     esac
   done

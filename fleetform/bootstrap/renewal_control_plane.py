@@ -43,10 +43,17 @@ class KubeadmRenewal:
     every: str = "1d"
     # kubelet's fileCheckFrequency is 20s: a manifest gone this long stops its pod.
     static_pod_wait: int = 30
+    # The service-account keys in the secret store (JSON: ``key``, the signing key;
+    # ``pub``, every key that verifies, the signing one first) and every replica of the
+    # control plane: a new signing key is used only once every replica trusts it.
+    service_account_secret: str | None = None
+    replicas: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.renew_before_hours < 24:
             raise ValueError("renew kubeadm certificates at least a day before they expire")
+        if self.service_account_secret is not None and self.replica not in self.replicas:
+            raise ValueError("the service-account key step needs every replica of the control plane")
 
 
 KUBEADM_RENEW_PATH = f"{LIB_DIR}/kubeadm-certs-renew"
@@ -98,6 +105,8 @@ etcd_client_install() {{
 """
     else:
         etcd_sync = "\netcd_client_fetch() { :; }\netcd_client_due() { return 1; }\netcd_client_install() { :; }\n"
+    sa_sync = _service_account_sync(r) if r.service_account_secret is not None else (
+        "\nsa_fetch() { :; }\nsa_due() { return 1; }\nsa_install() { :; }\nsa_ack() { :; }\n")
     return (
         _prelude(f"kubeadm-certs-renew: control-plane replica {r.replica} of cluster {r.cluster}", r.etcdctl)
         + f"""PKI={q(pki)}
@@ -109,7 +118,7 @@ STAGE=${{FF_STAGE:-{STATE_DIR}/kubeadm-renew}}
 TRUST={q(trust_prefix(r.cluster) + "/" + r.replica)}
 PARKED=${{FF_PARKED:-{K8S}/fleetform-parked}}
 STATIC_POD_WAIT=${{FF_STATIC_POD_WAIT:-{r.static_pod_wait}}}
-{etcd_sync}
+{etcd_sync}{sa_sync}
 kubeadm_due() {{
   ff_cert_due "$RENEW_BEFORE" {leaves} || ff_kubeconfig_due "$RENEW_BEFORE" {confs}
 }}
@@ -145,12 +154,14 @@ restart_static_pods() {{
 # presenting certificates of a new CA).
 ack() {{
   ff_trust_ack "$ENDPOINTS" "$PKI/etcd/ca.crt" "$PKI/apiserver-etcd-client.crt" "$PKI/apiserver-etcd-client.key" "$TRUST"
+  sa_ack
 }}
 
 if [ -d "$PARKED" ]; then unpark; fi
 if [ "${{1:-}}" != "--locked" ]; then
   etcd_client_fetch
-  if ! kubeadm_due && ! etcd_client_due; then
+  sa_fetch
+  if ! kubeadm_due && ! etcd_client_due && ! sa_due; then
     ack
     ff_log "control-plane certificates are current"
     exit 0
@@ -169,12 +180,83 @@ fi
 if etcd_client_due; then
   etcd_client_install
 fi
+if sa_due; then
+  sa_install
+fi
 restart_static_pods
 ack
 rm -rf "$STAGE"
 ff_log "control-plane replica {r.replica} runs its renewed certificates"
 """
     )
+
+
+def service_account_trust_prefix(cluster: str) -> str:
+    """Where each control-plane replica records the service-account keys it accepts."""
+    return f"fleetform/{cluster}/service-account-trust"
+
+
+def _service_account_sync(r: KubeadmRenewal) -> str:
+    """The service-account keys from the secret store, in two steps on every replica: the
+    new public keys at once (``sa.pub``: accepting more tokens is always safe), the new
+    signing key (``sa.key``) only once every other replica accepts it, so no API server
+    refuses a token another one signed. ``complete`` (one key in ``pub``) installs at once."""
+    q = shlex.quote
+    assert r.service_account_secret is not None
+    return f"""
+SA_TRUST={q(service_account_trust_prefix(r.cluster))}
+REPLICA={q(r.replica)}
+REPLICAS=({" ".join(q(x) for x in r.replicas)})
+
+sa_fetch() {{
+  install -d -m 0700 "$STAGE" "$STAGE/sa"
+  ff_retry "read secret {r.service_account_secret}" _ff_secret_once {q(r.service_account_secret)} "$STAGE/sa.json"
+  ff_split_credentials "$STAGE/sa.json" "$STAGE/sa" key=sa.key pub=sa.pub
+  rm -f "$STAGE/sa.json"
+}}
+
+_sa_etcdctl() {{
+  "$FF_ETCDCTL" --endpoints="$ENDPOINTS" --cacert="$PKI/etcd/ca.crt" --cert="$PKI/apiserver-etcd-client.crt" \
+    --key="$PKI/apiserver-etcd-client.key" --dial-timeout=5s "$@"
+}}
+
+# Every other replica runs exactly the new sa.pub (it recorded its hash after restarting).
+sa_trusted() {{
+  local want other got
+  want=$(sha256sum <"$STAGE/sa/sa.pub" | cut -c1-64)
+  for other in "${{REPLICAS[@]}}"; do
+    [ "$other" = "$REPLICA" ] && continue
+    got=$(_sa_etcdctl get --print-value-only "$SA_TRUST/$other") || return 1
+    [ "$got" = "$want" ] || return 1
+  done
+}}
+
+sa_due() {{
+  install -d -m 0700 "$STAGE/sa/next"
+  cp "$STAGE/sa/sa.pub" "$STAGE/sa/next/sa.pub"
+  if cmp -s "$STAGE/sa/sa.key" "$PKI/sa.key" || sa_trusted; then
+    cp "$STAGE/sa/sa.key" "$STAGE/sa/next/sa.key"
+  else
+    # Keep signing with the current key (sa.pub still holds it during prepare).
+    cp "$PKI/sa.key" "$STAGE/sa/next/sa.key"
+  fi
+  ! {{ cmp -s "$STAGE/sa/next/sa.key" "$PKI/sa.key" && cmp -s "$STAGE/sa/next/sa.pub" "$PKI/sa.pub"; }}
+}}
+
+sa_install() {{
+  ff_install_file "$STAGE/sa/next/sa.pub" "$PKI/sa.pub" 0644
+  ff_install_file "$STAGE/sa/next/sa.key" "$PKI/sa.key" 0600
+  if cmp -s "$STAGE/sa/next/sa.key" "$STAGE/sa/sa.key"; then
+    ff_log "service-account keys installed from the secret store"
+  else
+    ff_log "service-account keys: accepting the new key, signing with the current one until every replica accepts it"
+  fi
+}}
+
+sa_ack() {{
+  _sa_etcdctl put "$SA_TRUST/$REPLICA" "$(sha256sum <"$PKI/sa.pub" | cut -c1-64)" >/dev/null
+}}
+"""
 
 
 def kubeadm_renew_files(r: KubeadmRenewal) -> list[File]:
