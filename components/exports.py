@@ -47,7 +47,8 @@ def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
     mgmt = fleet.identity_plan.management
     if mgmt is not None and fleet.management is not None:
         pulumi.export("management", {**mgmt.to_json(), "registered": sorted(fleet.management.secrets)})
-    pulumi.export("root_ca", fleet.identity.root.cert_pem)
+    # Every trusted root, the issuing one first (two while the root rotates).
+    pulumi.export("root_ca", fleet.identity.root_bundle())
     pulumi.export("trust_bundle", fleet.identity.trust_bundle())
     export_identity(plan, fleet)
 
