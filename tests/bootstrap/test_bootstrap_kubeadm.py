@@ -174,6 +174,10 @@ def test_api_server_flags(control_plane_inputs: Callable[..., ControlPlaneInputs
         "enable-admission-plugins": ["NodeRestriction,DenyServiceExternalIPs"],
         "encryption-provider-config": ["/etc/kubernetes/encryption/encryption-config.yaml"],
         "profiling": ["false"],
+        # kubeadm's own files (its pki directory is mounted already): sa.pub holds every
+        # key that verifies, so a key rotation changes files, not flags.
+        "service-account-key-file": ["/etc/kubernetes/pki/sa.pub"],
+        "service-account-signing-key-file": ["/etc/kubernetes/pki/sa.key"],
         "tls-cipher-suites": [",".join(TLS_CIPHER_SUITES)],
     }
     names = [a["name"] for a in apiserver_extra_args(control_plane_inputs(0))]
@@ -185,6 +189,7 @@ def test_api_server_flags(control_plane_inputs: Callable[..., ControlPlaneInputs
     assert "cloud-provider" not in args
     assert config["controllerManager"]["extraArgs"] == [
         {"name": "cloud-provider", "value": "external"}, {"name": "profiling", "value": "false"},
+        {"name": "service-account-private-key-file", "value": "/etc/kubernetes/pki/sa.key"},
         {"name": "terminated-pod-gc-threshold", "value": "1000"}]
     assert config["scheduler"]["extraArgs"] == [{"name": "profiling", "value": "false"}]
     # Every file a flag names is mounted into the API server's static pod.
