@@ -26,7 +26,7 @@ from typing import Any, Literal
 from fleetform.spec.identity import PkiSpec
 
 from .model import FleetPlan
-from .pki import LEAF_EARLY_RENEWAL_HOURS, rotation_states
+from .pki import LEAF_EARLY_RENEWAL_HOURS, root_rotation_state, rotation_states
 from .rotation import RotationState
 
 NO_ROTATION = RotationState()
@@ -116,8 +116,8 @@ def cluster_credentials(c: ClusterCredentials, s: CredentialSettings) -> list[Cr
         Credential(c.name, f"{ca}{rot}", "ca", "root CA", s.intermediate_hours, ca_renewal)
         for ca in ("kubernetes CA", "etcd CA", "front-proxy CA")
     ]
-    out.append(Credential(c.name, "service-account signing key", "key", "-", None,
-                          "not rotated with the CAs: `pulumi up --replace` (docs/identity.md)"))
+    out.append(Credential(c.name, f"service-account signing key{rot}", "key", "-", None,
+                          "rotated with the CAs (identity.pki.rotate): both keys verify during prepare"))
     etcd_renewal = pulumi + "; each member reloads them on a timer, one at a time" if s.etcd_reload else ""
     out.append(Credential(c.name, "etcd member server + peer certificates", "certificate", "etcd CA",
                           s.leaf_hours, etcd_renewal, s.pulumi_early_renewal_hours, 2 * c.etcd_members))
@@ -164,7 +164,7 @@ def cluster_credentials(c: ClusterCredentials, s: CredentialSettings) -> list[Cr
 def inventory(clusters: Sequence[ClusterCredentials], s: CredentialSettings,
               root: RotationState = NO_ROTATION) -> Inventory:
     creds = [Credential("fleet", f"fleet root CA{_rotation_note(root)}", "ca", "self-signed", s.root_hours,
-                        "replaced by hand: every credential of the fleet is re-issued (docs/identity.md)")]
+                        "root rotation in two phases (identity.pki.rotate_root): cluster CAs keep their keys")]
     for c in sorted(clusters, key=lambda c: c.name):
         creds += cluster_credentials(c, s)
     return Inventory(tuple(creds), tuple(warnings(creds, s)))
@@ -256,4 +256,4 @@ def fleet_inventory(pki: PkiSpec, plan: FleetPlan, *,
         c = plan.cluster(name)
         clusters.append(ClusterCredentials(name, len(c.etcd.members), len(c.control_plane.replicas),
                                            states.get(name, NO_ROTATION)))
-    return inventory(clusters, settings_of(pki, installed=installed))
+    return inventory(clusters, settings_of(pki, installed=installed), root_rotation_state(pki))

@@ -11,6 +11,7 @@ from fleetform.plan.credentials import (
     render,
 )
 from fleetform.plan.rotation import RotationState
+from fleetform.spec.identity import RotationSpec
 
 CLUSTERS = [ClusterCredentials("eu", 3, 3, RotationState(1, "prepare")), ClusterCredentials("us", 5, 1)]
 
@@ -26,6 +27,8 @@ def test_every_certificate_and_token_is_listed_with_its_renewal() -> None:
                    "kubelet serving certificates", "bootstrap token"):
         assert any(n.startswith(wanted) for n in eu), wanted
     assert "kubernetes CA [generation 1, phase prepare]" in eu
+    # The service-account key rotates with the cluster's CAs.
+    assert "service-account signing key [generation 1, phase prepare]" in eu
     etcd = next(c for c in inv.credentials if c.scope == "us" and c.name.startswith("etcd member"))
     assert etcd.count == 10 and etcd.lifetime_hours == 8760 and "one at a time" in etcd.renewal
     token = next(c for c in inv.credentials if c.scope == "us" and c.name.startswith("bootstrap"))
@@ -68,3 +71,7 @@ def test_plan_reports_what_the_documents_install_today() -> None:
     assert not any("etcd member" in w for w in inv.warnings)
     installed = fleet_inventory(stack.spec.identity.pki, stack.plan, installed=True)
     assert installed.warnings == ()
+    # The fleet root's rotation state is listed with the root.
+    pki = stack.spec.identity.pki.model_copy(update={"rotate_root": RotationSpec(generation=1, phase="prepare")})
+    root = fleet_inventory(pki, stack.plan).credentials[0]
+    assert root.name == "fleet root CA [generation 1, phase prepare]" and "rotate_root" in root.renewal
