@@ -131,9 +131,11 @@ class Cluster(pulumi.ComponentResource):
 
     def _snapshot(self, name: str, src: SnapshotSource) -> Restore:
         """The snapshot bucket (this target's cloud; written by the source's Job through
-        federation, read by this etcd plane)."""
+        federation, read by every member of this etcd plane: each restores its data
+        directory from the same snapshot)."""
         t = src.transfer
-        bucket = SnapshotStore(names.child(name, "snapshots"), self.adapter, src, self.network.identities["etcd"],
+        bucket = SnapshotStore(names.child(name, "snapshots"), self.adapter, src,
+                               list(self.network.etcd_identities.values()),
                                pulumi.ResourceOptions(parent=self)).bucket
         self.snapshot_bucket = bucket
         # The source's snapshot Job comes with the source's bundle (install_addons); each

@@ -39,7 +39,6 @@ class EtcdDataPlane(pulumi.ComponentResource):
         super().__init__("fleetform:index:EtcdDataPlane", name, None, opts)
         plan, adapter, net = args.plan, args.adapter, args.network
         etcd_ca = args.identity.cas["etcd-ca"]
-        identity = net.identities["etcd"]
         store_info = adapter.secret_store
         certs: dict[str, IssuedCert] = {
             spec.key: issue(names.child(name, spec.key), spec, etcd_ca, self)
@@ -48,6 +47,8 @@ class EtcdDataPlane(pulumi.ComponentResource):
         }
         self.members = {}
         for m in plan.etcd.members:
+            # The member's own identity: the only reader of its keys and credentials.
+            identity = net.etcd_identities[m.name]
             refs = [
                 store(adapter, self, name, f"{m.name}-{kind}-key", certs[f"{m.name}-{kind}"].key_pem, [identity])
                 for kind in ("server", "peer")

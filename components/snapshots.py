@@ -40,11 +40,12 @@ class Restore:
 
 class SnapshotStore(pulumi.ComponentResource):
     """The target's snapshot bucket: written by the source's Job (federated identity),
-    read by the target's etcd plane, objects expiring after the retention."""
+    read by the target's etcd members (each its own identity), objects expiring after
+    the retention."""
 
-    def __init__(self, name: str, adapter: CloudAdapter, src: SnapshotSource, reader: MachineIdentity,
+    def __init__(self, name: str, adapter: CloudAdapter, src: SnapshotSource, readers: Sequence[MachineIdentity],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetform:index:SnapshotStore", name, None, opts)
-        self.bucket = adapter.bucket(names.child(name, "bucket"), writers=[src.writer], readers=[reader],
+        self.bucket = adapter.bucket(names.child(name, "bucket"), writers=[src.writer], readers=readers,
                                      parent=self, retention_days=src.transfer.retention_days)
         self.register_outputs({"bucket": self.bucket.name, "key": src.transfer.key})

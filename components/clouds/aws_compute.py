@@ -34,22 +34,25 @@ from fleetform.plan.model import PoolPlan
 
 
 class AwsCompute(AwsBase):
-    def identity(self, name: str, role: Role, parent: pulumi.Resource) -> MachineIdentity:
-        # IAM is global to the account: the name carries fleet, incarnation and role.
-        physical = names.physical(self.ctx.fleet.fleet, self.ctx.plan.key, role, limit=64)
+    def identity(self, name: str, role: Role, parent: pulumi.Resource,
+                 member: str | None = None) -> MachineIdentity:
+        # IAM is global to the account: the name carries fleet, incarnation and role (or
+        # etcd member: each member has its own role and reads only its own secrets).
+        physical = names.machine_role(self.ctx.fleet.fleet, self.ctx.plan.key, member or role)
+        extra = {"etcd-member": member} if member else {}
         iam_role = aws.iam.Role(
             name,
             name=physical,
-            description=f"fleetform {self.ctx.plan.key} {role} machines",
+            description=f"fleetform {self.ctx.plan.key} {member or role} machines",
             assume_role_policy=_ASSUME_ROLE_EC2,
-            tags=self.tags(role),
+            tags=self.tags(role, **extra),
             opts=self.opts(parent),
         )
         profile = aws.iam.InstanceProfile(
             names.child(name, "profile"),
             name=physical,
             role=iam_role.name,
-            tags=self.tags(role),
+            tags=self.tags(role, **extra),
             opts=self.opts(parent),
         )
         resources: tuple[pulumi.Resource, ...] = (iam_role, profile)
@@ -67,7 +70,7 @@ class AwsCompute(AwsBase):
                 opts=self.opts(parent),
             ),)
         return MachineIdentity(role=role, principal=iam_role.arn, attachable=profile.name,
-                               resources=resources)
+                               resources=resources, member=member)
 
     def data_disk(self, name: str, zone: str, size_gb: int, protect: bool,
                   parent: pulumi.Resource) -> DiskHandle:

@@ -199,7 +199,9 @@ class AwsNetworking(AwsBase):
         )
 
     def firewall(self, name: str, rules: Sequence[FirewallRule], network: NetworkHandle,
-                 identities: Mapping[str, MachineIdentity], parent: pulumi.Resource) -> FirewallHandle:
+                 identities: Mapping[str, Sequence[MachineIdentity]], parent: pulumi.Resource) -> FirewallHandle:
+        # Security groups are per role: every etcd member (each with its own IAM role)
+        # wears its plane's group, so the identities play no part here.
         groups: dict[str, aws.ec2.SecurityGroup] = {}
         resources: list[pulumi.Resource] = []
         for role in ROLES:

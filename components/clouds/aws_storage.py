@@ -143,11 +143,11 @@ class AwsStorage(AwsBase):
         # One inline policy per identity: the union of what it may do on this bucket only.
         grants: dict[str, tuple[MachineIdentity, set[str]]] = {}
         for ident, actions in [(w, {"s3:PutObject"}) for w in writers] + [(r, {"s3:GetObject"}) for r in readers]:
-            grants.setdefault(ident.role, (ident, set()))[1].update(actions)
-        for role, (ident, object_actions) in sorted(grants.items()):
+            grants.setdefault(ident.grantee, (ident, set()))[1].update(actions)
+        for grantee, (ident, object_actions) in sorted(grants.items()):
             policy = bucket.arn.apply(functools.partial(_bucket_policy, object_actions=sorted(object_actions)))
             resources.append(aws.iam.RolePolicy(
-                names.child(name, "access", names.part(role)),
+                names.child(name, "access", names.part(grantee)),
                 role=ident.principal.apply(_role_name_from_arn),
                 policy=policy,
                 opts=self.opts(parent),

@@ -64,12 +64,21 @@ class MachineIdentity:
     attachable: pulumi.Output[str]
     # Resources a grant must wait for (e.g. the instance profile).
     resources: Sequence[pulumi.Resource] = ()
+    # The etcd member whose own identity this is (each member has one and reads only its
+    # own secrets); None for a plane's shared identity or a federated workload.
+    member: str | None = None
+
+    @property
+    def grantee(self) -> str:
+        """The stable key of this identity in grant names: its member, else its role."""
+        return self.member or self.role
 
 
 @dataclass(frozen=True)
 class FirewallHandle:
-    # AWS: security-group id per role; GCP: the service account is the target, so
-    # this maps role -> service-account email. Machines attach what they get here.
+    # AWS: security-group id per role (machines attach what they get here); GCP: the
+    # service accounts are the targets, so this maps a role worn by one identity (control
+    # plane, workers) to its email; etcd members wear one account each, none here.
     by_role: Mapping[str, pulumi.Output[str]]
     resources: Sequence[pulumi.Resource] = ()
 
@@ -235,14 +244,17 @@ class CloudAdapter(abc.ABC):
         one (a name handed between incarnations in one zone cannot exist twice)."""
 
     @abc.abstractmethod
-    def identity(self, name: str, role: Role, parent: pulumi.Resource) -> MachineIdentity:
-        """A machine identity for a plane with no permissions yet; grants come from
-        ``secret`` and ``bucket`` readers/writers (least privilege)."""
+    def identity(self, name: str, role: Role, parent: pulumi.Resource,
+                 member: str | None = None) -> MachineIdentity:
+        """A machine identity for a plane (or, with ``member``, for one etcd member) with
+        no permissions yet; grants come from ``secret`` and ``bucket`` readers/writers
+        (least privilege)."""
 
     @abc.abstractmethod
     def firewall(self, name: str, rules: Sequence[FirewallRule], network: NetworkHandle,
-                 identities: Mapping[str, MachineIdentity], parent: pulumi.Resource) -> FirewallHandle:
-        """Exactly ``rules`` (plan data) and nothing more; egress open."""
+                 identities: Mapping[str, Sequence[MachineIdentity]], parent: pulumi.Resource) -> FirewallHandle:
+        """Exactly ``rules`` (plan data) and nothing more; egress per the plan.
+        ``identities``: every identity that wears each role (etcd: one per member)."""
 
     @abc.abstractmethod
     def secret(self, name: str, key: str, value: pulumi.Output[str],

@@ -33,16 +33,15 @@ from fleetform.plan.pools import zonal_groups
 
 
 class GcpCompute(GcpBase):
-    def identity(self, name: str, role: Role, parent: pulumi.Resource) -> MachineIdentity:
-        short = {"control_plane": "cp", "api_lb": "api-lb"}.get(role, role)
-        # 6-30 characters, [a-z][-a-z0-9]{4,28}[a-z0-9]; the role first so it stays
-        # readable when a long incarnation key is shortened (with a hash) to fit.
-        account_id = names.physical(short, self.ctx.plan.key, limit=30)
+    def identity(self, name: str, role: Role, parent: pulumi.Resource,
+                 member: str | None = None) -> MachineIdentity:
+        short = member or {"control_plane": "cp", "api_lb": "api-lb"}.get(role, role)
+        whose = f"etcd member {member}" if member else f"{role} plane"
         account = gcp.serviceaccount.Account(
             name,
-            account_id=account_id,
-            display_name=f"fleetform {self.ctx.plan.key} {role}"[:100],
-            description=(f"Machine identity of the {role} plane of {self.ctx.plan.key}; "
+            account_id=names.machine_account(self.ctx.plan.key, short),
+            display_name=f"fleetform {self.ctx.plan.key} {member or role}"[:100],
+            description=(f"Machine identity of the {whose} of {self.ctx.plan.key}; "
                          "its grants are the secrets and buckets it reads or writes, and log writing.")[:256],
             project=self.project,
             # Secret Manager and Storage grants are per resource (secret(), bucket()).
@@ -56,7 +55,7 @@ class GcpCompute(GcpBase):
                 names.child(name, "log-writer"), project=self.project, role="roles/logging.logWriter",
                 member=account.email.apply(lambda e: f"serviceAccount:{e}"), opts=self.opts(parent)),)
         return MachineIdentity(role=role, principal=account.email, attachable=account.email,
-                               resources=resources)
+                               resources=resources, member=member)
 
     def data_disk(self, name: str, zone: str, size_gb: int, protect: bool,
                   parent: pulumi.Resource) -> DiskHandle:

@@ -121,11 +121,13 @@ class GcpNetworking(GcpBase):
         return tuple(dict.fromkeys(HEALTH_CHECK_RANGES_INTERNAL + HEALTH_CHECK_RANGES_EXTERNAL))
 
     def firewall(self, name: str, rules: Sequence[FirewallRule], network: NetworkHandle,
-                 identities: Mapping[str, MachineIdentity], parent: pulumi.Resource) -> FirewallHandle:
-        def sa(role: str) -> pulumi.Output[str]:
-            if role not in identities:
+                 identities: Mapping[str, Sequence[MachineIdentity]], parent: pulumi.Resource) -> FirewallHandle:
+        def sa(role: str) -> list[pulumi.Output[str]]:
+            # Every account that wears the role (etcd: one per member; at most 7, within
+            # the API's 10 service accounts per rule).
+            if not identities.get(role):
                 raise KeyError(f"firewall rule names role {role!r} but no identity was given for it")
-            return identities[role].principal
+            return [i.principal for i in identities[role]]
 
         groups: dict[tuple[str, str], list[FirewallRule]] = {}
         for rule in rules:
@@ -142,7 +144,7 @@ class GcpNetworking(GcpBase):
             if source == LB_HEALTH_CHECKS:
                 src["source_ranges"] = list(self._health_check_ranges())
             elif source in ROLES:
-                src["source_service_accounts"] = [sa(source)]
+                src["source_service_accounts"] = sa(source)
             elif "/" in source:
                 src["source_ranges"] = [source]
             else:
@@ -155,16 +157,17 @@ class GcpNetworking(GcpBase):
                 direction="INGRESS",
                 priority=1000,
                 allows=_ports(group),
-                target_service_accounts=[sa(LB_BACKENDS.get(target, target))],
+                target_service_accounts=sa(LB_BACKENDS.get(target, target)),
                 description="; ".join(sorted({r.why for r in group}))[:2048],
                 opts=self.opts(parent),
                 **src,
             ))
         resources += self._egress_firewall(name, network, sa, parent)
-        return FirewallHandle(by_role={role: ident.principal for role, ident in identities.items()},
+        return FirewallHandle(by_role={role: worn[0].principal for role, worn in identities.items()
+                                       if len(worn) == 1 and worn[0].member is None},
                               resources=resources)
 
-    def _egress_firewall(self, name: str, network: NetworkHandle, sa: Callable[[str], pulumi.Output[str]],
+    def _egress_firewall(self, name: str, network: NetworkHandle, sa: Callable[[str], list[pulumi.Output[str]]],
                          parent: pulumi.Resource) -> list[pulumi.Resource]:
         """The plan's egress of etcd and the control plane: their allows, then a deny-all
         just above GCP's implied allow-all. Other roles keep the implied rule (workers'
@@ -197,7 +200,7 @@ class GcpNetworking(GcpBase):
                 priority=EGRESS_ALLOW_PRIORITY,
                 destination_ranges=[dest],
                 allows=blocks,
-                target_service_accounts=[sa(role)],
+                target_service_accounts=sa(role),
                 description="; ".join(sorted({r.why for r in group}))[:2048],
                 opts=self.opts(parent),
             ))
@@ -211,7 +214,7 @@ class GcpNetworking(GcpBase):
                 priority=EGRESS_DENY_PRIORITY,
                 destination_ranges=["0.0.0.0/0"],
                 denies=[gcp.compute.FirewallDenyArgs(protocol="all")],
-                target_service_accounts=[sa(role)],
+                target_service_accounts=sa(role),
                 description=f"{role}: nothing but the allows above",
                 opts=self.opts(parent),
             ))

@@ -51,9 +51,9 @@ class GcpStorage(GcpBase):
             opts=self.opts(parent),
         )
         resources: list[pulumi.Resource] = [secret, version]
-        for role, reader in sorted({r.role: r for r in readers}.items()):
+        for grantee, reader in sorted({r.grantee: r for r in readers}.items()):
             resources.append(gcp.secretmanager.SecretIamMember(
-                names.child(name, "reader", names.part(role)),
+                names.child(name, "reader", names.part(grantee)),
                 project=self.project,
                 secret_id=secret.secret_id,
                 role="roles/secretmanager.secretAccessor",
@@ -96,11 +96,11 @@ class GcpStorage(GcpBase):
                  [(r, "roles/storage.objectViewer", "reader") for r in readers]
         seen: set[tuple[str, str]] = set()
         for ident, role, kind in grants:
-            if (ident.role, role) in seen:
+            if (ident.grantee, role) in seen:
                 continue
-            seen.add((ident.role, role))
+            seen.add((ident.grantee, role))
             resources.append(gcp.storage.BucketIAMMember(
-                names.child(name, kind, names.part(ident.role)),
+                names.child(name, kind, names.part(ident.grantee)),
                 bucket=bucket.name,
                 role=role,
                 member=_member(ident.principal),

@@ -85,6 +85,28 @@ def elbv2(*parts: str) -> str:
     return name
 
 
+def machine_role(fleet: str, key: str, who: str) -> str:
+    """AWS: the IAM role and instance profile of a plane's machines, or of one etcd member
+    (``who``: a plane role or a member name). IAM is global to the account, so the name
+    carries fleet and incarnation; roles allow 64 characters (profiles 128)."""
+    return physical(fleet, key, who, limit=64)
+
+
+# [a-z][-a-z0-9]{4,28}[a-z0-9]: a GCP service account's id.
+_ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+
+
+def machine_account(key: str, who: str) -> str:
+    """GCP: the service-account id of a plane's machines or of one etcd member (``who``:
+    a short role or a member name, first, so that it stays readable when a long
+    incarnation key is shortened with a hash to fit 6-30 characters)."""
+    account_id = physical(who, key, limit=30)
+    if not _ACCOUNT_ID.match(account_id):
+        raise ValueError(f"service-account id {account_id!r} ({who} of {key}) is not 6-30 of [a-z0-9-] "
+                         "starting with a letter")
+    return account_id
+
+
 def cluster_domain(cluster: str, fleet_domain: str) -> str:
     """Private DNS zone of a cluster (each incarnation's network carries its own copy)."""
     return f"{cluster}.{fleet_domain}"

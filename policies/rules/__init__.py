@@ -29,6 +29,7 @@ from policies.rules import (
     etcd,
     keys,
     machines,
+    member_secrets,
     metadata,
     network,
     secrets,
@@ -102,7 +103,7 @@ from policies.rules.secrets import secret_findings
 from policies.rules.state import _etcd_disks
 
 # Every rule, in the pack's order (the order ``pulumi preview`` lists the policies in).
-RULES: list[Rule] = [*machines.RULES, *apiserver.RULES, *etcd.RULES, *secrets.RULES,
+RULES: list[Rule] = [*machines.RULES, *apiserver.RULES, *etcd.RULES, *secrets.RULES, *member_secrets.RULES,
                      *network.RULES, *state.RULES, *cis_flags.RULES, *metadata.RULES,
                      *vpc.RULES, *egress.RULES, *workloads.RULES, *durable.RULES,
                      *keys.RULES]
@@ -170,6 +171,7 @@ __all__ = [
     "keys",
     "machine_role",
     "machines",
+    "member_secrets",
     "metadata",
     "network",
     "registry",

@@ -61,7 +61,7 @@ aws = AwsAdapter(ClusterContext(fleet=fleet, plan=plan, owner=owner))
 net = aws.network(names.child(key, "network"), plane)
 ids = {role: aws.identity(names.child(key, role.replace("_", "-")), role, plane)
        for role in ("etcd", "control_plane", "worker")}
-fw = aws.firewall(names.child(key, "firewall"), rules, net, ids, plane)
+fw = aws.firewall(names.child(key, "firewall"), rules, net, {r: [i] for r, i in ids.items()}, plane)
 zone = aws.dns_zone(names.child(key, "zone"), net, plane)
 secret = aws.secret(names.child(key, "secret", "etcd-0-server-key"), "etcd-0-server-key",
                     pulumi.Output.secret("-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----"),

@@ -290,7 +290,7 @@ for plan in fleet.clusters:
     net = adapter.network(names.child(plan.key, "network"), owner)
     ids = {role: adapter.identity(names.child(plan.key, role.replace("_", "-")), role, owner)
            for role in ("etcd", "control_plane", "worker")}
-    adapter.firewall(names.child(plan.key, "firewall"), list(plan.firewall), net, ids, owner)
+    adapter.firewall(names.child(plan.key, "firewall"), list(plan.firewall), net, {r: [i] for r, i in ids.items()}, owner)
 '''
 
 PLUGINS_ON_BOTH_CLOUDS = """\

@@ -76,7 +76,7 @@ gcp = GcpAdapter(ClusterContext(fleet=fleet, plan=plan, owner=owner))
 net = gcp.network(names.child(key, "network"), plane)
 ids = {role: gcp.identity(names.child(key, role.replace("_", "-")), role, plane)
        for role in ("etcd", "control_plane", "worker")}
-fw = gcp.firewall(names.child(key, "firewall"), rules, net, ids, plane)
+fw = gcp.firewall(names.child(key, "firewall"), rules, net, {r: [i] for r, i in ids.items()}, plane)
 zone = gcp.dns_zone(names.child(key, "zone"), net, plane)
 secret = gcp.secret(names.child(key, "secret", "etcd-0-server-key"), "etcd-0-server-key",
                     pulumi.Output.secret("-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----"),

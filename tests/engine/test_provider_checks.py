@@ -200,6 +200,21 @@ def test_firewall_allow_or_deny_and_tag_conflicts() -> None:
     ]
 
 
+def test_firewall_names_at_most_ten_service_accounts_each_way() -> None:
+    seven = [f"etcd-{n}-twin@p.iam.gserviceaccount.com" for n in range(7)]
+    assert check(FW, "fw", {"name": "fw", "allows": [{}], "sourceServiceAccounts": seven,
+                            "targetServiceAccounts": seven}) == []
+    eleven = [f"sa-{n}@p.iam.gserviceaccount.com" for n in range(11)]
+    found = check(FW, "fw", {"name": "fw", "allows": [{}], "sourceServiceAccounts": eleven,
+                             "targetServiceAccounts": eleven})
+    assert found == [
+        problem(FW, "fw", '"source_service_accounts": at most 10 service accounts per firewall rule, got 11',
+                "sourceServiceAccounts"),
+        problem(FW, "fw", '"target_service_accounts": at most 10 service accounts per firewall rule, got 11',
+                "targetServiceAccounts"),
+    ]
+
+
 def test_service_account_id_is_6_to_30() -> None:
     token = "gcp:serviceaccount/account:Account"
     pattern = "^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$"

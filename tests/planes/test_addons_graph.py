@@ -139,10 +139,12 @@ def test_node_identities_hold_no_controller_permission(stack: StackRun) -> None:
                     raise AssertionError(f"{r.name}: a node identity holds a controller's project role")
             continue
         inside = stack.in_cluster(plan)
-        # The machines' roles (etcd, control plane, workers), not service roles (flow logs).
+        # The machines' roles (each etcd member's, control plane, workers), not service
+        # roles (flow logs).
         node_roles = {stack.outputs(r).get("name") or r.inputs.get("name") for r in inside
-                      if r.type == "aws:iam/role:Role" and r.name.endswith(("-etcd", "-control-plane", "-worker"))}
-        assert len(node_roles) == 3, node_roles
+                      if r.type == "aws:iam/role:Role" and (r.name.endswith(("-control-plane", "-worker"))
+                                                            or "etcd-member" in r.inputs.get("tags", {}))}
+        assert len(node_roles) == 2 + len(plan.etcd.members), node_roles
         checked = 0
         for r in inside:
             if r.type != "aws:iam/rolePolicy:RolePolicy" or r.inputs.get("role") not in node_roles:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 from pathlib import Path
 from typing import Any
 
@@ -214,8 +215,14 @@ def test_snapshot_path(runs: dict[str, StackRun]) -> None:
     assert bucket.type == "gcp:storage/bucket:Bucket" and provider_region(run, bucket) == ("gcp", "europe-west1")
     grants = {r.name: r for r in run.resources if r.type == "gcp:storage/bucketIAMMember:BucketIAMMember"
               and r.name.startswith(f"{TARGET}-snapshots-")}
-    assert set(grants) == {f"{TARGET}-snapshots-bucket-reader-etcd",
+    # One reader grant per target member (each restores with its own identity).
+    assert set(grants) == {*(f"{TARGET}-snapshots-bucket-reader-etcd-{n}" for n in range(3)),
                            f"{TARGET}-snapshots-bucket-writer-etcd-snapshot-mover"}
+    accounts = {r.name: r for r in run.resources if r.type == "gcp:serviceaccount/account:Account"}
+    for n in range(3):
+        account = accounts[f"{TARGET}-network-etcd-{n}"]
+        assert grants[f"{TARGET}-snapshots-bucket-reader-etcd-{n}"].inputs["member"] == (
+            f"serviceAccount:{account.inputs['accountId']}@{account.inputs['project']}.iam.gserviceaccount.com")
     # Each target member restores the same object: its first boot waits for the snapshot
     # the Job writes (the Job goes out with the source's bundle in the same `pulumi up`).
     members = [r for r in run.in_cluster(run.plan.incarnations("mover")[1])
@@ -314,4 +321,13 @@ def test_the_same_mechanism_moves_a_cluster_between_regions(region_runs: dict[st
     assert writer.type == "aws:iam/role:Role"
     policies = [r for r in prep.resources if r.type == "aws:iam/rolePolicy:RolePolicy"
                 and r.name.startswith(f"{REGION_TARGET}-snapshots-bucket-access-")]
-    assert len(policies) == 2  # the target's etcd role reads, the federated role writes
+    # Each target member's role reads (s3:GetObject only), the federated role writes.
+    assert sorted(p.name.rsplit("-access-", 1)[1] for p in policies) == [
+        "etcd-0", "etcd-1", "etcd-2", "etcd-snapshot-mover"]
+    for p in policies:
+        if not p.name.endswith("-mover"):
+            member = p.name.rsplit("-access-", 1)[1]
+            assert p.inputs["role"] == f"acme-{REGION_TARGET}-{member}"
+            assert {a for s in json.loads(p.inputs["policy"])["Statement"]
+                    for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} <= {
+                "s3:GetObject", "s3:ListBucket"}

@@ -63,9 +63,10 @@ def expected_aws(plan: ClusterPlan) -> dict[str, Counter[str]]:
             # an explicit reservation per fixed address (etcd members, control-plane replicas)
             "aws:ec2/subnetCidrReservation:SubnetCidrReservation": members + replicas,
             "aws:route53/zone:Zone": 1,
-            "aws:iam/role:Role": 4,  # etcd, control plane, worker; flow-log delivery
+            # control plane, worker, one per etcd member; flow-log delivery
+            "aws:iam/role:Role": 2 + members + 1,
             "aws:iam/rolePolicy:RolePolicy": 1,  # flow-log delivery into its log group
-            "aws:iam/instanceProfile:InstanceProfile": 3,
+            "aws:iam/instanceProfile:InstanceProfile": 2 + members,
             "aws:ec2/securityGroup:SecurityGroup": 4,  # + api_lb
             "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,  # adopted, without rules
             "aws:ec2/flowLog:FlowLog": 1,
@@ -116,7 +117,7 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
             "gcp:compute/router:Router": 1,
             "gcp:compute/routerNat:RouterNat": 1,  # regional Cloud NAT, whatever `nat` says
             "gcp:dns/managedZone:ManagedZone": 1,
-            "gcp:serviceaccount/account:Account": 3,
+            "gcp:serviceaccount/account:Account": 2 + members,  # control plane, worker, each etcd member
             "gcp:compute/firewall:Firewall": _gcp_firewall_rules(plan),
             # The Kubernetes nodes' identities (control plane, workers) write logs: every
             # example stack ships them (logging.enabled defaults to true).
@@ -210,9 +211,11 @@ def with_snapshot_store(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> d
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
             "aws:s3/bucketVersioning:BucketVersioning",
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")})
-        store["aws:iam/rolePolicy:RolePolicy"] = 2  # reader (etcd), writer (federated)
+        # readers (each etcd member restores from the snapshot), writer (federated)
+        store["aws:iam/rolePolicy:RolePolicy"] = len(plan.etcd.members) + 1
     else:
-        store = Counter({"gcp:storage/bucket:Bucket": 1, "gcp:storage/bucketIAMMember:BucketIAMMember": 2})
+        store = Counter({"gcp:storage/bucket:Bucket": 1,
+                         "gcp:storage/bucketIAMMember:BucketIAMMember": len(plan.etcd.members) + 1})
     return {**planes, "snapshots": store}
 
 

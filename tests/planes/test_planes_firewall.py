@@ -102,19 +102,31 @@ def test_aws_machines_attach_only_their_roles_group(stack: StackRun) -> None:
 
 # ------------------------------------------------------------------------------ GCP
 
-GcpRule = tuple[str, str, tuple[str, ...], frozenset[tuple[str, tuple[str, ...]]]]
+GcpRule = tuple[tuple[str, ...], str, tuple[str, ...], frozenset[tuple[str, tuple[str, ...]]]]
 
 
-def _service_accounts(run: StackRun, plan: ClusterPlan) -> dict[str, str]:
-    """role -> service-account email of the cluster's three machine identities."""
+def _member_accounts(run: StackRun, plan: ClusterPlan) -> dict[str, str]:
+    """etcd member -> the email of its own service account."""
     network = f"{plan.key}-network"
-    roles = {f"{network}-etcd": "etcd", f"{network}-control-plane": "control_plane", f"{network}-worker": "worker"}
+    by_name = {a.name: run.outputs(a)["email"] for a in run.of_type(ACCOUNT, run.in_cluster(plan))}
+    return {m.name: by_name[f"{network}-{m.name}"] for m in plan.etcd.members}
+
+
+def _service_accounts(run: StackRun, plan: ClusterPlan) -> dict[str, tuple[str, ...]]:
+    """role -> the service-account emails that wear it: one each for the control plane
+    and the workers, one per member for etcd (sorted)."""
+    network = f"{plan.key}-network"
+    roles = {f"{network}-control-plane": "control_plane", f"{network}-worker": "worker",
+             **{f"{network}-{m.name}": "etcd" for m in plan.etcd.members}}
     accounts = run.of_type(ACCOUNT, run.in_cluster(plan))
     assert sorted(a.name for a in accounts) == sorted(roles)
-    return {roles[a.name]: run.outputs(a)["email"] for a in accounts}
+    worn: dict[str, list[str]] = {}
+    for a in accounts:
+        worn.setdefault(roles[a.name], []).append(run.outputs(a)["email"])
+    return {role: tuple(sorted(emails)) for role, emails in worn.items()}
 
 
-def _gcp_expected(plan: ClusterPlan, sa: dict[str, str]) -> set[GcpRule]:
+def _gcp_expected(plan: ClusterPlan, sa: dict[str, tuple[str, ...]]) -> set[GcpRule]:
     backends = {"api_lb": "control_plane"}  # passthrough LB: its rules are its backends'
     hc = ("35.191.0.0/16", "130.211.0.0/22") if not plan.api.public else \
         ("35.191.0.0/16", "130.211.0.0/22", "209.85.152.0/22", "209.85.204.0/22")
@@ -126,7 +138,7 @@ def _gcp_expected(plan: ClusterPlan, sa: dict[str, str]) -> set[GcpRule]:
     expected: set[GcpRule] = set()
     for (target, source), ports in grouped.items():
         if source in sa:
-            src = ("sa", (sa[source],))
+            src = ("sa", sa[source])
         elif source == LB_HEALTH_CHECKS:
             src = ("ranges", hc)
         else:
@@ -147,11 +159,11 @@ def _gcp_actual(run: StackRun, plan: ClusterPlan) -> list[GcpRule]:
         assert "targetTags" not in i and "sourceTags" not in i, f"{fw.name}: network tags"
         assert "denies" not in i
         assert ("sourceServiceAccounts" in i) != ("sourceRanges" in i), f"{fw.name}: exactly one kind of source"
-        (target,) = i["targetServiceAccounts"]
-        kind, sources = ("sa", i["sourceServiceAccounts"]) if "sourceServiceAccounts" in i \
-            else ("ranges", i["sourceRanges"])
+        target = tuple(sorted(i["targetServiceAccounts"]))
+        kind, sources = ("sa", tuple(sorted(i["sourceServiceAccounts"]))) if "sourceServiceAccounts" in i \
+            else ("ranges", tuple(i["sourceRanges"]))
         allows = frozenset((a["protocol"], tuple(a["ports"])) for a in i["allows"])
-        actual.append((target, kind, tuple(sources), allows))
+        actual.append((target, kind, sources, allows))
     return actual
 
 
@@ -168,16 +180,18 @@ def test_gcp_etcd_is_reachable_only_from_the_control_plane(stack: StackRun) -> N
         sa = _service_accounts(stack, plan)
         actual = _gcp_actual(stack, plan)
         to_etcd = {(kind, src, allows) for target, kind, src, allows in actual if target == sa["etcd"]}
+        # Every member's account, on both sides of the peer rule.
+        assert len(sa["etcd"]) == len(plan.etcd.members)
         assert to_etcd == {
-            ("sa", (sa["control_plane"],), frozenset({("tcp", ("2379",))})),
-            ("sa", (sa["etcd"],), frozenset({("tcp", ("2380",))})),
+            ("sa", sa["control_plane"], frozenset({("tcp", ("2379",))})),
+            ("sa", sa["etcd"], frozenset({("tcp", ("2380",))})),
         }
         for target, kind, src, allows in actual:
             ports = {p for _, ps in allows for p in ps}
             if "2379" in ports:
-                assert (target, kind, src) == (sa["etcd"], "sa", (sa["control_plane"],))
+                assert (target, kind, src) == (sa["etcd"], "sa", sa["control_plane"])
             if "10250" in ports:
-                assert (kind, src) == ("sa", (sa["control_plane"],))
+                assert (kind, src) == ("sa", sa["control_plane"])
             if kind == "ranges":
                 # Only health checkers (towards the API's backends) and api.allowed_cidrs.
                 assert allows == frozenset({("tcp", ("6443",))}) and target == sa["control_plane"]
@@ -187,18 +201,20 @@ def test_gcp_etcd_is_reachable_only_from_the_control_plane(stack: StackRun) -> N
 
 def test_gcp_machines_run_as_their_planes_service_account(stack: StackRun) -> None:
     for plan in (p for p in stack.plan.clusters if p.cloud == "gcp"):
-        sa = _service_accounts(stack, plan)
+        sa, own = _service_accounts(stack, plan), _member_accounts(stack, plan)
         inside = stack.in_cluster(plan)
         machines = stack.of_type(GCP_INSTANCE, inside) + stack.of_type(GCP_TEMPLATE, inside)
         assert machines
         for m in machines:
             role = m.inputs["labels"]["plane"].replace("-", "_")
+            # etcd members each run as their own account; the other planes share theirs.
+            (email,) = (own[m.inputs["labels"]["etcd-member"]],) if role == "etcd" else sa[role]
             assert m.inputs["serviceAccount"] == {
-                "email": sa[role], "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}, m.name
+                "email": email, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}, m.name
         # Secret readers are the cluster's own accounts only.
         for member in stack.of_type("gcp:secretmanager/secretIamMember:SecretIamMember", inside):
             assert member.inputs["role"] == "roles/secretmanager.secretAccessor"
-            assert member.inputs["member"] in {f"serviceAccount:{e}" for e in sa.values()}
+            assert member.inputs["member"] in {f"serviceAccount:{e}" for es in sa.values() for e in es}
 
 
 def test_no_default_compute_service_account_anywhere(stack: StackRun) -> None:

@@ -333,9 +333,10 @@ def test_a_cluster_with_its_own_key_uses_it_for_every_etcd_disk_and_secret(kms_r
     assert len(disks) == 6 and secrets
     for r in disks + secrets:
         assert key_of(r["type"], r["inputs"]) == (AWS_KEY if r["type"].startswith("aws") else GCP_KEY), r["urn"]
-    # AWS machines may decrypt with the key, through Secrets Manager only.
+    # AWS machines may decrypt with the key, through Secrets Manager only: the control
+    # plane's and the workers' roles and each etcd member's (3 members).
     grants = [r for r in kms_records if r["type"] == "aws:iam/rolePolicy:RolePolicy" and r["name"].endswith("-kms")]
-    assert len(grants) == 3
+    assert len(grants) == 2 + 3
     assert offline(kms_records, KEYS) == set()
     assert [v for v in evaluate(kms_records) if v.mandatory] == []
 

@@ -87,6 +87,21 @@ _TARGET_TAGS = ("targetTags", "target_tags")
 _SOURCE_SAS = ("sourceServiceAccounts", "source_service_accounts")
 _TARGET_SAS = ("targetServiceAccounts", "target_service_accounts")
 
+# The Compute Engine API's limits per VPC firewall rule (the provider's schema sets none,
+# the API refuses the rule): at most 10 source and 10 target service accounts.
+MAX_RULE_SERVICE_ACCOUNTS = 10
+
+
+def _at_most(key: tuple[str, str], limit: int) -> Rule:
+    def rule(inputs: Mapping[str, Any]) -> list[str]:
+        value = inputs.get(key[0])
+        if isinstance(value, list | tuple) and len(value) > limit:
+            return [f"{go_quote(key[1])}: at most {limit} service accounts per firewall rule, got {len(value)}"]
+        return []
+
+    return rule
+
+
 _FIREWALL = Rules(
     autoname=_named(),
     checks=(
@@ -97,6 +112,8 @@ _FIREWALL = Rules(
         schema_rule("sourceTags", _conflicts(_SOURCE_TAGS, [_SOURCE_SAS, _TARGET_SAS])),
         schema_rule("targetServiceAccounts", _conflicts(_TARGET_SAS, [_SOURCE_TAGS, _TARGET_TAGS])),
         schema_rule("targetTags", _conflicts(_TARGET_TAGS, [_SOURCE_SAS, _TARGET_SAS])),
+        schema_rule("sourceServiceAccounts", _at_most(_SOURCE_SAS, MAX_RULE_SERVICE_ACCOUNTS)),
+        schema_rule("targetServiceAccounts", _at_most(_TARGET_SAS, MAX_RULE_SERVICE_ACCOUNTS)),
     ),
 )
 
