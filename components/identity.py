@@ -247,7 +247,7 @@ class SharedIdentity(pulumi.ComponentResource):
             for gen in self.root_rotation.trusted
         }
         self.root = self.roots[self.root_rotation.issuing]
-        self.rotation_gate = RotationGate(names.root_rotation_gate(fleet), ROOT, self.root_rotation, migrating,
+        self.rotation_gate = RotationGate(names.child(name, "root-rotation"), ROOT, self.root_rotation, migrating,
                                           pulumi.ResourceOptions(parent=self))
         self.clusters: dict[str, ClusterIdentity] = {}
         self.register_outputs({"root_ca": self.root.cert_pem, "root_cas": self.root_bundle()})

@@ -37,9 +37,10 @@ def rotation_gate(cluster: str) -> str:
 
 
 def root_rotation_gate(fleet: str) -> str:
-    """The resource that remembers the fleet root's rotation phase (never a cluster's
-    gate: those end in ``-ca-rotation``)."""
-    return f"{fleet}-root-rotation"
+    """The resource that remembers the fleet root's rotation phase: a child of the
+    fleet's shared identity (``<fleet>-identity``), never a cluster's gate (those end in
+    ``-ca-rotation``)."""
+    return child(child(fleet, "identity"), "root-rotation")
 
 
 def etcd_member(index: int) -> str:

@@ -184,7 +184,7 @@ def test_root_phases_against_the_applied_stack(tmp_path: Path) -> None:
     protect = {r["name"]: r["protect"] for r in resources}
     # The retiring root is no longer protected (complete deletes it); the new one is.
     assert protect["acme-identity-root-ca-g1-cert"] and not protect["acme-identity-root-ca-cert"]
-    gate = next(r for r in resources if r["name"] == "acme-root-rotation")
+    gate = next(r for r in resources if r["name"] == "acme-identity-root-rotation")
     assert (gate["inputs"]["cluster"], gate["inputs"]["generation"], gate["inputs"]["phase"]) == ("root", 1, "prepare")
     # Another rotation while this one is in prepare is refused.
     gen2 = copy_dev_stack(tmp_path / "gen2", rotating_root({"generation": 2, "phase": "prepare"}))
