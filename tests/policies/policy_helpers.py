@@ -47,7 +47,9 @@ def prod_released() -> frozenset[str]:
 
 
 def records(resources: Iterable[Any]) -> list[Record]:
-    return [r.to_json() | {"type": r.type, "name": r.name} for r in resources]
+    return [r.to_json() | {"type": r.type, "name": r.name,
+                           "property_dependencies": {k: list(v) for k, v in r.property_dependencies.items()}}
+            for r in resources]
 
 
 # ---------------------------------------------------------------- finding and editing
@@ -189,6 +191,8 @@ def analyze(recs: Iterable[Record], rule: str, *, decommissioning: Iterable[str]
         request = analyzer_pb2.AnalyzeStackRequest(resources=[analyzer_pb2.AnalyzerResource(
             type=r["type"], properties=_struct(r["inputs"]), urn=r["urn"], name=r["name"],
             options=_options(r), parent=r.get("parent") or "", dependencies=r.get("dependencies") or [],
+            propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v))
+                                  for k, v in (r.get("property_dependencies") or {}).items()},
         ) for r in recs])
         found.update(_diagnostics(server.AnalyzeStack(request, None), rule, ""))
     return found
