@@ -13,11 +13,11 @@ import pulumi
 from components.addons import AddonPublication
 from components.clouds import adapter_for
 from components.clouds.base import BucketHandle, ClusterContext, LoadBalancerHandle
-from components.cni import Cni, CniArgs, cni_secret_values, mesh_identity
+from components.cni import Cni, CniArgs, cni_secret_values
 from components.control_plane import ControlPlane
 from components.etcd import EtcdDataPlane, PlaneArgs
-from components.federation import Federation
-from components.identity import ClusterIdentity, fleet_identity
+from components.federation import FederationReads
+from components.identity import ClusterCredentials, fleet_identity
 from components.mesh import MeshEndpoint, MeshEndpointArgs
 from components.network import Network, NetworkArgs
 from components.secrets import store
@@ -34,7 +34,7 @@ from fleetform.plan.model import ClusterPlan, FleetPlan
 class ClusterArgs:
     fleet: FleetPlan
     plan: ClusterPlan
-    identity: ClusterIdentity
+    identity: ClusterCredentials
     # A migration target with `data: etcd-snapshot`: where its etcd data comes from.
     snapshot: SnapshotSource | None = None
     # What the cloud needs before any of this incarnation's resources (GCP: project APIs).
@@ -63,7 +63,7 @@ class Cluster(pulumi.ComponentResource):
         # A ClusterMesh member's CA values, for the boot installer to put in a Secret.
         mesh_values = None
         if plan.cni.mesh is not None:
-            ca = mesh_identity(args.fleet.fleet, args.identity).ca
+            ca = args.identity.mesh_ca()
             mesh_values = store(self.adapter, self.addons, names.child(name, "addons"), "cni-secret-values",
                                 cni_secret_values(ca), [control_plane_identity])
         plane = PlaneArgs(args.fleet, plan, self.adapter, self.network, args.identity)
@@ -89,7 +89,7 @@ class Cluster(pulumi.ComponentResource):
             "region": plan.region,
         })
 
-    def install_addons(self, mesh_endpoints: Mapping[str, LoadBalancerHandle], federation: Federation,
+    def install_addons(self, mesh_endpoints: Mapping[str, LoadBalancerHandle], federation: FederationReads,
                        snapshot: SnapshotFacts | None = None) -> Cni:
         """The bundle (fleetform/addons), published to this incarnation's bucket; the
         cluster's own Flux applies it. What only the clouds know goes in as Outputs: the

@@ -21,7 +21,6 @@ live cluster into an explicit error instead of a silent replacement:
 from __future__ import annotations
 
 import base64
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,44 +30,10 @@ import yaml
 
 from components.clouds.base import LoadBalancerHandle
 from components.dynamic import PluginGuard
-from components.identity import ClusterIdentity, IssuedCert, issue
+from components.identity import IssuedCert
 from fleetform.plan import names
 from fleetform.plan.cni import MeshPlan, helm_values
-from fleetform.plan.mesh import MESH_CA_KEY, clustermesh_ca
 from fleetform.plan.model import ClusterPlan
-
-# ---------------------------------------------------------------- the ClusterMesh CA
-
-
-class MeshIdentity(pulumi.ComponentResource):
-    """The fleet's ClusterMesh CA: one intermediate of the fleet root, shared by every
-    mesh member (Cilium needs one CA across the mesh; each member's release signs its
-    ClusterMesh server and client certificates with it)."""
-
-    def __init__(self, name: str, fleet: str, root: IssuedCert, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("fleetform:index:MeshIdentity", name, None, opts)
-        self.ca = issue(names.child(name, MESH_CA_KEY), clustermesh_ca(fleet), root, self)
-        self.register_outputs({"clustermesh_ca": self.ca.cert_pem})
-
-
-# One per fleet root, i.e. per program run (weak: nothing outlives the run).
-_MESH_IDENTITIES: weakref.WeakKeyDictionary[pulumi.Resource, MeshIdentity] = weakref.WeakKeyDictionary()
-
-
-def mesh_identity(fleet: str, identity: ClusterIdentity) -> MeshIdentity:
-    """The fleet's ClusterMesh CA, created by the first member that needs it.
-
-    It hangs at the top of the stack (named after the fleet, ``<fleet>-mesh``), not under
-    a member, so its URN does not depend on which clusters are in the mesh; it uses the
-    fleet's explicit TLS provider, like the rest of the fleet PKI."""
-    anchor = identity.root.resources[-1]
-    found = _MESH_IDENTITIES.get(anchor)
-    if found is None:
-        provider = identity.get_provider("tls:index/privateKey:PrivateKey")
-        opts = pulumi.ResourceOptions(providers=[provider]) if provider is not None else None
-        found = MeshIdentity(names.child(fleet, "mesh"), fleet, identity.root, opts)
-        _MESH_IDENTITIES[anchor] = found
-    return found
 
 
 def _b64(pem: str) -> str:

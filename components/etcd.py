@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from components.clouds.base import CloudAdapter, MachineHandle, MachineRequest
-from components.identity import ClusterIdentity, IssuedCert, issue
+from components.identity import ClusterCredentials, IssuedCert, issue
 from components.network import Network
 from components.secrets import resources_of, store
 from components.snapshots import Restore
@@ -28,7 +28,7 @@ class PlaneArgs:
     plan: ClusterPlan
     adapter: CloudAdapter
     network: Network
-    identity: ClusterIdentity
+    identity: ClusterCredentials
 
 
 class EtcdDataPlane(pulumi.ComponentResource):

@@ -13,7 +13,7 @@ Cloud SDK code lives in ``clouds/federation_aws.py`` and ``clouds/federation_gcp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pulumi
 
@@ -29,6 +29,27 @@ from fleetform.plan.model import FleetPlan
 if TYPE_CHECKING:
     from components.clouds.federation_aws import AwsFederation
     from components.clouds.federation_gcp import GcpFederation
+
+
+class FederationReads(Protocol):
+    """What a cluster reads of the fleet's federation (``Federation`` in the stack that
+    holds it; ``components.fleet_reference.RemoteFederation`` in a cluster stack)."""
+
+    def writer(self, grant: str, cloud: str) -> MachineIdentity: ...
+
+    def credential_config(self, grant: str, cluster: str) -> pulumi.Output[str]: ...
+
+    def controller_identity(self, controller: str, cluster: str, cloud: str
+                            ) -> tuple[pulumi.Output[str] | None, pulumi.Output[str] | None]: ...
+
+
+def writer_identity(principals: dict[str, pulumi.Output[str]], grant: str, cloud: str) -> MachineIdentity:
+    """A workload grant as an identity a bucket can grant access to (migration snapshots)."""
+    if grant not in principals:
+        raise ValueError(f"workload identity {grant!r} has no {cloud} principal: is {cloud} federated "
+                         "(identity.federation.clouds)?")
+    principal = principals[grant]
+    return MachineIdentity(role=grant, principal=principal, attachable=principal)
 
 
 class Federation(pulumi.ComponentResource):
@@ -79,12 +100,7 @@ class Federation(pulumi.ComponentResource):
 
     def writer(self, grant: str, cloud: str) -> MachineIdentity:
         """A workload grant as an identity a bucket can grant access to (migration snapshots)."""
-        principals = self.aws_roles if cloud == "aws" else self.gcp_service_accounts
-        if grant not in principals:
-            raise ValueError(f"workload identity {grant!r} has no {cloud} principal: is {cloud} federated "
-                             "(identity.federation.clouds)?")
-        principal = principals[grant]
-        return MachineIdentity(role=grant, principal=principal, attachable=principal)
+        return writer_identity(self.aws_roles if cloud == "aws" else self.gcp_service_accounts, grant, cloud)
 
     def credential_config(self, grant: str, cluster: str) -> pulumi.Output[str]:
         """The GCP external-account file of ``grant`` for pods of ``cluster``."""

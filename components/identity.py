@@ -13,10 +13,11 @@ decided once per program run from the stack's own configuration.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_tls as tls
@@ -25,7 +26,8 @@ from components.dynamic import RotationGate
 from fleetform.plan import identity as identity_plan
 from fleetform.plan import names
 from fleetform.plan.identity import IdentityPlan
-from fleetform.plan.load import load_config
+from fleetform.plan.load import load_config, program_config
+from fleetform.plan.mesh import MESH_CA_KEY, clustermesh_ca
 from fleetform.plan.model import FleetPlan
 from fleetform.plan.pki import (
     DEFAULT_PKI,
@@ -40,7 +42,8 @@ from fleetform.plan.pki import (
     root_resource_key,
     sa_key_name,
 )
-from fleetform.plan.rotation import ROOT, ServiceAccountKeys
+from fleetform.plan.rotation import ROOT, RotationState, ServiceAccountKeys
+from fleetform.plan.stacks import parse_stack
 from fleetform.spec.models import (
     CloudsSpec,
     FleetNetworkSpec,
@@ -145,6 +148,62 @@ def _concat(pems: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
     return pulumi.Output.all(*pems).apply(lambda ps: "".join(p if p.endswith("\n") else p + "\n" for p in ps))
 
 
+class ClusterCredentials(Protocol):
+    """What a cluster's planes read of its identity (``ClusterIdentity`` in the stack that
+    holds the fleet PKI; ``components.fleet_reference.RemoteClusterIdentity`` in a cluster
+    stack, from the fleet stack's outputs): the components never know which."""
+
+    @property
+    def cluster(self) -> str: ...
+
+    @property
+    def rotation(self) -> RotationState: ...
+
+    @property
+    def cas(self) -> Mapping[str, IssuedCert]: ...
+
+    @property
+    def retiring(self) -> Mapping[str, IssuedCert]: ...
+
+    @property
+    def sa_key_pem(self) -> pulumi.Output[str]: ...  # secret
+
+    @property
+    def sa_public_pem(self) -> pulumi.Output[str]: ...
+
+    @property
+    def sa_public_pems(self) -> tuple[pulumi.Output[str], ...]: ...
+
+    @property
+    def admin(self) -> IssuedCert: ...
+
+    def bundle(self, ca: str) -> pulumi.Output[str]: ...
+
+    def sa_public_bundle(self) -> pulumi.Output[str]: ...
+
+    def trust_bundle(self) -> pulumi.Output[str]: ...
+
+    def mesh_ca(self) -> IssuedCert: ...
+
+
+def ca_bundle(cas: Mapping[str, IssuedCert], retiring: Mapping[str, IssuedCert], ca: str) -> pulumi.Output[str]:
+    """What trusts ``ca`` in this phase: the issuing certificate first (kubeadm reads the
+    first certificate of ``ca.crt`` as the one ``ca.key`` belongs to), then the retiring
+    one during ``prepare``."""
+    return _concat([cas[ca].cert_pem, *([retiring[ca].cert_pem] if ca in retiring else [])])
+
+
+def cas_trust_bundle(cas: Mapping[str, IssuedCert], retiring: Mapping[str, IssuedCert]) -> pulumi.Output[str]:
+    pems = [c.cert_pem for c in (*cas.values(), *retiring.values())]
+    return pulumi.Output.all(*pems).apply(lambda ps: "".join(ps))
+
+
+def sa_public_bundle(pems: Sequence[pulumi.Output[str]]) -> pulumi.Output[str]:
+    """``sa.pub``: every public key that verifies service-account tokens, the signing
+    key's first (kubeadm reads the first key of ``sa.pub`` as ``sa.key``'s)."""
+    return _concat(list(pems))
+
+
 class ClusterIdentity(pulumi.ComponentResource):
     """One logical cluster's CAs (kubernetes, etcd, front-proxy), its service-account
     signing keys and the admin client certificate.
@@ -163,6 +222,7 @@ class ClusterIdentity(pulumi.ComponentResource):
                  roots: Mapping[int, IssuedCert] | None = None) -> None:
         super().__init__("fleetform:index:ClusterIdentity", name, None, opts)
         self.cluster = cluster
+        self.fleet = fleet
         self.root = root
         settings = root.settings
         root_gen = settings.root_rotation.issuing
@@ -205,19 +265,17 @@ class ClusterIdentity(pulumi.ComponentResource):
         })
 
     def bundle(self, ca: str) -> pulumi.Output[str]:
-        """What trusts ``ca`` in this phase: the issuing certificate first (kubeadm reads
-        the first certificate of ``ca.crt`` as the one ``ca.key`` belongs to), then the
-        retiring one during ``prepare``."""
-        return _concat([self.cas[ca].cert_pem, *([self.retiring[ca].cert_pem] if ca in self.retiring else [])])
+        return ca_bundle(self.cas, self.retiring, ca)
 
     def sa_public_bundle(self) -> pulumi.Output[str]:
-        """``sa.pub``: every public key that verifies service-account tokens, the signing
-        key's first (kubeadm reads the first key of ``sa.pub`` as ``sa.key``'s)."""
-        return _concat(list(self.sa_public_pems))
+        return sa_public_bundle(self.sa_public_pems)
 
     def trust_bundle(self) -> pulumi.Output[str]:
-        pems = [c.cert_pem for c in (*self.cas.values(), *self.retiring.values())]
-        return pulumi.Output.all(*pems).apply(lambda ps: "".join(ps))
+        return cas_trust_bundle(self.cas, self.retiring)
+
+    def mesh_ca(self) -> IssuedCert:
+        """The fleet's ClusterMesh CA (created by the first member that asks)."""
+        return mesh_identity(self.fleet, self).ca
 
 
 class SharedIdentity(pulumi.ComponentResource):
@@ -273,6 +331,40 @@ class SharedIdentity(pulumi.ComponentResource):
         return pulumi.Output.all(*pems).apply(lambda ps: "".join(ps))
 
 
+# ------------------------------------------------------------ the ClusterMesh CA
+
+
+class MeshIdentity(pulumi.ComponentResource):
+    """The fleet's ClusterMesh CA: one intermediate of the fleet root, shared by every
+    mesh member (Cilium needs one CA across the mesh; each member's release signs its
+    ClusterMesh server and client certificates with it)."""
+
+    def __init__(self, name: str, fleet: str, root: IssuedCert, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fleetform:index:MeshIdentity", name, None, opts)
+        self.ca = issue(names.child(name, MESH_CA_KEY), clustermesh_ca(fleet), root, self)
+        self.register_outputs({"clustermesh_ca": self.ca.cert_pem})
+
+
+# One per fleet root, i.e. per program run (weak: nothing outlives the run).
+_MESH_IDENTITIES: weakref.WeakKeyDictionary[pulumi.Resource, MeshIdentity] = weakref.WeakKeyDictionary()
+
+
+def mesh_identity(fleet: str, identity: ClusterIdentity) -> MeshIdentity:
+    """The fleet's ClusterMesh CA, created by the first member that needs it.
+
+    It hangs at the top of the stack (named after the fleet, ``<fleet>-mesh``), not under
+    a member, so its URN does not depend on which clusters are in the mesh; it uses the
+    fleet's explicit TLS provider, like the rest of the fleet PKI."""
+    anchor = identity.root.resources[-1]
+    found = _MESH_IDENTITIES.get(anchor)
+    if found is None:
+        provider = identity.get_provider("tls:index/privateKey:PrivateKey")
+        opts = pulumi.ResourceOptions(providers=[provider]) if provider is not None else None
+        found = MeshIdentity(names.child(fleet, "mesh"), fleet, identity.root, opts)
+        _MESH_IDENTITIES[anchor] = found
+    return found
+
+
 # ------------------------------------------------------------ the identity plan
 
 _SPECS: dict[str, FleetSpec] = {}
@@ -284,16 +376,17 @@ def configured_spec() -> FleetSpec | None:
     builds it (``fleetform:fleet`` over the optional ``fleetform:base`` file), or None
     when the program has no fleet configuration (a test program)."""
     config = pulumi.Config("fleetform")
-    fleet = config.get_object("fleet")
-    if fleet is None:
-        return None
-    base = config.get("base")
     stack = pulumi.get_stack()
     root = Path(pulumi.get_root_directory() or Path.cwd())
+    fleet, base = config.get_object("fleet"), config.get("base")
+    env, cluster = parse_stack(stack)
+    if fleet is None and (cluster is None or not (root / "stacks" / f"Pulumi.{env}.yaml").is_file()):
+        return None  # a test program
     key = json.dumps([fleet, base, stack, str(root)], sort_keys=True, default=str)
     if key not in _SPECS:
-
-        _SPECS[key] = load_config(fleet, base, stack=stack, label=f"stacks/Pulumi.{stack}.yaml",
+        # A cluster stack has no configuration: it reads its fleet's stack file.
+        env, fleet, base = program_config(stack, fleet, base, root / "stacks")
+        _SPECS[key] = load_config(fleet, base, stack=env, label=f"stacks/Pulumi.{env}.yaml",
                                   stacks_dir=root / "stacks")
     return _SPECS[key]
 

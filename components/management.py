@@ -9,12 +9,12 @@ server-side. A decommissioned cluster loses its registration in the same ``up``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.identity import ClusterIdentity
+from components.identity import ClusterCredentials
 from fleetform.plan import names
 from fleetform.plan.handoff import ManagementPlan, Registration, argocd_secret, cluster_profile
 from fleetform.plan.kubeconfig import AdminAccess, admin_kubeconfig
@@ -23,7 +23,7 @@ from fleetform.plan.model import ClusterPlan
 
 class Management(pulumi.ComponentResource):
     def __init__(self, name: str, mgmt: ManagementPlan, registrations: tuple[Registration, ...],
-                 identities: dict[str, ClusterIdentity], host: ClusterPlan | None,
+                 identities: Mapping[str, ClusterCredentials], host: ClusterPlan | None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fleetform:index:Management", name, None, opts)
         context, kubeconfig = _connection(mgmt, host, identities)
@@ -68,7 +68,7 @@ def _string_data(reg: Registration, mgmt: ManagementPlan) -> Callable[[str], dic
     return render
 
 
-def _connection(mgmt: ManagementPlan, host: ClusterPlan | None, identities: dict[str, ClusterIdentity],
+def _connection(mgmt: ManagementPlan, host: ClusterPlan | None, identities: Mapping[str, ClusterCredentials],
                 ) -> tuple[str | None, pulumi.Output[str] | None]:
     """(context, kubeconfig): a context of the user's kubeconfig, or the host's admin one."""
     if mgmt.context is not None:
