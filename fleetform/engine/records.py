@@ -69,12 +69,27 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class StackOutput:
+    """One stack output as a StackReference reads it (like ``pulumi.automation.OutputValue``)."""
+
+    value: Any
+    secret: bool = False
+
+
+@dataclass(frozen=True)
 class ProgramResult:
     resources: tuple[Resource, ...]
     outputs: dict[str, Any]
     secret_outputs: dict[str, Any]
     # Invoke tokens the mocks had no answer for (they returned {}); worth a warning.
     unknown_invokes: tuple[str, ...] = field(default=())
+    # The outputs that are secret (whole or in part), as the engine lists them.
+    secret_output_names: tuple[str, ...] = field(default=())
+
+    def stack_outputs(self) -> dict[str, StackOutput]:
+        """The outputs as another stack's StackReference reads them, secrets kept secret
+        (``run_program(stack_outputs={name: result.stack_outputs()})``)."""
+        return {k: StackOutput(v, k in self.secret_output_names) for k, v in self.secret_outputs.items()}
 
 
 class DuplicateResourceError(RuntimeError):
@@ -156,6 +171,11 @@ def _plain(value: Any, *, reveal: bool) -> Any:
 
 def _secret(value: Any) -> dict[str, Any]:
     return {_SIG_KEY: _SECRET_SIG, "value": value}
+
+
+def secret_value(value: Any) -> dict[str, Any]:
+    """``value`` as a secret on the wire (what a mock returns for a secret output)."""
+    return _secret(value)
 
 
 # --------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from fleetform.engine.monitor import RecordingMonitor
 from fleetform.engine.records import (
     ProgramResult,
     Resource,
+    _contains_secret,
     _plain,
     canonical_order,
 )
@@ -255,9 +256,11 @@ def _run(
     stack: str,
     config: Mapping[str, Any],
     on_resource: Callable[[Resource], None] | None,
+    stack_outputs: Mapping[str, Mapping[str, Any]],
+    seed_stack: str | None,
 ) -> ProgramResult:
     root = main_file.parent
-    mocks = FleetMocks(config=dict(config))
+    mocks = FleetMocks(config=dict(config), seed_stack=seed_stack, stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks, on_resource)
     loop = asyncio.new_event_loop()
     loop.set_default_executor(_InlineExecutor(max_workers=1))
@@ -299,6 +302,7 @@ def _run(
         outputs=_plain(raw_outputs, reveal=False),
         secret_outputs=_plain(raw_outputs, reveal=True),
         unknown_invokes=tuple(sorted(set(mocks.unknown_invokes))),
+        secret_output_names=tuple(sorted(k for k, v in raw_outputs.items() if _contains_secret(v))),
     )
 
 
@@ -309,6 +313,8 @@ def run_program(
     stack: str,
     config: Mapping[str, Any],
     on_resource: Callable[[Resource], None] | None = None,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    seed_stack: str | None = None,
 ) -> ProgramResult:
     """Run a Pulumi program offline and return everything it registered and exported.
 
@@ -318,6 +324,13 @@ def run_program(
     thread, in the raw order); `ProgramResult.resources` holds the same records in
     `canonical_order`. Exceptions from the program (top level or inside an apply)
     propagate as the program raised them.
+
+    `stack_outputs` (stack name -> its outputs, a secret one as
+    `records.StackOutput(value, secret=True)`, e.g. `ProgramResult.stack_outputs()`) is
+    what the program's StackReferences read; a reference to a stack not in it raises
+    `fleetform.plan.stacks.StackNotApplied`. `seed_stack`: the stack name the mocks hash
+    every URN with instead of `stack`, so one fleet's micro-stacks get the values of its
+    single stack (`fleetform.engine.stacks`).
     """
     main_file = _main_file(Path(program))
     outcome: dict[str, Any] = {}
@@ -326,7 +339,8 @@ def run_program(
         try:
             # The GC setting covers the records' post-processing too (canonical_order).
             with _gc_tuned():
-                outcome["result"] = _run(main_file, project, stack, config, on_resource)
+                outcome["result"] = _run(main_file, project, stack, config, on_resource,
+                                         stack_outputs or {}, seed_stack)
         except BaseException as exc:
             outcome["error"] = exc
 

@@ -282,12 +282,6 @@ def provider_handler(c: ResourceCall) -> tuple[str, dict[str, Any]]:
     return c.uuid("provider"), {}
 
 
-@resource_mock("pulumi:pulumi:StackReference")
-def _stack_reference(c: ResourceCall) -> tuple[str, dict[str, Any]]:
-    """Another stack's outputs are unknowable offline: an empty set."""
-    return str(c.get("name", c.name)), {"outputs": {}, "secretOutputNames": []}
-
-
 def type_parts(token: str) -> tuple[str, str, str]:
     """'aws:ec2/securityGroup:SecurityGroup' -> ('aws', 'ec2', 'SecurityGroup')."""
     pkg, mod, kind = token.split(":", 2)

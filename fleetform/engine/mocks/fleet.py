@@ -49,6 +49,10 @@ from fleetform.engine.mocks.base import (
 )
 from fleetform.engine.mocks.gcp import gcp_generic
 from fleetform.engine.mocks.kubernetes import kubernetes_object
+from fleetform.engine.records import StackOutput, secret_value
+from fleetform.plan.stacks import StackNotApplied
+
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 # --------------------------------------------------------------------------------------
 # The Mocks implementation
@@ -66,6 +70,12 @@ class FleetMocks(Mocks):
     """
 
     config: Mapping[str, Any] = field(default_factory=dict)
+    # The stack name every URN is hashed with (None: each URN's own): a micro-stack's
+    # resources then get the values they get in the single stack of the same fleet.
+    seed_stack: str | None = None
+    # Outputs of the stacks a StackReference may read: stack name -> output name -> value
+    # (a `StackOutput` for a secret one); a stack absent here has not been applied.
+    stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     unknown_invokes: list[str] = field(default_factory=list)
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _providers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -113,8 +123,10 @@ class FleetMocks(Mocks):
         urn = str(getattr(args, "urn", "") or f"{args.typ}::{args.name}")
         if args.custom is False:
             return "", {}  # components: the engine computes nothing for them
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(str(inputs.get("name") or args.name))
         provider_inputs = self._providers.get(provider_urn(args.provider) or "", {})
-        call = ResourceCall(args.typ, args.name, urn, inputs, provider_inputs, self)
+        call = ResourceCall(args.typ, args.name, self._seed_urn(urn), inputs, provider_inputs, self)
         if not args.resource_id:
             # What a real preview refuses fails here, before anything is computed.
             problems = check(args.typ, args.name, inputs, suffix=call.autoname_suffix)
@@ -142,6 +154,26 @@ class FleetMocks(Mocks):
             state.get("name"),
         )
         return resource_id, state
+
+    def _seed_urn(self, urn: str) -> str:
+        """The URN with its stack segment replaced by ``seed_stack``."""
+        if self.seed_stack is None or not urn.startswith("urn:pulumi:"):
+            return urn
+        rest = urn.removeprefix("urn:pulumi:").partition("::")[2]
+        return f"urn:pulumi:{self.seed_stack}::{rest}"
+
+    def _stack_reference(self, name: str) -> tuple[str, dict[str, Any]]:
+        """What the engine answers for a StackReference: the referenced stack's outputs,
+        secret ones as secrets and named in ``secretOutputNames``. ``name`` may be
+        qualified (``<organization>/<project>/<stack>``)."""
+        stack = name.rsplit("/", 1)[-1]
+        recorded = self.stack_outputs.get(stack)
+        if recorded is None:
+            raise StackNotApplied(stack)
+        outputs = {k: secret_value(v.value) if isinstance(v, StackOutput) and v.secret else
+                   (v.value if isinstance(v, StackOutput) else v) for k, v in recorded.items()}
+        secret = sorted(k for k, v in recorded.items() if isinstance(v, StackOutput) and v.secret)
+        return name, {"name": name, "outputs": outputs, "secretOutputNames": secret}
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         plain_args: dict[str, Any] = {

@@ -1,0 +1,67 @@
+"""Running a fleet's micro-stacks offline (``stacks: per-cluster``, ``fleetform/plan/stacks.py``).
+
+Each micro-stack is one run of the same program (``run.run_program``) under its own
+Pulumi stack name: the fleet stack ``<env>`` first, then every cluster stack
+``<env>.<cluster>``, whose StackReference reads the fleet stack's outputs from that
+run (secrets stay secret). The mocks hash every URN with the fleet's stack name
+(``seed_stack``), so a resource gets the same values in its micro-stack as in the
+single stack of the same fleet: the micro-stacks' graphs together are the single
+stack's graph, but for the stack part of each URN (tests/engine/test_micro_stacks.py).
+
+Cluster stacks are independent of one another once the fleet stack has run: a caller
+may run them in any order or in parallel processes (``run_micro_stack`` with the fleet
+stack's ``ProgramResult.stack_outputs()``); ``run_fleet_stacks`` runs them in turn.
+
+``config``: the configuration of the fleet's stack file (its ``config`` block, e.g.
+``synth.program_config``). Under `pulumi up` a cluster stack has none and reads its
+fleet's stack file itself (``fleetform.plan.load.program_config``); offline every
+micro-stack gets the same block, so a stack file outside ``stacks/`` works too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fleetform.engine.records import ProgramResult, Resource
+from fleetform.engine.run import run_program
+from fleetform.plan.model import FleetPlan
+from fleetform.plan.stacks import MicroStack, resolve, stack_layout
+
+
+def run_micro_stack(program: Path, *, project: str, plan: FleetPlan, stack: str, config: Mapping[str, Any],
+                    fleet_outputs: Mapping[str, Any] | None = None,
+                    on_resource: Callable[[Resource], None] | None = None) -> ProgramResult:
+    """Run one micro-stack of ``plan``'s fleet (``stack``: a name of ``stack_layout(plan)``;
+    KeyError otherwise). ``fleet_outputs``: the fleet stack's outputs
+    (``ProgramResult.stack_outputs()`` of its run), which a cluster stack needs: without
+    them its StackReference raises ``StackNotApplied``; an output it reads that is not
+    there raises ``StackOutputMissing`` (both name the stack)."""
+    micro = resolve(plan, stack)
+    outputs = {p: fleet_outputs for p in micro.prerequisites} if fleet_outputs is not None else {}
+    return run_program(program, project=project, stack=micro.name, config=config, on_resource=on_resource,
+                       stack_outputs=outputs, seed_stack=plan.stack)
+
+
+def run_fleet_stacks(program: Path, *, project: str, plan: FleetPlan, config: Mapping[str, Any],
+                     clusters: Iterable[str] | None = None,
+                     on_resource: Callable[[MicroStack, Resource], None] | None = None,
+                     ) -> dict[str, ProgramResult]:
+    """Every micro-stack of the fleet, in ``stack_layout`` order (the fleet stack first),
+    one after the other; ``clusters``: only the stacks of these logical clusters (and the
+    fleet stack, whose outputs they read). Keyed by stack name. With ``stacks: single``,
+    the one stack."""
+    wanted = set(clusters) if clusters is not None else None
+    results: dict[str, ProgramResult] = {}
+    fleet_outputs: dict[str, Any] | None = None
+    for micro in stack_layout(plan):
+        if micro.scope == "cluster" and wanted is not None and micro.cluster not in wanted:
+            continue
+        tick = (lambda r, m=micro: on_resource(m, r)) if on_resource is not None else None
+        result = run_micro_stack(program, project=project, plan=plan, stack=micro.name, config=config,
+                                 fleet_outputs=fleet_outputs, on_resource=tick)
+        if micro.scope == "fleet":
+            fleet_outputs = dict(result.stack_outputs())
+        results[micro.name] = result
+    return results
