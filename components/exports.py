@@ -7,13 +7,42 @@ from typing import Any
 import pulumi
 
 from components.fleet import Fleet
+from components.fleet_reference import fleet_stack_outputs, mesh_outputs
 from fleetform.plan.kubeconfig import fleet_admin_kubeconfig, layout, people_kubeconfig
 from fleetform.plan.model import FleetPlan
 
 
 def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
+    """The stack's outputs. A fleet stack (``stacks: per-cluster``) exports the fleet's
+    identity outputs and what its cluster stacks read; a cluster stack exports its own
+    cluster under the same keys (``clusters``, ``incarnations``, ``migrations``), so the
+    union of the stacks' outputs is the single stack's."""
+    pulumi.export("fleet", plan.fleet)
+    if fleet.scope != "fleet":
+        export_clusters(plan, fleet)
+    mgmt = fleet.identity_plan.management
+    if mgmt is not None and fleet.management is not None:
+        pulumi.export("management", {**mgmt.to_json(), "registered": sorted(fleet.management.secrets)})
+    if fleet.scope == "cluster":
+        return
+    # Every trusted root, the issuing one first (two while the root rotates).
+    pulumi.export("root_ca", fleet.identity.root_bundle())
+    pulumi.export("trust_bundle", fleet.identity.trust_bundle())
+    export_identity(plan, fleet)
+    if fleet.scope == "fleet":
+        logical = tuple(dict.fromkeys(c.name for c in plan.clusters))
+        outputs = fleet_stack_outputs(fleet.identity_plan, fleet.identity, fleet.federation, logical)
+        if fleet.mesh_ca is not None:
+            outputs |= mesh_outputs(fleet.mesh_ca)
+        for name, value in outputs.items():
+            pulumi.export(name, value)
+
+
+def export_clusters(plan: FleetPlan, fleet: Fleet) -> None:
     incarnations: dict[str, dict[str, Any]] = {}
     for c in plan.clusters:
+        if c.key not in fleet.clusters:
+            continue
         cluster = fleet.clusters[c.key]
         incarnations[c.key] = {
             "cluster": c.name,
@@ -37,20 +66,12 @@ def export_fleet(plan: FleetPlan, fleet: Fleet) -> None:
         }
     # `clusters`: each cluster as it serves its name; `incarnations`: every place a
     # cluster runs (two while it moves); `migrations`: the phase of each move.
-    clusters = {c.name: incarnations[c.key] for c in plan.clusters if c.serving}
-    pulumi.export("fleet", plan.fleet)
+    clusters = {c.name: incarnations[c.key] for c in plan.clusters if c.serving and c.key in incarnations}
     pulumi.export("clusters", clusters)
     pulumi.export("incarnations", incarnations)
     pulumi.export("migrations", {
         c.name: c.migration.to_json() | {"serving": c.key if c.serving else c.migration.source_key}
-        for c in plan.clusters if c.migration is not None and c.migration.role == "target"})
-    mgmt = fleet.identity_plan.management
-    if mgmt is not None and fleet.management is not None:
-        pulumi.export("management", {**mgmt.to_json(), "registered": sorted(fleet.management.secrets)})
-    # Every trusted root, the issuing one first (two while the root rotates).
-    pulumi.export("root_ca", fleet.identity.root_bundle())
-    pulumi.export("trust_bundle", fleet.identity.trust_bundle())
-    export_identity(plan, fleet)
+        for c in plan.clusters if c.migration is not None and c.migration.role == "target" and c.key in incarnations})
 
 
 def export_identity(plan: FleetPlan, fleet: Fleet) -> None:

@@ -24,18 +24,22 @@ from fleetform.plan.model import FleetPlan
 from fleetform.plan.upgrade_gate import GateState
 
 
-def gate_inputs(plan: FleetPlan) -> dict[str, Any]:
+def gate_inputs(plan: FleetPlan, cluster: str | None = None) -> dict[str, Any]:
     """What the gate of ``plan``'s stack holds: the upgrade's state, or (no ``upgrades``
-    block) just every cluster's version."""
+    block) just every cluster's version. ``cluster``: the gate of that cluster's own
+    stack (``stacks: per-cluster``), which holds that cluster's part only."""
     if plan.upgrades is not None:
         state = plan.upgrades.gate_state()
     else:
         state = GateState.without_upgrades({c.name: c.target_version for c in plan.clusters if c.serving})
+    if cluster is not None:
+        state = state.of_cluster(cluster)
     return state.to_json()
 
 
 def upgrade_gate(name: str, plan: FleetPlan, after: Sequence[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None) -> pulumi.Resource:
-    """The gate of ``plan``'s stack, registered after (and depending on) ``after``."""
+                 opts: pulumi.ResourceOptions | None = None, *, cluster: str | None = None) -> pulumi.Resource:
+    """The gate of ``plan``'s stack (``cluster``: of that cluster's stack), registered
+    after (and depending on) ``after``."""
     opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(after)))
-    return _Gate(name, {**gate_inputs(plan), "since": None}, opts)
+    return _Gate(name, {**gate_inputs(plan, cluster), "since": None}, opts)

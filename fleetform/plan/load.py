@@ -9,8 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fleetform.plan.model import FleetPlan
+from fleetform.plan.stacks import MicroStack, parse_stack, resolve, stack_layout
 from fleetform.plan.validate.fleet import check_fleet, settings_rules
 from fleetform.spec import load as spec_load
+from fleetform.spec.errors import FleetError, Problem
+from fleetform.spec.load import BASE_KEY, FLEET_KEY, read_yaml
 from fleetform.spec.models import FleetSpec
 
 RULES = spec_load.FleetRules(fleet=check_fleet, settings=settings_rules)
@@ -26,3 +30,40 @@ def load_config(fleet: Any, base: Any, *, stack: str, label: str, stacks_dir: Pa
     return spec_load.load_config(
         fleet, base, stack=stack, label=label, stacks_dir=stacks_dir, rules=RULES
     )
+
+
+def program_config(stack: str, fleet: Any, base: Any, stacks_dir: Path) -> tuple[str, Any, Any]:
+    """(env, ``fleetform:fleet``, ``fleetform:base``) for the Pulumi stack ``stack``.
+
+    A stack with configuration (its stack file, or the offline engine's) is read as
+    given: ``env`` is the stack's own name unless it names a cluster stack of a fleet
+    (``<env>.<cluster>`` with no ``stacks/Pulumi.<stack>.yaml``). A cluster stack has no
+    configuration of its own: it reads its fleet's stack file ``stacks/Pulumi.<env>.yaml``,
+    the one place a user writes."""
+    env, cluster = parse_stack(stack)
+    if cluster is None or (stacks_dir / f"Pulumi.{stack}.yaml").is_file():
+        env = stack
+    if fleet is not None:
+        return env, fleet, base
+    label = f"stacks/Pulumi.{env}.yaml"
+    if env == stack:
+        raise FleetError([Problem(label, f"config.{FLEET_KEY}", f"required: stack {stack!r} has no fleet "
+                                  "configuration")])
+    doc = read_yaml(stacks_dir / f"Pulumi.{env}.yaml", label)
+    config = doc.get("config") if isinstance(doc, dict) else None
+    if not isinstance(config, dict) or config.get(FLEET_KEY) is None:
+        raise FleetError([Problem(label, f"config.{FLEET_KEY}", f"required: the cluster stack {stack!r} reads "
+                                  "its fleet from this file")])
+    return env, config[FLEET_KEY], config.get(BASE_KEY)
+
+
+def resolve_stack(plan: FleetPlan, stack: str) -> MicroStack:
+    """The micro-stack ``stack`` is of ``plan``'s fleet; a name that is none of its
+    stacks is the stack file's error (a cluster that is not in it, or ``stacks: single``)."""
+    try:
+        return resolve(plan, stack)
+    except KeyError:
+        names = ", ".join(s.name for s in stack_layout(plan))
+        raise FleetError([Problem(f"stacks/Pulumi.{plan.stack}.yaml", "fleet.stacks",
+                                  f"stack {stack!r} is not a stack of this fleet (stacks: {plan.stacks}: "
+                                  f"{names})")]) from None

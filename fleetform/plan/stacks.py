@@ -73,3 +73,22 @@ def resolve(plan: FleetPlan, stack: str) -> MicroStack:
         if s.name == stack:
             return s
     raise KeyError(stack)
+
+
+class StackReferenceError(Exception):
+    """A micro-stack reads what its prerequisite does not (yet) hold: bad input of the run
+    (apply the fleet stack first), not a bug."""
+
+
+class StackNotApplied(StackReferenceError):
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        super().__init__(f"stack {stack!r} has no outputs: apply it first (it is a prerequisite of the "
+                         "cluster stacks, docs/stacks.md)")
+
+
+class StackOutputMissing(StackReferenceError):
+    def __init__(self, stack: str, output: str) -> None:
+        self.stack, self.output = stack, output
+        super().__init__(f"stack {stack!r} has no output {output!r}: apply stack {stack!r} again with this "
+                         "version of fleetform before its cluster stacks (docs/stacks.md)")

@@ -45,6 +45,16 @@ class GateState:
     def without_upgrades(versions: Mapping[str, str]) -> GateState:
         return GateState("", "", (), {}, {}, dict(versions))
 
+    def of_cluster(self, cluster: str) -> GateState:
+        """The part one cluster stack's gate holds (``stacks: per-cluster``): the fleet's
+        rollout (target, waves, soaks) with only this cluster's version and membership, so
+        its refusals are about this cluster: a version jump, a hand edit, a skipped wave,
+        and advancing past a wave this cluster is required in but did not apply."""
+        return GateState(self.target, self.wave, self.waves, dict(self.soak),
+                         {w: tuple(c for c in req if c == cluster) for w, req in self.required.items()},
+                         {c: v for c, v in self.versions.items() if c == cluster}, self.since,
+                         tuple(c for c in self.upgraded if c == cluster))
+
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "wave": self.wave, "waves": list(self.waves),
                 "soak": dict(self.soak), "required": {k: list(v) for k, v in self.required.items()},

@@ -342,6 +342,14 @@ def test_mesh_member_must_use_cilium(tmp_path: Path) -> None:
         "(its cni.plugin must be cilium)"]
 
 
+def test_mesh_needs_a_single_stack(tmp_path: Path) -> None:
+    """A member's values name its peers' load balancers: they cannot live in other stacks."""
+    body = fleet(cluster("a"), cluster("b", index=2), head=MESH + "stacks: per-cluster\n")
+    assert problems(tmp_path, body) == [
+        f"{STACK}: fleet.stacks: a ClusterMesh (mesh.clusters) needs `stacks: single`: each member's values name "
+        "its peers' ClusterMesh API load balancers, which would live in the peers' stacks (docs/stacks.md)"]
+
+
 def test_mesh_member_must_exist(tmp_path: Path) -> None:
     body = fleet(cluster("alpha"), cluster("b", index=2), head="mesh: {clusters: [alpah, b]}\n")
     assert problems(tmp_path, body) == [
