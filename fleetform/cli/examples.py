@@ -15,6 +15,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("fleetform plan --stack prod --no-resources", "the plan only (no program run, fast)"),
         ("fleetform plan --stack prod --json > plan.json", "for tools (docs/cli.md)"),
     ],
+    "stacks": [
+        ("fleetform stacks --stack prod", "the fleet's Pulumi stacks and their order"),
+        ("fleetform stacks --stack prod --moves", "`pulumi state move` commands: single stack -> per-cluster"),
+    ],
     "synth": [
         ("fleetform synth --stack prod --out build/prod", "a directory to review or to diff later"),
     ],

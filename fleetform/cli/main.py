@@ -29,6 +29,7 @@ from fleetform.cli import (
     operator,
     plan,
     schema,
+    stacks,
     status,
     synth,
     upgrade,
@@ -41,7 +42,7 @@ from fleetform.spec.errors import FleetError
 
 # One module per command, in the order `fleetform --help` lists them.
 COMMANDS = (validate, plan, synth, diff, graph, inventory, schema, cost, kubeconfig, migrate, status, upgrade, apply,
-            operator)
+            operator, stacks)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ import yaml
 from cli_support import ROOT, fleetform, no_traceback
 
 COMMANDS = ["validate", "plan", "synth", "diff", "graph", "inventory", "schema", "cost", "kubeconfig", "upgrade",
-            "up", "preview", "destroy", "operator"]
+            "up", "preview", "destroy", "operator", "stacks"]
 
 
 def test_help_for_every_command() -> None:
