@@ -39,22 +39,46 @@ PROJECT = "fleetform"
 GATE_TYPE = "pulumi-python:dynamic:Resource"
 
 
+# prod with what its file does not exercise: a management cluster of the fleet (its
+# registrations live in that cluster's stack) and a CA rotation in `prepare` (two
+# generations of CAs cross the stack boundary).
+HUB = "prod-hub"
+
+
+def _hub(fleet: dict[str, Any]) -> None:
+    fleet["management"] = {"cluster": "eu-core"}
+    fleet.setdefault("identity", {}).setdefault("pki", {})["rotate"] = {"us-core": {"generation": 2,
+                                                                                    "phase": "prepare"}}
+    for c in fleet["clusters"]:
+        if c["name"] == "us-core":
+            c["api"] = {**c.get("api", {}), "public": True, "allowed_cidrs": ["203.0.113.0/24"]}
+        elif c["name"] != "eu-core":
+            c["gitops"] = False
+
+
 def _config(env: str, stacks: str | None = None) -> dict[str, Any]:
-    config = copy.deepcopy(dict(yaml.safe_load((STACKS / f"Pulumi.{env}.yaml").read_text())["config"]))
+    name = "prod" if env == HUB else env
+    config = copy.deepcopy(dict(yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text())["config"]))
+    if env == HUB:
+        _hub(config["fleetform:fleet"])
     if stacks is not None:
         config["fleetform:fleet"]["stacks"] = stacks
     return config
 
 
+def _env(env: str) -> str:
+    return "prod" if env == HUB else env
+
+
 def _plan(env: str, config: dict[str, Any]) -> FleetPlan:
-    spec = load_config(config["fleetform:fleet"], config.get("fleetform:base"), stack=env,
-                       label=f"stacks/Pulumi.{env}.yaml", stacks_dir=STACKS)
+    spec = load_config(config["fleetform:fleet"], config.get("fleetform:base"), stack=_env(env),
+                       label=f"stacks/Pulumi.{_env(env)}.yaml", stacks_dir=STACKS)
     return plan_fleet(spec)
 
 
 @cache
 def _single(env: str) -> ProgramResult:
-    return run_program(ROOT, project=PROJECT, stack=env, config=_config(env, "single"))
+    return run_program(ROOT, project=PROJECT, stack=_env(env), config=_config(env, "single"))
 
 
 @cache
@@ -64,12 +88,22 @@ def _micro(env: str) -> tuple[FleetPlan, dict[str, ProgramResult]]:
     return plan, run_fleet_stacks(ROOT, project=PROJECT, plan=plan, config=config)
 
 
-@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env", ["dev", "staging", "prod", HUB])
 def test_micro_stacks_are_the_single_stack(env: str) -> None:
     plan, stacks = _micro(env)
     logical = list(dict.fromkeys(c.name for c in plan.clusters))
-    assert list(stacks) == [env, *(cluster_stack(env, c) for c in logical)]
-    assert compare(env, _single(env), stacks, names.upgrade_gate(plan.fleet)) == []
+    assert list(stacks) == [plan.stack, *(cluster_stack(plan.stack, c) for c in logical)]
+    assert compare(plan.stack, _single(env), stacks, names.upgrade_gate(plan.fleet)) == []
+
+
+def test_registrations_live_with_the_management_cluster() -> None:
+    _, stacks = _micro(HUB)
+    where = {name for name, result in stacks.items()
+             if any(r.type == "fleetform:index:Management" for r in result.resources)}
+    assert where == {"prod.eu-core"}
+    retiring = [r for r in stacks["prod.us-core"].resources if "-g1-" in r.name or r.name.endswith("-g1")]
+    assert retiring == [], "the retiring CAs stay in the fleet stack"
+    assert any("-g1-" in r.name for r in stacks["prod"].resources)
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
