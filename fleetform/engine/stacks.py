@@ -12,7 +12,8 @@ Cluster stacks are independent of one another once the fleet stack has run: a ca
 may run them in any order or in parallel processes (``run_micro_stack`` with the fleet
 stack's ``ProgramResult.stack_outputs()``); ``run_fleet_stacks`` runs them in turn.
 
-``config``: the configuration of the fleet's stack file (its ``config`` block, e.g.
+``evaluate_stacks`` does this for a loaded stack file, as ``synth.evaluate`` does for
+one stack. ``config``: the configuration of the fleet's stack file (its ``config`` block, e.g.
 ``synth.program_config``). Under `pulumi up` a cluster stack has none and reads its
 fleet's stack file itself (``fleetform.plan.load.program_config``); offline every
 micro-stack gets the same block, so a stack file outside ``stacks/`` works too.
@@ -25,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from fleetform.engine.records import ProgramResult, Resource
+from fleetform.engine.refusal import ResourceRefused, locate
 from fleetform.engine.run import run_program
+from fleetform.engine.synth import PROJECT, Stack, program_config, program_root
 from fleetform.plan.model import FleetPlan
-from fleetform.plan.stacks import MicroStack, resolve, stack_layout
+from fleetform.plan.stacks import MicroStack, StackReferenceError, resolve, stack_layout
+from fleetform.spec.errors import FleetError, Problem
 
 
 def run_micro_stack(program: Path, *, project: str, plan: FleetPlan, stack: str, config: Mapping[str, Any],
@@ -65,3 +69,20 @@ def run_fleet_stacks(program: Path, *, project: str, plan: FleetPlan, config: Ma
             fleet_outputs = dict(result.stack_outputs())
         results[micro.name] = result
     return results
+
+
+def evaluate_stacks(stack: Stack, *, clusters: Iterable[str] | None = None,
+                    on_resource: Callable[[MicroStack, Resource], None] | None = None,
+                    ) -> dict[str, ProgramResult]:
+    """``synth.evaluate`` for every micro-stack of a loaded stack file (``run_fleet_stacks``
+    on the project's program with the file's configuration). What the input causes is
+    FleetError (exit 2): a resource a provider refuses, located at its cluster; a cluster
+    stack reading what its fleet stack lacks, at the file's ``stacks`` key."""
+    root = program_root()
+    try:
+        return run_fleet_stacks(root, project=PROJECT, plan=stack.plan, config=program_config(stack, root),
+                                clusters=clusters, on_resource=on_resource)
+    except ResourceRefused as refused:
+        raise FleetError([locate(stack.spec, stack.plan, refused)]) from None
+    except StackReferenceError as exc:
+        raise FleetError([Problem(stack.label, "fleet.stacks", str(exc))]) from None

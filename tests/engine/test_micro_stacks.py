@@ -24,7 +24,8 @@ from fleetform.cli.stacks import moves
 from fleetform.engine.records import ProgramResult
 from fleetform.engine.refusal import owner
 from fleetform.engine.run import run_program
-from fleetform.engine.stacks import run_fleet_stacks, run_micro_stack
+from fleetform.engine.stacks import evaluate_stacks, run_fleet_stacks, run_micro_stack
+from fleetform.engine.synth import load_stack
 from fleetform.plan import names
 from fleetform.plan.fleet import plan_fleet
 from fleetform.plan.load import load_config
@@ -203,3 +204,17 @@ def test_cluster_stack_without_config_reads_the_stack_file(tmp_path: Path) -> No
     result = run_program(tmp_path, project=PROJECT, stack="dev.dev-aws", config={},
                          stack_outputs={"dev": stacks["dev"].stack_outputs()}, seed_stack="dev")
     assert [r.to_json() for r in result.resources] == [r.to_json() for r in stacks["dev.dev-aws"].resources]
+
+
+def test_evaluate_stacks_runs_a_stack_file_elsewhere(tmp_path: Path) -> None:
+    """A per-cluster stack file outside stacks/ (`--file`): the same micro-stacks."""
+    doc = yaml.safe_load((STACKS / "Pulumi.staging.yaml").read_text())
+    doc["config"]["fleetform:fleet"]["stacks"] = "per-cluster"
+    (tmp_path / "fleet.yaml").write_text((STACKS / "fleet.yaml").read_text())
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    results = evaluate_stacks(load_stack(None, str(path)), clusters=["stg-us"])
+    _, stacks = _micro("staging")
+    assert list(results) == ["staging", "staging.stg-us"]
+    for name, result in results.items():
+        assert [r.to_json() for r in result.resources] == [r.to_json() for r in stacks[name].resources]
