@@ -35,26 +35,37 @@ def load_config(fleet: Any, base: Any, *, stack: str, label: str, stacks_dir: Pa
 def program_config(stack: str, fleet: Any, base: Any, stacks_dir: Path) -> tuple[str, Any, Any]:
     """(env, ``fleetform:fleet``, ``fleetform:base``) for the Pulumi stack ``stack``.
 
-    A stack with configuration (its stack file, or the offline engine's) is read as
-    given: ``env`` is the stack's own name unless it names a cluster stack of a fleet
-    (``<env>.<cluster>`` with no ``stacks/Pulumi.<stack>.yaml``). A cluster stack has no
-    configuration of its own: it reads its fleet's stack file ``stacks/Pulumi.<env>.yaml``,
-    the one place a user writes."""
+    ``fleet``/``base``: the stack's own configuration, if any. A name ``<env>.<cluster>``
+    is a cluster stack when its configuration (or, without one, the stack file
+    ``stacks/Pulumi.<env>.yaml``) says ``stacks: per-cluster``: a cluster stack has no
+    fleet configuration of its own (`pulumi stack init` may write a
+    ``stacks/Pulumi.<env>.<cluster>.yaml`` holding only its secrets settings) and reads its
+    fleet's stack file, the one place a user writes. Any other stack is read as given."""
     env, cluster = parse_stack(stack)
-    if cluster is None or (stacks_dir / f"Pulumi.{stack}.yaml").is_file():
-        env = stack
     if fleet is not None:
-        return env, fleet, base
+        split = cluster is not None and _stacks_setting(fleet, base, stacks_dir) == "per-cluster"
+        return (env if split else stack), fleet, base
     label = f"stacks/Pulumi.{env}.yaml"
-    if env == stack:
-        raise FleetError([Problem(label, f"config.{FLEET_KEY}", f"required: stack {stack!r} has no fleet "
-                                  "configuration")])
+    if cluster is None or not (stacks_dir / f"Pulumi.{env}.yaml").is_file():
+        raise FleetError([Problem(f"stacks/Pulumi.{stack}.yaml", f"config.{FLEET_KEY}",
+                                  f"required: stack {stack!r} has no fleet configuration")])
     doc = read_yaml(stacks_dir / f"Pulumi.{env}.yaml", label)
     config = doc.get("config") if isinstance(doc, dict) else None
     if not isinstance(config, dict) or config.get(FLEET_KEY) is None:
         raise FleetError([Problem(label, f"config.{FLEET_KEY}", f"required: the cluster stack {stack!r} reads "
                                   "its fleet from this file")])
     return env, config[FLEET_KEY], config.get(BASE_KEY)
+
+
+def _stacks_setting(fleet: Any, base: Any, stacks_dir: Path) -> Any:
+    """The fleet key ``stacks`` as written in the configuration, else in its base file."""
+    if isinstance(fleet, dict) and "stacks" in fleet:
+        return fleet["stacks"]
+    if isinstance(base, str) and (stacks_dir / base).is_file():
+        doc = read_yaml(stacks_dir / base, base)
+        inner = doc.get("fleet") if isinstance(doc, dict) else None
+        return inner.get("stacks") if isinstance(inner, dict) else None
+    return None
 
 
 def resolve_stack(plan: FleetPlan, stack: str) -> MicroStack:
