@@ -99,7 +99,7 @@ def program_root() -> Path:
     here = project_root()
     if (here / "__main__.py").is_file() and (here / "Pulumi.yaml").is_file():
         return here
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]  # fleetform/engine/synth.py -> the project
 
 
 def program_config(stack: Stack, root: Path) -> dict[str, Any]:
