@@ -135,6 +135,19 @@ def _miller_rabin(n: int, bases: Iterable[int]) -> bool:
 # an offline run (see docs/benchmarks.md).
 _CONFIRM_BASES = (3, 5)
 
+try:  # GMP's strong probable-prime test: the same test as `_miller_rabin`, ~8x faster
+    from gmpy2 import is_strong_prp as _gmp_strong_prp  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - gmpy2 is pinned in requirements.txt
+    _gmp_strong_prp = None
+
+
+def _strong_probable_prime(n: int, bases: Iterable[int]) -> bool:
+    """`_miller_rabin(n, bases)`, on GMP when gmpy2 is installed (same answer: a strong
+    probable prime to every base; key generation was most of an offline run's CPU)."""
+    if _gmp_strong_prp is None:
+        return _miller_rabin(n, bases)
+    return all(_gmp_strong_prp(n, a) for a in bases)
+
 
 def _seeded_prime(bits: int, *seed: object) -> int:
     """The first probable prime at or after a seeded odd start with the top two bits set
@@ -148,7 +161,7 @@ def _seeded_prime(bits: int, *seed: object) -> int:
             candidates[first::p] = bytearray(len(candidates[first::p]))
         for k, alive in enumerate(candidates):
             n = start + 2 * k
-            if alive and _miller_rabin(n, [2]) and _miller_rabin(n, _CONFIRM_BASES):
+            if alive and _strong_probable_prime(n, (2,)) and _strong_probable_prime(n, _CONFIRM_BASES):
                 return n
         start += 2 * window
 
@@ -170,7 +183,9 @@ def _rsa_key(bits: int, seed: str) -> rsa.RSAPrivateKey:
     numbers = rsa.RSAPrivateNumbers(
         p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), public
     )
-    return numbers.private_key()
+    # Built from the primes just found: OpenSSL's consistency check (~0.1 s a key, as long
+    # as the prime search on GMP) could only confirm the arithmetic above.
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
 
 
 def _private_key(algorithm: str, curve: str, rsa_bits: int, seed: str) -> PrivateKeyTypes:
