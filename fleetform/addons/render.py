@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import yaml
+from fleetform.bootstrap.document import dump_as_written
 
 from .context import Workload
 from .model import BUCKET_SOURCE, FLUX_NAMESPACE, AddonFile
@@ -30,22 +30,10 @@ CONTROL_PLANE_TOLERATIONS: list[dict[str, Any]] = [
 CREDENTIALS_FILE = "credentials.json"
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style, multi-line strings as literal blocks (scripts stay readable)."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def dump(docs: Iterable[dict[str, Any]]) -> str:
-    """Documents as one YAML stream, keys in the order written (stable across runs)."""
-    return "---\n".join(yaml.dump(d, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                                  width=1000) for d in docs)
+    """Documents as one YAML stream, keys in the order written (stable across runs), block
+    style, multi-line strings as literal blocks (scripts stay readable)."""
+    return "---\n".join(dump_as_written(d) for d in docs)
 
 
 def file(path: str, docs: Iterable[dict[str, Any]]) -> AddonFile:

@@ -23,9 +23,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from fleetform.addons.model import Addon, AddonFile
+from fleetform.bootstrap.document import dump_as_written
 from fleetform.catalog.versions import SYSTEM_UPGRADE_CONTROLLER, UPGRADE_JOB_IMAGE
 from fleetform.plan.model import ClusterPlan
 
@@ -328,7 +327,7 @@ def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
 
 
 def _dump(docs: list[dict[str, Any]]) -> str:
-    return "---\n".join(yaml.safe_dump(d, sort_keys=False, default_flow_style=False, width=1000) for d in docs)
+    return "---\n".join(dump_as_written(d, literal=False) for d in docs)
 
 
 def launcher(action: str, role: str, pool: str | None = None) -> str:

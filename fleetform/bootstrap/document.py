@@ -70,15 +70,28 @@ def _short_keys(value: Any) -> bool:
     return True
 
 
-def _dump(value: Any, *, sort_keys: bool) -> str:
-    """``yaml.dump`` with ``_Dumper`` at ``WIDTH``: on libyaml when that is byte-identical."""
-    if _CDumper is not None and isinstance(value, (dict, list)) and _short_keys(value):
+_CSafe: type[yaml.SafeDumper] | None = getattr(yaml, "CSafeDumper", None)
+
+
+def _dump(value: Any, *, sort_keys: bool, literal: bool = True) -> str:
+    """``yaml.dump`` with ``_Dumper`` (``literal``) or ``yaml.SafeDumper`` at ``WIDTH``: on
+    libyaml when that is byte-identical."""
+    c_dumper, py_dumper = (_CDumper, _Dumper) if literal else (_CSafe, yaml.SafeDumper)
+    if c_dumper is not None and isinstance(value, (dict, list)) and _short_keys(value):
         # width -1: libyaml never folds. When no line reaches past WIDTH, neither emitter
         # would have folded at WIDTH either, so this is exactly the pure-Python output.
-        text = yaml.dump(value, Dumper=_CDumper, sort_keys=sort_keys, default_flow_style=False, width=-1)
+        text = yaml.dump(value, Dumper=c_dumper, sort_keys=sort_keys, default_flow_style=False, width=-1)
         if max(map(len, text.split("\n"))) <= WIDTH:
             return text
-    return yaml.dump(value, Dumper=_Dumper, sort_keys=sort_keys, default_flow_style=False, width=WIDTH)
+    return yaml.dump(value, Dumper=py_dumper, sort_keys=sort_keys, default_flow_style=False, width=WIDTH)
+
+
+def dump_as_written(value: Any, *, literal: bool = True) -> str:
+    """One YAML document, keys in the order written, block style, at ``WIDTH``: what
+    ``yaml.dump(value, Dumper=D, sort_keys=False, default_flow_style=False, width=1000)``
+    writes, byte for byte, with D = ``_Dumper`` (multi-line strings as literal blocks) or,
+    ``literal=False``, ``yaml.SafeDumper``; on libyaml whenever that is the same text."""
+    return _dump(value, sort_keys=False, literal=literal)
 
 
 def _canonical(value: Any) -> Any:

@@ -25,6 +25,8 @@ from policies.rules.base import (
     _dict,
     _list,
     _seen,
+    load_yaml,
+    load_yaml_all,
 )
 
 # (property, encoding) of each machine type's user-data.
@@ -125,7 +127,7 @@ def cloud_config_files(text: str) -> tuple[tuple[str, str], ...]:
         if not part.lstrip().startswith("#cloud-config"):
             continue
         try:
-            doc = yaml.safe_load(part)
+            doc = load_yaml(part)
         except yaml.YAMLError:
             continue
         for entry in _list(_dict(doc).get("write_files")):
@@ -140,7 +142,7 @@ def yaml_documents(content: str) -> tuple[Mapping[str, Any], ...]:
     if ":" not in content:
         return ()
     try:
-        return tuple(d for d in yaml.safe_load_all(content) if isinstance(d, Mapping))
+        return tuple(d for d in load_yaml_all(content) if isinstance(d, Mapping))
     except yaml.YAMLError:
         return ()
 

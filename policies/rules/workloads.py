@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from policies.rules.base import Options, Rule, _dict, _list, registry
+from policies.rules.base import Options, Rule, _dict, _list, load_yaml_all, registry
 
 RULES: list[Rule] = []
 rule = registry(RULES)
@@ -44,7 +44,7 @@ def bundle_workloads(type_: str, inputs: Mapping[str, Any]) -> list[tuple[str, d
     if not isinstance(text, str):
         return []
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(load_yaml_all(text))
     except yaml.YAMLError:
         return []
     return [(BUNDLE_KINDS[d["kind"]], d) for d in docs if isinstance(d, dict) and d.get("kind") in BUNDLE_KINDS]
