@@ -19,6 +19,7 @@ mount; docs/upgrades.md says why in place and not machine replacement.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -432,9 +433,17 @@ def controller_objects(flux_namespace: str = "flux-system") -> list[dict[str, An
 CONTROLLER_ADDON = "upgrade-controller"
 
 
+@functools.lru_cache(maxsize=1)
+def _controller_files() -> tuple[AddonFile, ...]:
+    return (AddonFile(f"{CONTROLLER_ADDON}/controller.yaml", _dump(controller_objects())),)
+
+
+# A bundle renders both add-ons from the same inputs, and a program renders each cluster's
+# bundle more than once (the user-data's paths, then the files): the same frozen values.
+@functools.lru_cache(maxsize=16)
 def render(inputs: RollInputs) -> tuple[Addon, Addon]:
     """Two add-ons: the controller (upstream), then our Plans, access and script."""
-    controller_files = (AddonFile(f"{CONTROLLER_ADDON}/controller.yaml", _dump(controller_objects())),)
+    controller_files = _controller_files()
     script = render_script(inputs)
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(SCRIPT_SECRET, NAMESPACE),
               "type": "Opaque", "stringData": {"upgrade.sh": script}}
