@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,12 @@ def table(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def pool_lines(pools: list[dict[str, Any]]) -> list[str]:
+    return [f"- pool: {p['clusters']} one-cluster stacks ({p['resources']} resources) planned by "
+            f"`plan_stacks` on {os.cpu_count()} workers, cold process: {p['wall_s']:.1f} s wall, "
+            f"{p['cpu_s']:.1f} s CPU, tree peak {p['tree_peak_mib']:.0f} MiB" for p in pools]
+
+
 def verdict(rows: list[tuple[dict[str, Any], dict[str, Any]]], one: dict[str, Any] | None) -> list[str]:
     out = []
     for plan, _ in rows:
@@ -243,7 +250,7 @@ RESULTS_END = "<!-- stacks_scale results: end -->"
 
 
 def write_doc(rows: list[tuple[dict[str, Any], dict[str, Any]]], one: dict[str, Any] | None, when: str,
-              load: str) -> None:
+              load: str, pools: Sequence[dict[str, Any]] = ()) -> None:
     block = "\n".join([
         RESULTS_START,
         f"Measured {when} on {machine()}; load average when it started: {load}. Plan and floor ran "
@@ -253,6 +260,7 @@ def write_doc(rows: list[tuple[dict[str, Any], dict[str, Any]]], one: dict[str, 
         table(rows),
         "",
         *verdict(rows, one),
+        *pool_lines(list(pools)),
         RESULTS_END,
     ])
     text = DOC.read_text(encoding="utf-8")
@@ -290,15 +298,17 @@ def main(argv: list[str] | None = None) -> int:
         got = sorted(n for n, kind in runs if kind == "floor")
         rows = [(best(runs[n, "plan"]), best(runs[n, "floor"])) for n in got]
         one = best(runs[1, "plan"]) if (1, "plan") in runs else None
+        pools = [min(runs[n, k], key=lambda r: r["wall_s"]) for n, k in sorted(runs) if k == "pool"]
         print(table(rows))
-        print("\n".join(verdict(rows, one)))
+        print("\n".join([*verdict(rows, one), *pool_lines(pools)]))
         if not args.no_write:
-            write_doc(rows, one, when, load)
+            write_doc(rows, one, when, load, pools)
         return 0
     with tempfile.TemporaryDirectory(prefix="stacks-scale-") as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        rows = []
+        measured: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        pools = []
         for n in sizes:
             if not args.no_floor:
                 floor_records(workdir, n)
@@ -309,20 +319,21 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.no_floor:
                     floors.append(measure_floor(workdir, n))
                     print(json.dumps(floors[-1]), flush=True)
-            rows.append((best(plans), best(floors) if floors else None))
+            measured.append((best(plans), best(floors) if floors else None))
             if args.pool:
-                print(json.dumps(measure_pool(workdir, n)), flush=True)
+                pools.append(measure_pool(workdir, n))
+                print(json.dumps(pools[-1]), flush=True)
         ones = []
         for _ in range(max(1, args.repeat)):
             ones.append(measure_plan(workdir, 1))
             print(json.dumps(ones[-1]), flush=True)
         one = best(ones)
-    full = [(p, f) for p, f in rows if f is not None]
+    full = [(p, f) for p, f in measured if f is not None]
     if full:
         print(table(full))
-    print("\n".join(verdict(full or [(p, p) for p, _ in rows], one)))
+    print("\n".join([*verdict(full or [(p, p) for p, _ in measured], one), *pool_lines(pools)]))
     if not args.no_write and full:
-        write_doc(full, one, when, load)
+        write_doc(full, one, when, load, pools)
         print(f"wrote {DOC.relative_to(ROOT)}")
     return 0
 
