@@ -77,6 +77,13 @@ class Violation:
 
 def _plain(value: Any) -> Any:
     """Recorded values with the engine's unknown mask turned into the rules' UNKNOWN."""
+    kind = type(value)  # the JSON types first, by exact type: the ABC checks below are slow
+    if kind is str:
+        return rules.UNKNOWN if value == _UNKNOWN_MASK else value
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
     if value == _UNKNOWN_MASK:
         return rules.UNKNOWN
     if isinstance(value, Mapping):
