@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +69,33 @@ class _Graph:
         return [self.by_urn[u] for u in s.options.property_dependencies.get(prop, ())
                 if u in self.by_urn and self.by_urn[u].type == type_]
 
+    # (type, property) -> value -> subjects of that type with that value, in graph order:
+    # built on first use, so a lookup per machine or grant is not a scan of the stack
+    # (quadratic in the fleet's size).
+    _index: dict[tuple[str, str], dict[Any, list[Subject]]] = field(default_factory=dict)
+
+    def _by(self, type_: str, prop: str, key: Callable[[Subject], Any]) -> dict[Any, list[Subject]]:
+        index = self._index.get((type_, prop))
+        if index is None:
+            index = {}
+            for s in self.by_urn.values():
+                if s.type == type_:
+                    value = key(s)
+                    if isinstance(value, Hashable):
+                        index.setdefault(value, []).append(s)
+            self._index[type_, prop] = index
+        return index
+
     def named(self, type_: str, prop: str, value: Any) -> list[Subject]:
-        return [s for s in self.by_urn.values() if s.type == type_ and value and s.inputs.get(prop) == value]
+        if not value:
+            return []
+        if not isinstance(value, Hashable):
+            return [s for s in self.by_urn.values() if s.type == type_ and s.inputs.get(prop) == value]
+        return list(self._by(type_, prop, lambda s: s.inputs.get(prop)).get(value, ()))
+
+    def accounts(self, email: str) -> list[Subject]:
+        """GCP service accounts with this email, in graph order."""
+        return list(self._by(GCP_ACCOUNT, "@email", _email).get(email, ()))
 
 
 def _email(account: Subject) -> str:
@@ -90,8 +115,7 @@ def _identity(g: _Graph, machine: Subject) -> str:
                 return roles[0].urn
         return f"instance-profile:{name}"
     email = str(_seen(_dict(machine.inputs.get("serviceAccount")).get("email"), "serviceAccount.email"))
-    accounts = g.linked(machine, "serviceAccount", GCP_ACCOUNT) or [
-        a for a in g.by_urn.values() if a.type == GCP_ACCOUNT and _email(a) == email]
+    accounts = g.linked(machine, "serviceAccount", GCP_ACCOUNT) or g.accounts(email)
     return accounts[0].urn if accounts else f"serviceAccount:{email}"
 
 
@@ -109,7 +133,7 @@ def _gcp_principal(g: _Graph, member: str) -> str:
     if member in ("allUsers", "allAuthenticatedUsers"):
         return ANYONE
     email = member.split(":", 1)[-1]
-    accounts = [a for a in g.by_urn.values() if a.type == GCP_ACCOUNT and _email(a) == email]
+    accounts = g.accounts(email)
     return accounts[0].urn if accounts else member
 
 
