@@ -98,14 +98,39 @@ def _peak_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # Linux: KiB
 
 
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    """An exception of ``cls`` with these ``args`` and attributes, without calling its
+    ``__init__`` (which may want other arguments than ``args``)."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 def _pickled_error(exc: BaseException) -> bytes:
-    try:
-        data = pickle.dumps(exc)
-        pickle.loads(data)  # an exception whose __init__ wants other arguments fails here
-        return data
-    except Exception:
-        text = "".join(traceback.format_exception(exc)).rstrip()
-        return pickle.dumps(JobFailed(f"{type(exc).__name__}: {exc}\n{text}"))
+    """The exception as itself, pickled: by pickle's own means, else by class, args and
+    attributes (an exception whose ``__init__`` takes other arguments than its message,
+    like ``ResourceRefused``), else as JobFailed with its traceback's text."""
+    for attempt in (lambda: pickle.dumps(exc),
+                    lambda: pickle.dumps((_rebuilt, (type(exc), exc.args, dict(exc.__dict__))))):
+        try:
+            data = attempt()
+            _unpickled_error(data)
+            return data
+        except Exception:
+            continue
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    return pickle.dumps(JobFailed(f"{type(exc).__name__}: {exc}\n{text}"))
+
+
+def _unpickled_error(data: bytes) -> BaseException:
+    value = pickle.loads(data)
+    if isinstance(value, tuple):
+        rebuild, arguments = value
+        value = rebuild(*arguments)
+    if not isinstance(value, BaseException):
+        raise TypeError(f"not an exception: {value!r}")
+    return value
 
 
 def _work(index: int) -> _Outcome[Any]:
@@ -193,7 +218,7 @@ def map_jobs(
     for i in range(len(jobs)):
         error = outcomes[i].error
         if error is not None:
-            raise pickle.loads(error)
+            raise _unpickled_error(error)
     return [outcomes[i].result for i in range(len(jobs))]  # type: ignore[misc]
 
 

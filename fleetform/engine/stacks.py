@@ -10,7 +10,8 @@ stack's graph, but for the stack part of each URN (tests/engine/test_micro_stack
 
 Cluster stacks are independent of one another once the fleet stack has run: a caller
 may run them in any order or in parallel processes (``run_micro_stack`` with the fleet
-stack's ``ProgramResult.stack_outputs()``); ``run_fleet_stacks`` runs them in turn.
+stack's ``ProgramResult.stack_outputs()``); ``run_fleet_stacks`` runs them in the worker
+pool (``pool.py``), every core, with the same results as one after the other.
 
 ``evaluate_stacks`` does this for a loaded stack file, as ``synth.evaluate`` does for
 one stack. ``config``: the configuration of the fleet's stack file (its ``config`` block, e.g.
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fleetform.engine import pool
 from fleetform.engine.records import ProgramResult, Resource
 from fleetform.engine.refusal import ResourceRefused, locate
 from fleetform.engine.run import run_program
@@ -51,22 +53,45 @@ def run_micro_stack(program: Path, *, project: str, plan: FleetPlan, stack: str,
 def run_fleet_stacks(program: Path, *, project: str, plan: FleetPlan, config: Mapping[str, Any],
                      clusters: Iterable[str] | None = None,
                      on_resource: Callable[[MicroStack, Resource], None] | None = None,
+                     workers: int | None = None,
                      ) -> dict[str, ProgramResult]:
-    """Every micro-stack of the fleet, in ``stack_layout`` order (the fleet stack first),
-    one after the other; ``clusters``: only the stacks of these logical clusters (and the
-    fleet stack, whose outputs they read). Keyed by stack name. With ``stacks: single``,
-    the one stack."""
+    """Every micro-stack of the fleet, in ``stack_layout`` order (the fleet stack first);
+    ``clusters``: only the stacks of these logical clusters (and the fleet stack, whose
+    outputs they read). Keyed by stack name. With ``stacks: single``, the one stack.
+
+    The fleet stack runs here; the cluster stacks then run in ``workers`` forked
+    processes (``pool.map_jobs``; default: ``$FLEETFORM_WORKERS`` or every core; 1: one
+    after the other, here). The results are the same whatever the count; if stacks fail,
+    the failure of the first in layout order is raised, as it would be one by one.
+    ``on_resource`` sees the fleet stack's registrations as they happen and a cluster
+    stack's when its run is back (in ``canonical_order``)."""
     wanted = set(clusters) if clusters is not None else None
+    layout = [m for m in stack_layout(plan)
+              if not (m.scope == "cluster" and wanted is not None and m.cluster not in wanted)]
     results: dict[str, ProgramResult] = {}
     fleet_outputs: dict[str, Any] | None = None
-    for micro in stack_layout(plan):
-        if micro.scope == "cluster" and wanted is not None and micro.cluster not in wanted:
-            continue
+    for micro in [m for m in layout if m.scope != "cluster"]:
         tick = (lambda r, m=micro: on_resource(m, r)) if on_resource is not None else None
         result = run_micro_stack(program, project=project, plan=plan, stack=micro.name, config=config,
                                  fleet_outputs=fleet_outputs, on_resource=tick)
         if micro.scope == "fleet":
             fleet_outputs = dict(result.stack_outputs())
+        results[micro.name] = result
+    jobs = [m for m in layout if m.scope == "cluster"]
+    if not jobs:
+        return results
+    pool.preload(pool.DEFAULT_PRELOAD, program)
+
+    def run(micro: MicroStack) -> ProgramResult:  # in a worker: reaches it by the fork
+        return run_micro_stack(program, project=project, plan=plan, stack=micro.name, config=config,
+                               fleet_outputs=fleet_outputs)
+
+    def done(index: int, result: ProgramResult) -> None:
+        if on_resource is not None:
+            for r in result.resources:
+                on_resource(jobs[index], r)
+
+    for micro, result in zip(jobs, pool.map_jobs(run, jobs, workers=workers, on_done=done), strict=True):
         results[micro.name] = result
     return results
 

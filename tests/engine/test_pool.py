@@ -27,6 +27,7 @@ from plan_scale import fleet_config  # noqa: E402
 
 class Odd(Exception):
     def __init__(self, n: int, why: str) -> None:  # not what pickle calls it with
+        self.n = n
         super().__init__(f"{n}: {why}")
 
 
@@ -62,8 +63,17 @@ def test_the_first_failure_in_job_order_is_raised_after_every_job_ran(tmp_path: 
         with pytest.raises(KeyError, match="job 3"):
             pool.map_jobs(task, list(range(10)), workers=workers)
     assert sorted(int(p.name) for p in tmp_path.iterdir()) == list(range(10))
-    with pytest.raises(pool.JobFailed, match=r"(?s)Odd: 5: odd.*raise Odd"):
+    with pytest.raises(Odd, match=r"^5: odd$") as info:  # its __init__ wants other arguments
         pool.map_jobs(task, [5, 6], workers=2)
+    assert info.value.n == 5
+
+    def unpicklable(n: int) -> int:
+        exc = ValueError(f"job {n}")
+        exc.callback = lambda: n  # type: ignore[attr-defined]
+        raise exc
+
+    with pytest.raises(pool.JobFailed, match=r"(?s)^ValueError: job 1\nTraceback.*raise exc"):
+        pool.map_jobs(unpicklable, [1, 2], workers=2)
 
 
 def test_worker_count_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,3 +111,27 @@ def test_real_stacks_plan_the_same_in_one_or_two_workers() -> None:
 def test_duplicate_stack_names_are_refused() -> None:
     with pytest.raises(ValueError, match="duplicate stack names"):
         pool.plan_stacks(ROOT, [pool.StackJob("a", {}), pool.StackJob("a", {})], project="fleetform")
+
+
+def test_micro_stacks_plan_the_same_in_one_or_two_workers() -> None:
+    """`run_fleet_stacks`: the fleet stack here, the cluster stacks in the pool; one worker
+    and two give the same bytes, in layout order, and every registration is seen."""
+    import copy
+
+    import yaml
+
+    from fleetform.engine.stacks import run_fleet_stacks
+    from fleetform.plan.fleet import plan_fleet
+    from fleetform.plan.load import load_config
+
+    config = copy.deepcopy(yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"])
+    config["fleetform:fleet"]["stacks"] = "per-cluster"
+    plan = plan_fleet(load_config(config["fleetform:fleet"], config.get("fleetform:base"), stack="dev",
+                                  label="stacks/Pulumi.dev.yaml", stacks_dir=ROOT / "stacks"))
+    seen: list[tuple[str, str]] = []
+    one = run_fleet_stacks(ROOT, project="fleetform", plan=plan, config=config, workers=1)
+    two = run_fleet_stacks(ROOT, project="fleetform", plan=plan, config=config, workers=2,
+                           on_resource=lambda m, r: seen.append((m.name, r.urn)))
+    assert list(one) == list(two) == ["dev", "dev.dev-aws", "dev.dev-gcp"]
+    assert _bytes(one) == _bytes(two)
+    assert sorted(seen) == sorted((name, r.urn) for name, result in two.items() for r in result.resources)
