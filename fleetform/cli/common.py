@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 from fleetform.cli.render import engine_progress
 from fleetform.engine import policy
+from fleetform.engine.stacks import evaluate_stacks, merged
 from fleetform.engine.synth import Stack, evaluate
 from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import FleetPlan
@@ -72,9 +73,14 @@ def focus(plan: FleetPlan, cluster: str | None) -> dict[str, Any]:
 
 
 def run_engine(stack: Stack) -> Any:
-    """Run the program for a loaded stack, with a progress bar on an interactive stderr."""
+    """Run the program for a loaded stack, with a progress bar on an interactive stderr.
+    A ``stacks: per-cluster`` fleet runs as its micro-stacks (the fleet stack, then the
+    cluster stacks on every core), merged into one result (``stacks.merged``)."""
     with engine_progress(f"evaluating {stack.label}") as tick:
-        result = evaluate(stack, on_resource=tick)
+        if stack.plan.stacks == "per-cluster":
+            result = merged(evaluate_stacks(stack, on_resource=lambda _stack, r: tick(r)))
+        else:
+            result = evaluate(stack, on_resource=tick)
     for token in result.unknown_invokes:
         print(f"warning: offline engine: no mock answer for data source {token!r}", file=sys.stderr)
     return result

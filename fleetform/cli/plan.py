@@ -23,7 +23,14 @@ from fleetform.cli.common import (
 from fleetform.cli.migrate import phase_problems
 from fleetform.cli.render import console, print_counts, print_plan, print_policy, print_tree
 from fleetform.engine.policy import exit_code
-from fleetform.engine.synth import Stack, attribute_plan, load_stack, resource_json, resource_record
+from fleetform.engine.synth import (
+    Stack,
+    attribute_plan,
+    load_stack,
+    resource_json,
+    resource_record,
+    stack_summary,
+)
 from fleetform.plan.credentials import Inventory, fleet_inventory, grouped, render
 from fleetform.plan.identity import plan_identity
 from fleetform.plan.names import root_rotation_gate, rotation_gate
@@ -99,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
         print_credentials(credentials, detail=True)
         return EXIT_OK
     result = run_engine(stack)
+    micro = None
+    if stack.plan.stacks == "per-cluster":
+        micro = [m for m in stack_summary(stack.plan, result.resources)
+                 if args.cluster is None or m["cluster"] in (None, args.cluster)]
     records = [resource_json(r) for r in result.resources]
     places = attribute_plan(records, stack.plan)
     if args.cluster is not None:
@@ -113,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         if args.strict and removed.any:
             code = EXIT_CHECK
     if args.json:
+        if micro is not None:
+            data["stacks"] = micro
         data["resources"] = records
         data["policy"] = [v.to_json() for v in shown]
         if removed is not None:
@@ -125,11 +138,27 @@ def run(args: argparse.Namespace) -> int:
             print_tree(stack.plan, data, records)
         else:
             print_counts(data, records, fleet_wide=args.cluster is None)
+        if micro is not None:
+            print_stacks(micro, detail=args.tree)
         print_policy(shown)
     if removed is not None:
         sys.stdout.flush()
         warn(removed, f"--stack {args.stack}" if args.stack else f"--file {args.file}", strict=args.strict)
     return code
+
+
+def print_stacks(micro: list[dict[str, Any]], *, detail: bool) -> None:
+    """The micro-stacks planned: one line, or (``detail``) one line each."""
+    out = console()
+    clusters = sum(1 for m in micro if m["scope"] == "cluster")
+    out.print(f"stacks: {len(micro)} (fleet stack and {clusters} cluster stack{'s' * (clusters != 1)}, "
+              "stacks: per-cluster)" + ("" if detail else "; --tree or --json lists each"),
+              markup=False, highlight=False)
+    if detail:
+        width = max(len(m["name"]) for m in micro)
+        for m in micro:
+            out.print(f"  {m['name']:<{width}}  {m['scope']:<7}  {m['resources']:>5} resources", markup=False,
+                      highlight=False)
 
 
 def print_credentials(inv: Inventory, *, detail: bool) -> None:

@@ -111,3 +111,18 @@ def evaluate_stacks(stack: Stack, *, clusters: Iterable[str] | None = None,
         raise FleetError([locate(stack.spec, stack.plan, refused)]) from None
     except StackReferenceError as exc:
         raise FleetError([Problem(stack.label, "fleet.stacks", str(exc))]) from None
+
+
+def merged(results: Mapping[str, ProgramResult]) -> ProgramResult:
+    """The micro-stacks' runs as one result, for what reads a fleet whole (plan, synth,
+    diff, policy): every stack's resources in the given (layout) order, each stack's in
+    its canonical order (URNs carry their stack's name); outputs by stack name."""
+    return ProgramResult(
+        resources=tuple(r for result in results.values() for r in result.resources),
+        outputs={name: result.outputs for name, result in results.items()},
+        secret_outputs={name: result.secret_outputs for name, result in results.items()},
+        unknown_invokes=tuple(sorted({t for result in results.values() for t in result.unknown_invokes})),
+        secret_output_names=tuple(f"{name}.{o}" for name, result in results.items()
+                                  for o in result.secret_output_names),
+    )
+

@@ -32,6 +32,7 @@ from fleetform.plan.identity import plan_identity
 from fleetform.plan.kubeconfig import layout, people_kubeconfig
 from fleetform.plan.load import load_stack_file
 from fleetform.plan.model import FleetPlan
+from fleetform.plan.stacks import stack_layout
 from fleetform.spec.errors import FleetError, Loc, Problem
 from fleetform.spec.layering import merge_all, to_node, to_plain
 from fleetform.spec.load import BASE_KEY, FLEET_KEY, read_yaml, stack_name_of
@@ -397,6 +398,18 @@ def offline_kubeconfig(stack: Stack) -> str:
     return people_kubeconfig(layout(plan_identity(stack.spec, stack.plan), stack.plan), {})
 
 
+def stack_summary(plan: FleetPlan, resources: Iterable[Resource]) -> list[dict[str, Any]]:
+    """Each micro-stack with its resources among ``resources`` (by the stack part of their
+    URNs; stack roots not counted), in layout order; stacks with none are left out (a
+    run restricted to some clusters)."""
+    counts: dict[str, int] = {}
+    for r in resources:
+        if r.type != "pulumi:pulumi:Stack":
+            name = r.urn.split("::", 1)[0].removeprefix("urn:pulumi:")
+            counts[name] = counts.get(name, 0) + 1
+    return [{**m.to_json(), "resources": counts[m.name]} for m in stack_layout(plan) if m.name in counts]
+
+
 def artifacts(stack: Stack, result: ProgramResult) -> dict[str, str]:
     """Every file of a synth directory: relative path -> content."""
 
@@ -409,6 +422,8 @@ def artifacts(stack: Stack, result: ProgramResult) -> dict[str, str]:
         "inventory.json": dumps(build_inventory(stack.plan)),
         "kubeconfig.yaml": offline_kubeconfig(stack),
     }
+    if stack.plan.stacks == "per-cluster":  # outputs.json then holds each stack's, by name
+        files["stacks.json"] = dumps(stack_summary(stack.plan, result.resources))
     files.update(bootstrap_documents(records, stack.plan))
     files.update(addon_bundles(records, stack.plan))
     return files
