@@ -3,7 +3,8 @@ SDK's floor, measured from outside the process.
 
 - **plan**: wall time, CPU time (user + system of the whole process tree) and peak memory
   of `fleetform plan --file <stack file> --json`, started cold (imports included), for a
-  generated fleet of HA clusters (`plan_scale.fleet_config`: 3 etcd members, 3
+  generated fleet (`stacks: per-cluster` by default: the fleet stack, then the cluster
+  stacks in the worker pool; `--stacks single`: one program run) of HA clusters (`plan_scale.fleet_config`: 3 etcd members, 3
   control-plane replicas, NAT per zone, two worker pools, AWS and GCP alternating);
 - **floor**: a fresh Python process that imports the offline engine and registers the
   same resources bare (`plan_scale.FLOOR_PROGRAM`: same type tokens, names, parents,
@@ -120,10 +121,16 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, stdout: A
 # Inputs: stack files and the floor's records
 
 
+STACKS_MODE = ["per-cluster"]  # the fleet key `stacks` of the generated fleets (--stacks)
+
+
 def stack_file(workdir: Path, clusters: int) -> Path:
-    path = workdir / f"Pulumi.{STACK}{clusters}.yaml"
+    mode = STACKS_MODE[0]
+    path = workdir / f"Pulumi.{STACK}{clusters}{'' if mode == 'single' else 'pc'}.yaml"
     if not path.exists():
-        path.write_text(yaml.safe_dump({"config": fleet_config(clusters)}, sort_keys=False), encoding="utf-8")
+        config = fleet_config(clusters)
+        config["fleetform:fleet"]["stacks"] = mode
+        path.write_text(yaml.safe_dump({"config": config}, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -180,7 +187,7 @@ def measure_plan(workdir: Path, clusters: int) -> dict[str, Any]:
     with out.open("w", encoding="utf-8") as f:
         run = run_measured([*FLEETFORM, "plan", "--file", str(stack_file(workdir, clusters)), "--json"], stdout=f)
     data = json.loads(out.read_text(encoding="utf-8"))
-    run.update(kind="plan", clusters=clusters, resources=sum(
+    run.update(kind="plan", stacks=STACKS_MODE[0], clusters=clusters, resources=sum(
         1 for r in data["resources"] if r["type"] != "pulumi:pulumi:Stack"))
     return run
 
@@ -214,11 +221,11 @@ def ratio(plan: dict[str, Any], floor: dict[str, Any], key: str) -> float:
 
 
 def table(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
-    lines = ["| clusters | resources | plan wall (s) | floor wall (s) | ratio (wall) | plan CPU (s) | floor CPU (s) "
+    lines = ["| clusters | stacks | resources | plan wall (s) | floor wall (s) | ratio (wall) | plan CPU (s) | floor CPU (s) "
              "| ratio (CPU) | plan peak, tree (MiB) | floor peak (MiB) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for plan, floor in rows:
-        lines.append(f"| {plan['clusters']} | {plan['resources']} | {plan['wall_s']:.1f} | {floor['wall_s']:.1f} "
+        lines.append(f"| {plan['clusters']} | {plan.get('stacks', 'single')} | {plan['resources']} | {plan['wall_s']:.1f} | {floor['wall_s']:.1f} "
                      f"| {ratio(plan, floor, 'wall_s'):.2f}× | {plan['cpu_s']:.1f} | {floor['cpu_s']:.1f} "
                      f"| {ratio(plan, floor, 'cpu_s'):.2f}× | {plan['tree_peak_mib']:.0f} | {floor['tree_peak_mib']:.0f} |")
     return "\n".join(lines)
@@ -279,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
     ap.add_argument("--no-floor", action="store_true", help="plan only (e.g. 1,000 clusters)")
     ap.add_argument("--workdir", help="keep stack files, records and outputs here")
+    ap.add_argument("--stacks", choices=("per-cluster", "single"), default="per-cluster",
+                    help="the generated fleets' `stacks` key (default per-cluster: the micro-stack plan)")
     ap.add_argument("--pool", action="store_true",
                     help="also plan every cluster as a one-cluster stack of its own in the worker pool")
     ap.add_argument("--from-log", metavar="FILE",
@@ -286,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--when", help=argparse.SUPPRESS)
     ap.add_argument("--load", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    STACKS_MODE[0] = args.stacks
     sizes = [int(s) for s in args.sizes.split(",") if s]
     load = args.load or ", ".join(f"{x:.1f}" for x in os.getloadavg())
     when = args.when or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
