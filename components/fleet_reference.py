@@ -15,6 +15,7 @@ service-account keys, the admin key) travel in secret outputs and stay secret.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,10 @@ def mesh_outputs(ca: IssuedCert) -> dict[str, Any]:
 # ------------------------------------------------------------ the cluster stack's side
 
 
+def _named(name: str, outputs: Mapping[str, Any] | None) -> Any:
+    return (outputs or {}).get(name)
+
+
 def _present(stack: str, name: str, value: Any) -> Any:
     if value is None:
         raise StackOutputMissing(stack, name)
@@ -143,10 +148,22 @@ class FleetReference:
         self._outputs: dict[str, pulumi.Output[Any]] = {}
 
     def output(self, name: str) -> pulumi.Output[Any]:
-        """A required output (StackOutputMissing, naming it and the stack, when absent)."""
+        """A required output (StackOutputMissing, naming it and the stack, when absent).
+
+        As ``StackReference.get_output`` (secret exactly when the fleet stack made it
+        secret), without its ``Output.all(name, outputs)``, which unwraps every value of
+        every output of the fleet stack into Outputs on each read: work that grows with
+        the fleet in each of its cluster stacks."""
         if name not in self._outputs:
-            self._outputs[name] = self.ref.get_output(name).apply(functools.partial(_present, self.stack, name))
+            value = self.ref.outputs.apply(functools.partial(_named, name))
+            secret = asyncio.ensure_future(self._is_secret(name))
+            read: pulumi.Output[Any] = pulumi.Output(value.resources(), value.future(), value.is_known(), secret)
+            self._outputs[name] = read.apply(functools.partial(_present, self.stack, name))
         return self._outputs[name]
+
+    async def _is_secret(self, name: str) -> bool:
+        secret_names = await self.ref.secret_output_names.future()
+        return secret_names is not None and name in secret_names
 
     def value(self, name: str, *path: str) -> pulumi.Output[Any]:
         return self.output(name).apply(functools.partial(_at, path))
