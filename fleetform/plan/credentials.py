@@ -224,8 +224,8 @@ def settings_of(pki: PkiSpec) -> CredentialSettings:
     by every cluster's documents: etcd members their reload timer, control-plane
     replicas the kubeadm-certs-renew and bootstrap-token-rotate timers, every kubelet
     ``serverTLSBootstrap`` and every bundle the CSR approver
-    (tests/bootstrap/test_renewal_installed.py holds the documents to it). Turning one of
-    the ``CredentialSettings`` switches off makes ``plan`` warn."""
+    (tests/bootstrap/test_credentials_renewal_scripts.py holds the documents to it).
+    Turning one of the ``CredentialSettings`` switches off makes ``plan`` warn."""
     leaf = pki.leaf_validity_days * 24
     return CredentialSettings(
         root_hours=pki.root_validity_days * 24,
