@@ -67,6 +67,12 @@ class ControlPlane(pulumi.ComponentResource):
                 adapter, self, name, "apiserver-etcd-client-credentials", pulumi.Output.all(
                     ca=ident.bundle("etcd-ca"), cert=etcd_client.cert_pem, key=etcd_client.key_pem,
                 ).apply(lambda a: json.dumps(a, sort_keys=True)), [me]),
+            # The service-account keys as a rotation's phase has them (signing key, every
+            # key that verifies): running replicas take them in two steps (their timer).
+            "service-account-keys": store(
+                adapter, self, name, "service-account-keys", pulumi.Output.all(
+                    key=ident.sa_key_pem, pub=ident.sa_public_bundle(),
+                ).apply(lambda a: json.dumps(a, sort_keys=True)), [me]),
         }
         self.bootstrap_token = refs["bootstrap-token"]
         store_info = adapter.secret_store

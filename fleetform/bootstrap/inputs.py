@@ -388,6 +388,11 @@ class ControlPlaneInputs:
     # The API server's etcd client credentials in the secret store (JSON: ca, cert, key),
     # kept current by `pulumi up`; the renewal timer installs changes one replica at a time.
     etcd_client_credentials_secret: str | None = None
+    # The service-account keys in the secret store (JSON: key, pub), kept current by
+    # `pulumi up` through a rotation; the renewal timer installs them in two steps, and
+    # the names of every replica of the control plane (the step waits for all of them).
+    service_account_keys_secret: str | None = None
+    replica_names: Sequence[str] = ()
     extra_secrets: Sequence[SecretFile] = ()
     join_via: Sequence[str] = ()
     # Replica 0: where the cluster's add-on bundle lives (its boot installs Flux on it).
@@ -397,6 +402,7 @@ class ControlPlaneInputs:
         object.__setattr__(self, "etcd_endpoints", tuple(self.etcd_endpoints))
         object.__setattr__(self, "join_via", tuple(self.join_via))
         object.__setattr__(self, "cert_sans", tuple(self.cert_sans))
+        object.__setattr__(self, "replica_names", tuple(self.replica_names))
         object.__setattr__(self, "extra_secrets", tuple(self.extra_secrets))
         _require(
             bool(_DNS_LABEL.match(self.cluster_name)),
@@ -446,9 +452,9 @@ class ControlPlaneInputs:
             _require(bool(_SHA256.match(self.etcd_sha256)),
                      f"etcd sha256 {self.etcd_sha256!r} must be 64 lowercase hex digits")
         _require(self.arch in ("amd64", "arm64"), f"unsupported arch {self.arch!r}")
-        if self.etcd_client_credentials_secret is not None:
-            _require(bool(_SECRET_ID.match(self.etcd_client_credentials_secret)),
-                     f"secret id {self.etcd_client_credentials_secret!r} has unexpected characters")
+        for sid in (self.etcd_client_credentials_secret, self.service_account_keys_secret):
+            if sid is not None:
+                _require(bool(_SECRET_ID.match(sid)), f"secret id {sid!r} has unexpected characters")
         _check_hostname(self.dns_domain, "cluster DNS domain")
 
 

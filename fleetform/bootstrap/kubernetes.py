@@ -156,6 +156,8 @@ def kubeadm_renewal(inputs: ControlPlaneInputs) -> KubeadmRenewal:
         etcd_endpoints=tuple(client_url(h) for h in inputs.etcd_endpoints),
         etcd_client_secret=inputs.etcd_client_credentials_secret,
         etcdctl=f"{ETCD_BIN_DIR}/etcdctl",
+        service_account_secret=inputs.service_account_keys_secret if inputs.replica_names else None,
+        replicas=tuple(inputs.replica_names),
     )
 
 

@@ -76,8 +76,8 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
     """``pem``: kubernetes-ca, front-proxy-ca, etcd-ca, apiserver-etcd-client,
     service-account-public; ``secret``: kubernetes-ca-key, front-proxy-ca-key,
     service-account-key, apiserver-etcd-client-key, bootstrap-token, encryption-key (and
-    apiserver-etcd-client-credentials, what the replica's renewal timer reads, when there
-    is one).
+    apiserver-etcd-client-credentials and service-account-keys, what the replica's
+    renewal timer reads, when there are).
 
     Authentication (identity_plan.cluster_auth): the fleet's SSO and the cluster's public
     service-account issuer, as planned for this cluster by the fleet's identity plan."""
@@ -122,6 +122,8 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
         etcd_version=plan.etcd.version,
         etcd_sha256=plan.etcd.sha256 or UNPINNED_SHA256,
         etcd_client_credentials_secret=secret.get("apiserver-etcd-client-credentials"),
+        service_account_keys_secret=secret.get("service-account-keys"),
+        replica_names=tuple(r.name for r in replicas),
     )
 
 

@@ -490,7 +490,8 @@ def test_a_control_plane_document_installs_and_starts_both_timers(tmp_path: Path
         assert "--ttl 6h" in rotate and "c1/bootstrap-token" in rotate
         renew = files["/usr/local/lib/fleetform/kubeadm-certs-renew"]
         assert f"fleetform/c1/etcd-client-trust/cp-{replica}" in renew
-        assert "c1/apiserver-etcd-client-credentials" in renew
+        assert "c1/apiserver-etcd-client-credentials" in renew and "c1/service-account-keys" in renew
+        assert "REPLICAS=(cp-0 cp-1 cp-2)" in renew
         assert "https://etcd-0.c1.fleet.internal:2379,https://etcd-1.c1.fleet.internal:2379" in renew
         writer = files["/usr/local/lib/fleetform/cloud.sh"]
         assert ("put-secret-value" if cloud == "aws" else ":addVersion") in writer
@@ -534,6 +535,13 @@ def test_the_installed_renewal_takes_new_etcd_client_credentials(lock_etcd: Etcd
     try:
         node = _node(shared, "cp-1", lock_etcd, shared)
         (node.root / "k8s" / "pki" / "ca.crt").write_text(pki.cluster_ca.cert_pem)
+        # The service-account keys the replica runs are the secret store's: nothing due there.
+        sa_key = _issue("sa", pki.cluster_ca, ca=False).key_pem
+        sa_pub = subprocess.run(["openssl", "pkey", "-pubout"], input=sa_key, capture_output=True, text=True,
+                                check=True, timeout=10).stdout
+        (node.root / "k8s" / "pki" / "sa.key").write_text(sa_key)
+        (node.root / "k8s" / "pki" / "sa.pub").write_text(sa_pub)
+        (secret.parent / "service-account-keys").write_text(json.dumps({"key": sa_key, "pub": sa_pub}))
         for pod in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
             (node.root / "k8s" / "manifests" / f"{pod}.yaml").write_text(f"kind: Pod # {pod}\n")
         node.env["FF_API_PORT"] = str(ready.port)

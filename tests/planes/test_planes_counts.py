@@ -24,8 +24,8 @@ from fleetform.plan.model import ClusterPlan
 # Secrets each plane stores (etcd: per member; control plane: per cluster).
 ETCD_SECRETS_PER_MEMBER = 3  # server key, peer key, credentials (what its reload timer reads)
 # CA keys, SA key, etcd client key, encryption key, bootstrap token, and the etcd client
-# credentials the replicas' renewal timer reads.
-CONTROL_PLANE_SECRETS = 7
+# credentials and service-account keys the replicas' renewal timer reads.
+CONTROL_PLANE_SECRETS = 8
 
 
 def _firewall_permissions(plan: ClusterPlan) -> int:
