@@ -3,6 +3,7 @@ kubeadm with external etcd, pre-issued certificates, secrets fetched at boot."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -57,7 +58,21 @@ class ControlPlane(pulumi.ComponentResource):
             "service-account-key": store(adapter, self, name, "service-account-key", ident.sa_key_pem, [me]),
             "apiserver-etcd-client-key": store(adapter, self, name, "apiserver-etcd-client-key", etcd_client.key_pem, [me]),
             "encryption-key": store(adapter, self, name, "encryption-key", enc_key.base64, [me]),
-            "bootstrap-token": store(adapter, self, name, "bootstrap-token", token, [me, workers]),
+            # The initial token; the replicas' rotation timer adds new versions (only
+            # they may write it), joining machines read the current one.
+            "bootstrap-token": store(adapter, self, name, "bootstrap-token", token, [me, workers], writers=[me]),
+            # What the replicas' renewal timer installs: the API server's etcd client
+            # credentials as `pulumi up` keeps them (renewals, CA rotation phases).
+            "apiserver-etcd-client-credentials": store(
+                adapter, self, name, "apiserver-etcd-client-credentials", pulumi.Output.all(
+                    ca=ident.bundle("etcd-ca"), cert=etcd_client.cert_pem, key=etcd_client.key_pem,
+                ).apply(lambda a: json.dumps(a, sort_keys=True)), [me]),
+            # The service-account keys as a rotation's phase has them (signing key, every
+            # key that verifies): running replicas take them in two steps (their timer).
+            "service-account-keys": store(
+                adapter, self, name, "service-account-keys", pulumi.Output.all(
+                    key=ident.sa_key_pem, pub=ident.sa_public_bundle(),
+                ).apply(lambda a: json.dumps(a, sort_keys=True)), [me]),
         }
         self.bootstrap_token = refs["bootstrap-token"]
         store_info = adapter.secret_store

@@ -11,8 +11,11 @@ from fleetform.plan import names
 
 
 def store(adapter: CloudAdapter, plane: pulumi.Resource, plane_name: str, key: str,
-          value: pulumi.Output[str], readers: Sequence[MachineIdentity]) -> SecretRef:
-    return adapter.secret(names.child(plane_name, key), key, pulumi.Output.secret(value), readers, plane)
+          value: pulumi.Output[str], readers: Sequence[MachineIdentity],
+          writers: Sequence[MachineIdentity] = ()) -> SecretRef:
+    """``writers`` (a subset of ``readers``) may add versions: machines that rotate it."""
+    return adapter.secret(names.child(plane_name, key), key, pulumi.Output.secret(value), readers, plane,
+                          writers=writers)
 
 
 def resources_of(refs: Sequence[SecretRef]) -> list[pulumi.Resource]:

@@ -59,12 +59,14 @@ class AwsCompute(AwsBase):
         key = self.ctx.plan.kms_key
         if key is not None:
             # The secrets it reads are wrapped by the cluster's key: decrypt, through
-            # Secrets Manager only.
+            # Secrets Manager only. Control-plane replicas also write a new version of
+            # the bootstrap token (its secret's policy names them), which needs a data key.
+            actions = ["kms:Decrypt", "kms:GenerateDataKey"] if role == "control_plane" else "kms:Decrypt"
             resources += (aws.iam.RolePolicy(
                 names.child(name, "kms"),
                 role=iam_role.id,
                 policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                    "Sid": "SecretsOfThisCluster", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key,
+                    "Sid": "SecretsOfThisCluster", "Effect": "Allow", "Action": actions, "Resource": key,
                     "Condition": {"StringEquals": {
                         "kms:ViaService": f"secretsmanager.{self.ctx.plan.region}.amazonaws.com"}}}]}),
                 opts=self.opts(parent),

@@ -23,6 +23,17 @@ from components.clouds.base import (
 from fleetform.plan import names
 
 
+def _secret_policy(arn: str, readers: Sequence[str], writers: Sequence[str]) -> dict[str, object]:
+    statements: list[dict[str, object]] = []
+    if readers:
+        statements.append({"Sid": "ReadersOnly", "Effect": "Allow", "Principal": {"AWS": sorted(set(readers))},
+                           "Action": "secretsmanager:GetSecretValue", "Resource": arn})
+    if writers:
+        statements.append({"Sid": "Writers", "Effect": "Allow", "Principal": {"AWS": sorted(set(writers))},
+                           "Action": "secretsmanager:PutSecretValue", "Resource": arn})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 class AwsStorage(AwsBase):
     def _secret_suffix(self) -> pulumi.Output[str]:
         if self._suffix is None:
@@ -31,7 +42,8 @@ class AwsStorage(AwsBase):
         return self._suffix
 
     def secret(self, name: str, key: str, value: pulumi.Output[str],
-               readers: Sequence[MachineIdentity], parent: pulumi.Resource) -> SecretRef:
+               readers: Sequence[MachineIdentity], parent: pulumi.Resource, *,
+               writers: Sequence[MachineIdentity] = ()) -> SecretRef:
         # Secrets Manager keeps a deleted secret's name for its recovery window: the
         # incarnation's names carry a random suffix kept in the state (a re-created
         # incarnation gets a new one), the window is clouds.aws.secret_recovery_days.
@@ -53,25 +65,20 @@ class AwsStorage(AwsBase):
             opts=self.opts(parent),
         )
         resources: list[pulumi.Resource] = [secret, version]
-        if readers:
-            policy = pulumi.Output.all(secret.arn, *(r.principal for r in readers)).apply(
-                lambda v: json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Sid": "ReadersOnly",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": sorted(set(v[1:]))},
-                        "Action": "secretsmanager:GetSecretValue",
-                        "Resource": v[0],
-                    }],
-                }))
+        if readers or writers:
+            # The secret's own policy grants both: a reader reads, a writer (a machine
+            # that rotates the value) adds versions; neither may delete it or change it.
+            n_readers = len(readers)
+            policy = pulumi.Output.all(secret.arn, *(r.principal for r in readers),
+                                       *(w.principal for w in writers)).apply(
+                lambda v: json.dumps(_secret_policy(v[0], v[1:1 + n_readers], v[1 + n_readers:])))
             resources.append(aws.secretsmanager.SecretPolicy(
                 names.child(name, "policy"),
                 secret_arn=secret.arn,
                 policy=policy,
                 block_public_policy=True,
                 # The role must exist before its ARN is accepted as a principal.
-                opts=self.opts(parent, depends_on=[x for r in readers for x in r.resources]),
+                opts=self.opts(parent, depends_on=[x for r in (*readers, *writers) for x in r.resources]),
             ))
         return SecretRef(key=key, secret_id=secret.arn, resources=resources)
 

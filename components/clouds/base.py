@@ -258,8 +258,10 @@ class CloudAdapter(abc.ABC):
 
     @abc.abstractmethod
     def secret(self, name: str, key: str, value: pulumi.Output[str],
-               readers: Sequence[MachineIdentity], parent: pulumi.Resource) -> SecretRef:
-        """Store ``value`` (a secret Output) and let only ``readers`` read it."""
+               readers: Sequence[MachineIdentity], parent: pulumi.Resource, *,
+               writers: Sequence[MachineIdentity] = ()) -> SecretRef:
+        """Store ``value`` (a secret Output) and let only ``readers`` read it, and only
+        ``writers`` add versions to it (nothing else: no delete, no policy change)."""
 
     @abc.abstractmethod
     def data_disk(self, name: str, zone: str, size_gb: int, protect: bool,

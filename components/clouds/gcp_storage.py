@@ -22,7 +22,8 @@ from fleetform.plan import names
 
 class GcpStorage(GcpBase):
     def secret(self, name: str, key: str, value: pulumi.Output[str],
-               readers: Sequence[MachineIdentity], parent: pulumi.Resource) -> SecretRef:
+               readers: Sequence[MachineIdentity], parent: pulumi.Resource, *,
+               writers: Sequence[MachineIdentity] = ()) -> SecretRef:
         secret_id = names.physical(self.ctx.fleet.fleet, self.ctx.plan.key, key, limit=255)
         if secret_id in self._secret_ids:
             raise ValueError(f"secret key {key!r} is used twice in {self.ctx.plan.key}")
@@ -59,6 +60,16 @@ class GcpStorage(GcpBase):
                 role="roles/secretmanager.secretAccessor",
                 member=_member(reader.principal),
                 opts=self.opts(parent, depends_on=list(reader.resources)),
+            ))
+        # Writers add versions (they rotate the value); the role has nothing else.
+        for role, writer in sorted({w.role: w for w in writers}.items()):
+            resources.append(gcp.secretmanager.SecretIamMember(
+                names.child(name, "writer", names.part(role)),
+                project=self.project,
+                secret_id=secret.secret_id,
+                role="roles/secretmanager.secretVersionAdder",
+                member=_member(writer.principal),
+                opts=self.opts(parent, depends_on=list(writer.resources)),
             ))
         return SecretRef(key=key, secret_id=secret.secret_id, resources=resources)
 

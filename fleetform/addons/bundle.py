@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from . import access, ccm, cni, csi, logging, metrics, snapshots, upgrades
+from . import access, ccm, cni, csi, csr_approver, logging, metrics, snapshots, upgrades
 from .autoscaler import render as autoscaler
 from .context import CONTROLLERS, AddonContext
 from .model import FLUX_DIR, Addon, AddonFile, Bundle, content_version
@@ -24,7 +24,7 @@ def _upgrades(ctx: AddonContext) -> Addon | None:
 
 # Render order is bootstrap order: each add-on's dependencies come before it.
 RENDERERS: tuple[Callable[[AddonContext], Addon | None], ...] = (
-    cni.render, ccm.render, csi.render, autoscaler, metrics.render, access.render, snapshots.render,
+    cni.render, ccm.render, csi.render, autoscaler, csr_approver.render, metrics.render, access.render, snapshots.render,
     logging.render, _upgrade_controller, _upgrades)
 # Objects the API refuses to patch (a Job's template) are replaced.
 FORCED = frozenset({snapshots.NAME})

@@ -104,6 +104,8 @@ class AddonContext:
     kubernetes_version: str  # "1.37.1"
     pod_cidr: str
     service_cidr: str
+    # The nodes' subnet (the kubelet serving-certificate approver admits only its addresses).
+    node_cidr: str
     api_host: str
     api_port: int
     cni: CniContext
@@ -122,8 +124,6 @@ class AddonContext:
     # Controller (CONTROLLERS) -> its federated identity. Missing: the controller runs on
     # the control plane and uses the control-plane machine's identity.
     identities: tuple[tuple[str, Workload], ...] = ()
-    # The nodes' subnet (the kubelet serving-certificate approver admits only its addresses).
-    node_cidr: str | None = None
     # Where the log shipper sends audit and system logs; None: shipping is off.
     logs: LogDestination | None = None
     # The in-place upgrade roll (addons/upgrades.py): the version the cluster converges to.

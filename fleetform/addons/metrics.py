@@ -6,6 +6,7 @@ from typing import Any
 
 from fleetform.catalog.versions import ADDON_CHARTS, ADDON_IMAGES
 
+from . import csr_approver
 from .context import AddonContext
 from .model import Addon
 from .render import file, helm_release, helm_repository
@@ -21,9 +22,10 @@ def values(ctx: AddonContext) -> dict[str, Any]:
         # Two replicas and a disruption budget: the HPA keeps its metrics while a node drains.
         "replicas": 2,
         "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
-        # kubeadm's kubelet serving certificates are self-signed unless serverTLSBootstrap is
-        # on; metrics-server dials the node's InternalIP, which the CCM sets.
-        "args": ["--kubelet-insecure-tls"],
+        # No --kubelet-insecure-tls: kubelets serve certificates of the cluster CA
+        # (serverTLSBootstrap, approved by the CSR approver), which metrics-server verifies
+        # with its service account's CA; it dials the node's InternalIP first (the chart's
+        # default address types), an IP SAN of those certificates.
     }
 
 
@@ -32,4 +34,7 @@ def render(ctx: AddonContext) -> Addon:
     docs = [helm_repository(NAME, url),
             helm_release(NAME, chart=chart, version=version, repository=NAME, target_namespace=NAMESPACE,
                          values=values(ctx))]
-    return Addon(NAME, version, NAMESPACE, ("cloud-controller-manager",), (file(f"{NAME}/release.yaml", docs),))
+    # The CCM sets the addresses kubelets put in their serving certificates; the approver
+    # lets them have one.
+    return Addon(NAME, version, NAMESPACE, ("cloud-controller-manager", csr_approver.NAME),
+                 (file(f"{NAME}/release.yaml", docs),))

@@ -26,6 +26,7 @@ def planned_addons(cloud: str, cni: str, cni_version: str, *, access: bool,
          else _image("gcp-cloud-controller-manager", "cloud-provider-gcp")),
         ("csi", _chart("aws-ebs-csi-driver") if aws else _image("gcp-pd-csi-driver", "gcp-pd-csi-driver")),
         ("cluster-autoscaler", _chart("cluster-autoscaler")),
+        ("kubelet-csr-approver", _chart("kubelet-csr-approver")),
         ("metrics-server", _chart("metrics-server")),
     ]
     if access:

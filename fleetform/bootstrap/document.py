@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import gzip
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -23,7 +24,8 @@ from fleetform.bootstrap.units import BOOTSTRAP_UNIT, bootstrap_unit, start_comm
 HEADER = "#cloud-config\n"
 LIB_DIR = "/usr/local/lib/fleetform"
 BOOTSTRAP_SCRIPT = f"{LIB_DIR}/bootstrap.sh"
-# The EC2 limit on user data, before base64. Use ``gzip_user_data`` above it.
+# The EC2 limit on an instance's user data, in raw form (before base64: the gzip bytes
+# of ``gzip_user_data``). Launch templates are held to it after base64 (tests).
 AWS_USER_DATA_LIMIT = 16384
 
 
@@ -128,10 +130,40 @@ class File:
     owner: str = "root:root"
 
 
+_HEREDOC = re.compile(r"<<-?\s*'?\"?([A-Za-z_][A-Za-z0-9_]*)'?\"?")
+_COMMENT = re.compile(r"^\s*#(?!!)(?!\s*shellcheck\s)")
+
+
+def compact_shell(text: str) -> str:
+    """A generated shell script without its comment-only and blank lines (a here-document's
+    body is kept as written). The commented source is fleetform's; the machine runs the
+    same commands in fewer bytes, which the EC2 user-data limit needs on control planes."""
+    out: list[str] = []
+    end: str | None = None
+    for line in text.splitlines():
+        if end is not None:
+            out.append(line)
+            if line.strip() == end:
+                end = None
+            continue
+        if not line.strip() or (out and _COMMENT.match(line)):
+            continue
+        out.append(line)
+        if (m := _HEREDOC.search(line)) is not None and not line.lstrip().startswith("#"):
+            end = m.group(1)
+    return "\n".join(out) + "\n"
+
+
+def is_script(f: File) -> bool:
+    return f.content.startswith("#!") or f.path.endswith(".sh")
+
+
 def render_cloud_config(
     files: Sequence[File],
     bootstrap_script: str,
     packages: Sequence[str] = (),
+    *,
+    compact: bool = False,
 ) -> str:
     """The ``#cloud-config`` text: files, packages, and the bootstrap script with the
     unit that runs it until it succeeds."""
@@ -144,6 +176,8 @@ def render_cloud_config(
         )
     entries = [*files, File(BOOTSTRAP_SCRIPT, bootstrap_script, "0700"),
                File(BOOTSTRAP_UNIT, bootstrap_unit(BOOTSTRAP_SCRIPT))]
+    if compact:
+        entries = [replace(f, content=compact_shell(f.content)) if is_script(f) else f for f in entries]
     doc: dict[str, Any] = {
         "write_files": [
             {"path": f.path, "content": f.content, "owner": f.owner, "permissions": f.permissions}

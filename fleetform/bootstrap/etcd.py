@@ -64,14 +64,18 @@ def etcd_release_url(version: str, arch: str) -> str:
     return f"https://github.com/etcd-io/etcd/releases/download/v{version}/{etcd_release_asset(version, arch)}"
 
 
-def _install_etcd_lines(inputs: EtcdNodeInputs) -> list[str]:
-    version = inputs.version
-    asset = etcd_release_asset(version, inputs.arch)
-    url = etcd_release_url(version, inputs.arch)
-    if inputs.sha256 is not None:
+def etcd_release_install_lines(version: str, sha256: str | None, arch: str,
+                               tools: tuple[str, ...] = ("etcd", "etcdctl", "etcdutl")) -> list[str]:
+    """Boot lines that install ``tools`` of etcd ``version`` from the official release
+    tarball, checked against ``sha256`` (pinned) or the release's SHA256SUMS before it
+    is unpacked. etcd members install all three; control-plane replicas only etcdctl,
+    the same release, for the renewal timers' lock."""
+    asset = etcd_release_asset(version, arch)
+    url = etcd_release_url(version, arch)
+    if sha256:
         verify = [
             "    # Checked against the sha256 pinned in the plan before it is unpacked.",
-            f'    ff_check_sha256 "$dl/{asset}" {inputs.sha256}',
+            f'    ff_check_sha256 "$dl/{asset}" {sha256}',
         ]
     else:
         sums = url.rsplit("/", 1)[0] + "/SHA256SUMS"
@@ -83,21 +87,34 @@ def _install_etcd_lines(inputs: EtcdNodeInputs) -> list[str]:
             f'    [ -n "$expected" ] || ff_fail "SHA256SUMS of etcd {version} lists no {asset}"',
             f'    ff_check_sha256 "$dl/{asset}" "$expected"',
         ]
+    if "etcd" in tools:
+        probe, installed = f"{BIN_DIR}/etcd --version", f"etcd Version: {version}"
+        what = "etcd"
+    else:
+        probe, installed = f"{BIN_DIR}/etcdctl version", f"etcdctl version: {version}"
+        what = "etcdctl"
+    required = [t for t in tools if t != "etcdutl"]
+    install = [f'    install -m 0755 {" ".join(f"{chr(34)}$dl/{t}{chr(34)}" for t in required)} {BIN_DIR}/']
+    if "etcdutl" in tools:
+        install.append(f'    if [ -f "$dl/etcdutl" ]; then install -m 0755 "$dl/etcdutl" {BIN_DIR}/; fi')
     return [
-        f"# etcd {version}: the official release tarball.",
-        f'case "$({BIN_DIR}/etcd --version 2>/dev/null || true)" in',
-        f'  *"etcd Version: {version}"*) ff_log "etcd {version} already installed" ;;',
+        f"# {what} {version}: the official release tarball.",
+        f'case "$({probe} 2>/dev/null || true)" in',
+        f'  *"{installed}"*) ff_log "{what} {version} already installed" ;;',
         "  *)",
         "    dl=$(mktemp -d)",
         f'    ff_retry "download etcd {version}" curl -fsSL --max-time 300 -o "$dl/{asset}" {shlex.quote(url)}',
         *verify,
         f'    tar -xzf "$dl/{asset}" -C "$dl" --strip-components=1',
-        f'    install -m 0755 "$dl/etcd" "$dl/etcdctl" {BIN_DIR}/',
-        f'    if [ -f "$dl/etcdutl" ]; then install -m 0755 "$dl/etcdutl" {BIN_DIR}/; fi',
+        *install,
         '    rm -rf "$dl"',
         "    ;;",
         "esac",
     ]
+
+
+def _install_etcd_lines(inputs: EtcdNodeInputs) -> list[str]:
+    return etcd_release_install_lines(inputs.version, inputs.sha256, inputs.arch)
 
 
 def peer_url(host: str) -> str:

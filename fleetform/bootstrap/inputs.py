@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from fleetform.catalog.versions import ETCD_VERSION
 from fleetform.plan.handoff import ManagementPlan
 from fleetform.plan.identity import OIDC, ServiceAccountIssuer
+from fleetform.spec.identity import BOOTSTRAP_TOKEN_TTL_HOURS, KUBEADM_RENEW_BEFORE_DAYS
 
 Cloud = Literal["aws", "gcp"]
 Arch = Literal["amd64", "arm64"]
@@ -36,7 +38,6 @@ _OWNER = re.compile(r"^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$")
 _SECRET_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _OBJECT_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
-_DURATION = re.compile(r"^\d+(s|m|h)$")
 
 
 def _require(ok: bool, message: str) -> None:
@@ -374,9 +375,24 @@ class ControlPlaneInputs:
     cert_sans: Sequence[str] = ()
     audit: AuditLog = field(default_factory=AuditLog)
     dns_domain: str = "cluster.local"
-    # Workers in autoscaling groups join at any time, so by default the token never
-    # expires; rotate it by replacing the secret and the token Secret in kube-system.
-    bootstrap_token_ttl: str = "0s"
+    # The join credential expires: the init token and every token the rotation timer
+    # creates live this long; joining machines read the current one from the secret store.
+    bootstrap_token_ttl_hours: int = BOOTSTRAP_TOKEN_TTL_HOURS
+    # kubeadm's certificates are renewed by the replica's timer this long before expiry.
+    kubeadm_renew_before_hours: int = KUBEADM_RENEW_BEFORE_DAYS * 24
+    # The etcd release whose etcdctl the renewal timers use for their lock (the one the
+    # etcd members run); sha256 as for members (None: checked against SHA256SUMS).
+    etcd_version: str = ETCD_VERSION
+    etcd_sha256: str | None = None
+    arch: Arch = "amd64"
+    # The API server's etcd client credentials in the secret store (JSON: ca, cert, key),
+    # kept current by `pulumi up`; the renewal timer installs changes one replica at a time.
+    etcd_client_credentials_secret: str | None = None
+    # The service-account keys in the secret store (JSON: key, pub), kept current by
+    # `pulumi up` through a rotation; the renewal timer installs them in two steps, and
+    # the names of every replica of the control plane (the step waits for all of them).
+    service_account_keys_secret: str | None = None
+    replica_names: Sequence[str] = ()
     extra_secrets: Sequence[SecretFile] = ()
     join_via: Sequence[str] = ()
     # Replica 0: where the cluster's add-on bundle lives (its boot installs Flux on it).
@@ -386,6 +402,7 @@ class ControlPlaneInputs:
         object.__setattr__(self, "etcd_endpoints", tuple(self.etcd_endpoints))
         object.__setattr__(self, "join_via", tuple(self.join_via))
         object.__setattr__(self, "cert_sans", tuple(self.cert_sans))
+        object.__setattr__(self, "replica_names", tuple(self.replica_names))
         object.__setattr__(self, "extra_secrets", tuple(self.extra_secrets))
         _require(
             bool(_DNS_LABEL.match(self.cluster_name)),
@@ -422,9 +439,22 @@ class ControlPlaneInputs:
             f"join_via: {self.advertise_address} is this replica's own address",
         )
         _require(
-            bool(_DURATION.match(self.bootstrap_token_ttl)),
-            f"token ttl {self.bootstrap_token_ttl!r} must look like 24h or 0s",
+            1 <= self.bootstrap_token_ttl_hours <= 168,
+            f"bootstrap token ttl {self.bootstrap_token_ttl_hours}h must be between 1 and 168 hours: "
+            "a token that never expires is a permanent join credential",
         )
+        _require(self.kubeadm_renew_before_hours >= 24,
+                 "renew kubeadm certificates at least a day before they expire")
+        _check_version(self.etcd_version, "etcd version")
+        if not self.etcd_sha256:
+            object.__setattr__(self, "etcd_sha256", None)
+        else:
+            _require(bool(_SHA256.match(self.etcd_sha256)),
+                     f"etcd sha256 {self.etcd_sha256!r} must be 64 lowercase hex digits")
+        _require(self.arch in ("amd64", "arm64"), f"unsupported arch {self.arch!r}")
+        for sid in (self.etcd_client_credentials_secret, self.service_account_keys_secret):
+            if sid is not None:
+                _require(bool(_SECRET_ID.match(sid)), f"secret id {sid!r} has unexpected characters")
         _check_hostname(self.dns_domain, "cluster DNS domain")
 
 

@@ -34,6 +34,10 @@ from fleetform.bootstrap.hardening import (
     kubelet_configuration,
 )
 from fleetform.bootstrap.inputs import ControlPlaneInputs, WorkerInputs
+from fleetform.bootstrap.renewal_control_plane import (
+    apiserver_kubelet_ca_args,
+    kubelet_serving_configuration,
+)
 from fleetform.plan.handoff import member_authenticator
 
 API_VERSION = "kubeadm.k8s.io/v1beta4"
@@ -119,6 +123,9 @@ def apiserver_extra_args(inputs: ControlPlaneInputs) -> list[dict[str, str]]:
         # `prepare`), so a rotation changes files, never flags.
         ("service-account-signing-key-file", SA_KEY),
         ("service-account-key-file", SA_PUB),
+        # Kubelets serve certificates of the cluster CA (serverTLSBootstrap): the API
+        # server verifies them for logs, exec and port-forward.
+        *apiserver_kubelet_ca_args(f"{PKI_DIR}/ca.crt"),
     ]
     issuer = inputs.service_account_issuer
     if issuer is not None:
@@ -222,7 +229,8 @@ def init_configuration(inputs: ControlPlaneInputs) -> dict[str, Any]:
             {
                 "token": BOOTSTRAP_TOKEN_PLACEHOLDER,
                 "description": f"fleetform node bootstrap token of cluster {inputs.cluster_name}",
-                "ttl": inputs.bootstrap_token_ttl,
+                # Hours, never 0s: the rotation timer replaces it after a third of its life.
+                "ttl": f"{inputs.bootstrap_token_ttl_hours}h",
                 "usages": ["authentication", "signing"],
                 "groups": ["system:bootstrappers:kubeadm:default-node-token"],
             }
@@ -252,7 +260,8 @@ def kubeadm_control_plane_documents(inputs: ControlPlaneInputs) -> list[dict[str
     """What ``kubeadm --config`` reads on this replica: init (replica 0, with the
     KubeletConfiguration every node of the cluster downloads when it joins) or join."""
     if inputs.replica == 0:
-        return [init_configuration(inputs), cluster_configuration(inputs), kubelet_configuration()]
+        return [init_configuration(inputs), cluster_configuration(inputs),
+                kubelet_configuration() | kubelet_serving_configuration()]
     return [control_plane_join_configuration(inputs)]
 
 

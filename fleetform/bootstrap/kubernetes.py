@@ -6,6 +6,8 @@ import shlex
 
 from fleetform.bootstrap.containerd import runtime_files, runtime_install_lines
 from fleetform.bootstrap.document import File, dump_yaml, dump_yaml_documents, render_cloud_config
+from fleetform.bootstrap.etcd import BIN_DIR as ETCD_BIN_DIR
+from fleetform.bootstrap.etcd import client_url, etcd_release_install_lines
 from fleetform.bootstrap.flux import installer_files, installer_start_lines
 from fleetform.bootstrap.hardening import (
     NFT_PACKAGE,
@@ -31,6 +33,15 @@ from fleetform.bootstrap.kubeadm import (
     kubeadm_control_plane_documents,
     worker_join_configuration,
 )
+from fleetform.bootstrap.renewal_control_plane import (
+    KUBEADM_RENEW_UNIT,
+    TOKEN_ROTATE_UNIT,
+    KubeadmRenewal,
+    TokenRotation,
+    enable_lines,
+    kubeadm_renew_files,
+    token_rotate_files,
+)
 from fleetform.bootstrap.shell import (
     api_pin_lines,
     api_unpin_lines,
@@ -39,6 +50,7 @@ from fleetform.bootstrap.shell import (
     secret_fetch_commands,
 )
 from fleetform.bootstrap.waits import etcd_quorum_wait_lines, kubeadm_preflight_arg
+from fleetform.plan import names
 
 STATE_DIR = "/etc/kubernetes/fleetform"
 KUBEADM_TEMPLATE = f"{STATE_DIR}/kubeadm.yaml.tmpl"
@@ -134,6 +146,42 @@ def control_plane_secret_files(inputs: ControlPlaneInputs) -> list[SecretFile]:
     ]
 
 
+def kubeadm_renewal(inputs: ControlPlaneInputs) -> KubeadmRenewal:
+    """The replica's renewal of kubeadm's certificates (and of the API server's etcd
+    client credentials, when the secret store holds them)."""
+    return KubeadmRenewal(
+        cluster=inputs.cluster_name,
+        replica=names.control_plane_replica(inputs.replica),
+        renew_before_hours=inputs.kubeadm_renew_before_hours,
+        etcd_endpoints=tuple(client_url(h) for h in inputs.etcd_endpoints),
+        etcd_client_secret=inputs.etcd_client_credentials_secret,
+        etcdctl=f"{ETCD_BIN_DIR}/etcdctl",
+        service_account_secret=inputs.service_account_keys_secret if inputs.replica_names else None,
+        replicas=tuple(inputs.replica_names),
+    )
+
+
+def token_rotation(inputs: ControlPlaneInputs) -> TokenRotation:
+    """Every replica runs the timer; the etcd lock lets one of them rotate at a time."""
+    return TokenRotation(
+        cluster=inputs.cluster_name,
+        secret_id=inputs.bootstrap_token_secret,
+        ttl_hours=inputs.bootstrap_token_ttl_hours,
+        etcd_endpoints=tuple(client_url(h) for h in inputs.etcd_endpoints),
+        etcdctl=f"{ETCD_BIN_DIR}/etcdctl",
+    )
+
+
+RENEWAL_UNITS = (KUBEADM_RENEW_UNIT, TOKEN_ROTATE_UNIT)
+
+
+def renewal_files(inputs: ControlPlaneInputs) -> list[File]:
+    """The replica's self-renewing credentials: scripts, their library and timers."""
+    files = [*kubeadm_renew_files(kubeadm_renewal(inputs)),
+             *token_rotate_files(token_rotation(inputs))]
+    return list({f.path: f for f in files}.values())  # the library once
+
+
 def control_plane_files(inputs: ControlPlaneInputs) -> list[File]:
     pki = inputs.pki
     return [
@@ -151,6 +199,7 @@ def control_plane_files(inputs: ControlPlaneInputs) -> list[File]:
             KUBEADM_TEMPLATE, dump_yaml_documents(kubeadm_control_plane_documents(inputs)), "0600"
         ),
         *(installer_files(inputs.addons) if inputs.addons is not None else []),
+        *renewal_files(inputs),
     ]
 
 
@@ -168,6 +217,9 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
         *secret_fetch_commands(control_plane_secret_files(inputs)),
         "",
         *node_prep_lines(inputs.kubernetes_version, ("kubelet", "kubeadm", "kubectl")),
+        "",
+        "# etcdctl of the members' release: the renewal timers lock through the cluster's etcd.",
+        *etcd_release_install_lines(inputs.etcd_version, inputs.etcd_sha256, inputs.arch, ("etcdctl",)),
         "",
         "# Fill the secrets into the encryption config and the kubeadm config, then drop the raw copies.",
         f"install -d -m 0700 {ENCRYPTION_DIR} {AUDIT_LOG_DIR}",
@@ -211,6 +263,8 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
         ]
     lines += [
         f"rm -f {KUBEADM_CONFIG}  # it holds the bootstrap token",
+        "# Renew kubeadm's certificates and rotate the bootstrap token from now on.",
+        *enable_lines(RENEWAL_UNITS),
         f'ff_log "{name}: bootstrap done"',
     ]
     return "\n".join(lines) + "\n"
@@ -218,8 +272,11 @@ def control_plane_bootstrap_script(inputs: ControlPlaneInputs) -> str:
 
 def render_control_plane(inputs: ControlPlaneInputs) -> str:
     """The ``#cloud-config`` user-data of one control-plane replica."""
+    # Compact scripts: with its renewal timers a replica's document is close to the EC2
+    # user-data limit, and a CA rotation's bundles add to it.
     return render_cloud_config(
-        control_plane_files(inputs), control_plane_bootstrap_script(inputs), packages=BASE_PACKAGES
+        control_plane_files(inputs), control_plane_bootstrap_script(inputs), packages=BASE_PACKAGES,
+        compact=True,
     )
 
 

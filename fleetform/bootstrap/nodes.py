@@ -75,7 +75,9 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
                        addons: AddonSource | None = None) -> ControlPlaneInputs:
     """``pem``: kubernetes-ca, front-proxy-ca, etcd-ca, apiserver-etcd-client,
     service-account-public; ``secret``: kubernetes-ca-key, front-proxy-ca-key,
-    service-account-key, apiserver-etcd-client-key, bootstrap-token, encryption-key.
+    service-account-key, apiserver-etcd-client-key, bootstrap-token, encryption-key (and
+    apiserver-etcd-client-credentials and service-account-keys, what the replica's
+    renewal timer reads, when there are).
 
     Authentication (identity_plan.cluster_auth): the fleet's SSO and the cluster's public
     service-account issuer, as planned for this cluster by the fleet's identity plan."""
@@ -114,6 +116,14 @@ def control_plane_node(plan: ClusterPlan, replica: int, store: SecretStore,
         management=auth.management,
         # Replica 0 installs the reconciler once it created the cluster.
         addons=addons if replica == 0 else None,
+        bootstrap_token_ttl_hours=plan.control_plane.bootstrap_token_ttl_hours,
+        kubeadm_renew_before_hours=plan.control_plane.kubeadm_renew_before_hours,
+        # The renewal timers' etcdctl: the release the cluster's etcd members run.
+        etcd_version=plan.etcd.version,
+        etcd_sha256=plan.etcd.sha256 or UNPINNED_SHA256,
+        etcd_client_credentials_secret=secret.get("apiserver-etcd-client-credentials"),
+        service_account_keys_secret=secret.get("service-account-keys"),
+        replica_names=tuple(r.name for r in replicas),
     )
 
 

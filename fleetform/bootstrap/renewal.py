@@ -27,11 +27,9 @@ import shlex
 from dataclasses import dataclass
 
 from fleetform.bootstrap.document import LIB_DIR, File
-from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.shell import script_prelude
 
 RENEW_LIB = f"{LIB_DIR}/renew.sh"
-SECRET_WRITE_LIB = f"{LIB_DIR}/secret-write.sh"
 UNIT_DIR = "/etc/systemd/system"
 STATE_DIR = "/run/fleetform"
 
@@ -157,43 +155,8 @@ ff_install_file() {
 }
 """
 
-_AWS_WRITE_SH = r"""# fleetform secret writer (generated): AWS. The value travels in a 0600 file, never
-# on a command line another process could read.
-ff_secret_write() {
-  local tmp rc=0
-  tmp=$(mktemp)
-  chmod 0600 "$tmp"
-  cat >"$tmp"
-  "$FF_AWS" secretsmanager put-secret-value --region "$FF_AWS_REGION" --secret-id "$1" \
-    --secret-string "file://$tmp" >/dev/null || rc=$?
-  rm -f "$tmp"
-  return "$rc"
-}
-"""
-
-_GCP_WRITE_SH = r"""# fleetform secret writer (generated): GCP. A new version of the secret; readers take
-# versions/latest.
-ff_secret_write() {
-  local name=$1
-  case $name in
-    projects/*) ;;
-    *) name="projects/$FF_GCP_PROJECT/secrets/$name" ;;
-  esac
-  python3 -c 'import base64, json, sys; print(json.dumps({"payload": {"data": base64.b64encode(sys.stdin.buffer.read()).decode()}}))' \
-    | _ff_gcp_curl --max-time 30 -o /dev/null -X POST -H 'Content-Type: application/json' \
-      --data-binary @- "$FF_GCP_SECRETS_API/$name:addVersion"
-}
-"""
-
-
 def renew_library() -> str:
     return _RENEW_SH
-
-
-def secret_write_library(store: SecretStore) -> str:
-    """``secret-write.sh``: ``ff_secret_write ID <value`` with the machine's identity
-    (control-plane replicas only: they rotate the bootstrap token)."""
-    return _AWS_WRITE_SH if store.cloud == "aws" else _GCP_WRITE_SH
 
 
 def _prelude(title: str, etcdctl: str) -> str:

@@ -9,14 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetform.bootstrap.document import LIB_DIR, File
-from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.renewal import (
     RENEW_LIB,
-    SECRET_WRITE_LIB,
     STATE_DIR,
     _prelude,
     renew_library,
-    secret_write_library,
     timer_units,
     trust_prefix,
 )
@@ -366,12 +363,12 @@ delete_expired
     )
 
 
-def token_rotate_files(t: TokenRotation, store: SecretStore) -> list[File]:
+def token_rotate_files(t: TokenRotation) -> list[File]:
+    """The script writes the secret with ``ff_secret_write`` of cloud.sh (only the
+    control-plane identity may add versions to it)."""
     return [
         File(RENEW_LIB, renew_library(), "0644"),
-        File(SECRET_WRITE_LIB, secret_write_library(store), "0644"),
-        File(TOKEN_ROTATE_PATH, token_rotate_script(t).replace(
-            f". {RENEW_LIB}\n", f". {RENEW_LIB}\n. {SECRET_WRITE_LIB}\n", 1), "0755"),
+        File(TOKEN_ROTATE_PATH, token_rotate_script(t), "0755"),
         *timer_units(TOKEN_ROTATE_UNIT, f"rotate the bootstrap token of cluster {t.cluster}",
                      TOKEN_ROTATE_PATH, every=f"{t.every_hours}h", boot_delay="5min",
                      after="kubelet.service"),

@@ -335,12 +335,44 @@ def common_library() -> str:
     return _LIB_SH
 
 
+_AWS_WRITE_SH = r"""
+# ff_secret_write ID <VALUE: a new current value (control-plane replicas rotate the
+# bootstrap token; only their identity may). The value travels in a 0600 file, never
+# on a command line another process could read.
+ff_secret_write() {
+  local tmp rc=0
+  tmp=$(mktemp)
+  chmod 0600 "$tmp"
+  cat >"$tmp"
+  "$FF_AWS" secretsmanager put-secret-value --region "$FF_AWS_REGION" --secret-id "$1" \
+    --secret-string "file://$tmp" >/dev/null || rc=$?
+  rm -f "$tmp"
+  return "$rc"
+}
+"""
+
+_GCP_WRITE_SH = r"""
+# ff_secret_write ID <VALUE: a new version (control-plane replicas rotate the bootstrap
+# token; only their identity may); readers take versions/latest.
+ff_secret_write() {
+  local name=$1
+  case $name in
+    projects/*) ;;
+    *) name="projects/$FF_GCP_PROJECT/secrets/$name" ;;
+  esac
+  python3 -c 'import base64, json, sys; print(json.dumps({"payload": {"data": base64.b64encode(sys.stdin.buffer.read()).decode()}}))' \
+    | _ff_gcp_curl --max-time 30 -o /dev/null -X POST -H 'Content-Type: application/json' \
+      --data-binary @- "$FF_GCP_SECRETS_API/$name:addVersion"
+}
+"""
+
+
 def cloud_library(store: SecretStore) -> str:
     """``cloud.sh``: secret and object access for ``store.cloud`` with the node's identity."""
     if store.cloud == "aws":
-        return _AWS_SH.replace("@REGION@", shlex.quote(store.region))
+        return _AWS_SH.replace("@REGION@", shlex.quote(store.region)) + _AWS_WRITE_SH
     assert store.project is not None  # validated by SecretStore
-    return _GCP_SH.replace("@PROJECT@", shlex.quote(store.project))
+    return _GCP_SH.replace("@PROJECT@", shlex.quote(store.project)) + _GCP_WRITE_SH
 
 
 def library_files(store: SecretStore) -> list[File]:

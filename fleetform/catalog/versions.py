@@ -85,6 +85,8 @@ ADDON_IMAGES: dict[str, tuple[str, str, str | None]] = {
     # The charts' appVersions; no published digest found for these two.
     "aws-cloud-controller-manager": ("registry.k8s.io/provider-aws/cloud-controller-manager", "v1.35.0", None),
     "aws-ebs-csi-driver": ("public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver", "v1.64.0", None),
+    # The chart's appVersion, where upstream publishes it; no digest recorded here.
+    "kubelet-csr-approver": ("ghcr.io/postfinance/kubelet-csr-approver", "v1.1.0", None),
     # Multi-arch manifest digest of the release tag.
     "cluster-autoscaler": (
         "registry.k8s.io/autoscaling/cluster-autoscaler", "v1.35.0",

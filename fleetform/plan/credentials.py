@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fleetform.spec.identity import PkiSpec
+from fleetform.spec.identity import BOOTSTRAP_TOKEN_TTL_HOURS, KUBEADM_RENEW_BEFORE_DAYS, PkiSpec
 
 from .model import FleetPlan
 from .pki import LEAF_EARLY_RENEWAL_HOURS, root_rotation_state, rotation_states
@@ -50,10 +50,10 @@ class CredentialSettings:
     pulumi_early_renewal_hours: int = 30 * 24
     # kubeadm's leaves (certificateValidityPeriod) and when the timer renews them.
     kubeadm_cert_hours: int = 8760
-    kubeadm_renew_before_hours: int = 90 * 24
+    kubeadm_renew_before_hours: int = KUBEADM_RENEW_BEFORE_DAYS * 24
     kubeadm_renewal: bool = True
     etcd_reload: bool = True
-    bootstrap_token_ttl_hours: int = 6
+    bootstrap_token_ttl_hours: int = BOOTSTRAP_TOKEN_TTL_HOURS
     bootstrap_token_rotation: bool = True
     kubelet_serving_approver: bool = True
     algorithm: str = "ECDSA P-256"
@@ -219,17 +219,13 @@ def render(inv: Inventory) -> list[str]:
     return lines
 
 
-# What the boot documents install today. etcd members ship their reload timer; the
-# control plane's timers (fleetform/bootstrap/renewal.py: kubeadm-certs-renew,
-# bootstrap-token-rotate) and the CSR approver add-on exist but are not installed yet,
-# so `plan` warns about what would expire instead of promising renewals.
-ETCD_RELOAD_INSTALLED = True
-CONTROL_PLANE_RENEWAL_INSTALLED = False
-
-
-def settings_of(pki: PkiSpec, *, installed: bool = CONTROL_PLANE_RENEWAL_INSTALLED) -> CredentialSettings:
-    """``identity.pki`` as the inventory reads it; ``installed``: whether the control
-    plane runs its renewal timers and the cluster the CSR approver."""
+def settings_of(pki: PkiSpec) -> CredentialSettings:
+    """``identity.pki`` as the inventory reads it. Every renewal it reports is installed
+    by every cluster's documents: etcd members their reload timer, control-plane
+    replicas the kubeadm-certs-renew and bootstrap-token-rotate timers, every kubelet
+    ``serverTLSBootstrap`` and every bundle the CSR approver
+    (tests/bootstrap/test_credentials_renewal_scripts.py holds the documents to it).
+    Turning one of the ``CredentialSettings`` switches off makes ``plan`` warn."""
     leaf = pki.leaf_validity_days * 24
     return CredentialSettings(
         root_hours=pki.root_validity_days * 24,
@@ -239,15 +235,10 @@ def settings_of(pki: PkiSpec, *, installed: bool = CONTROL_PLANE_RENEWAL_INSTALL
         kubeadm_renew_before_hours=pki.renewal.kubeadm_renew_before_days * 24,
         bootstrap_token_ttl_hours=pki.renewal.bootstrap_token_ttl_hours,
         algorithm=f"ECDSA {pki.ecdsa_curve}" if pki.algorithm == "ECDSA" else f"RSA {pki.rsa_bits}",
-        kubeadm_renewal=installed,
-        etcd_reload=ETCD_RELOAD_INSTALLED,
-        bootstrap_token_rotation=installed,
-        kubelet_serving_approver=installed,
     )
 
 
-def fleet_inventory(pki: PkiSpec, plan: FleetPlan, *,
-                    installed: bool = CONTROL_PLANE_RENEWAL_INSTALLED) -> Inventory:
+def fleet_inventory(pki: PkiSpec, plan: FleetPlan) -> Inventory:
     """The inventory of a planned fleet: one entry per logical cluster (the serving
     incarnation's counts; a moving cluster's CAs are shared by both incarnations)."""
     states = rotation_states(pki)
@@ -256,4 +247,4 @@ def fleet_inventory(pki: PkiSpec, plan: FleetPlan, *,
         c = plan.cluster(name)
         clusters.append(ClusterCredentials(name, len(c.etcd.members), len(c.control_plane.replicas),
                                            states.get(name, NO_ROTATION)))
-    return inventory(clusters, settings_of(pki, installed=installed), root_rotation_state(pki))
+    return inventory(clusters, settings_of(pki), root_rotation_state(pki))

@@ -128,6 +128,8 @@ def plan_cluster(spec: FleetSpec, inc: Incarnation, addr: Addresses, problems: l
         c.control_plane.size,
         machine_type(c.cloud, c.control_plane.size),
         tuple(dict.fromkeys(c.control_plane.roll)),
+        kubeadm_renew_before_hours=spec.identity.pki.renewal.kubeadm_renew_before_days * 24,
+        bootstrap_token_ttl_hours=spec.identity.pki.renewal.bootstrap_token_ttl_hours,
     )
     problems += control_plane_roll_problems(cp, lambda *p: where.cluster_loc(c.name, "control_plane", "roll", *p))
     for replica in cp.replicas:

@@ -14,6 +14,7 @@ from fleetform.plan.firewall import FirewallRule
 from fleetform.plan.logging import LoggingPlan
 from fleetform.plan.migrate import MigrationPlan
 from fleetform.plan.upgrades import ClusterUpgrade, UpgradePlan
+from fleetform.spec.identity import BOOTSTRAP_TOKEN_TTL_HOURS, KUBEADM_RENEW_BEFORE_DAYS
 
 DEFAULT_ZONE_COUNT = 3
 # Host offsets inside a zone's private subnet (AWS reserves the first four).
@@ -95,6 +96,10 @@ class ControlPlanePlan:
     # Replicas that take a changed boot document by replacement (control_plane.roll);
     # the others are frozen like etcd members.
     roll: tuple[str, ...] = ()
+    # identity.pki.renewal: the replicas' timers renew kubeadm's certificates this long
+    # before expiry and keep a bootstrap token of this lifetime published.
+    kubeadm_renew_before_hours: int = KUBEADM_RENEW_BEFORE_DAYS * 24
+    bootstrap_token_ttl_hours: int = BOOTSTRAP_TOKEN_TTL_HOURS
 
 
 @dataclass(frozen=True)

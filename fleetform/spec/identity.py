@@ -44,13 +44,19 @@ class RotationSpec(Model):
     phase: Literal["prepare", "complete"]
 
 
+# The defaults of what renews itself on the nodes: the one place they are written (the
+# plan, the boot documents and the credential inventory take them from here).
+KUBEADM_RENEW_BEFORE_DAYS = 90
+BOOTSTRAP_TOKEN_TTL_HOURS = 6
+
+
 class RenewalSpec(Model):
     """What renews itself on the nodes (docs/credentials.md)."""
 
     # kubeadm's certificates on control-plane replicas are renewed this long before expiry.
-    kubeadm_renew_before_days: int = Field(default=90, ge=7, le=300)
+    kubeadm_renew_before_days: int = Field(default=KUBEADM_RENEW_BEFORE_DAYS, ge=7, le=300)
     # Lifetime of the join credential; a control-plane timer replaces it after a third.
-    bootstrap_token_ttl_hours: int = Field(default=6, ge=1, le=24)
+    bootstrap_token_ttl_hours: int = Field(default=BOOTSTRAP_TOKEN_TTL_HOURS, ge=1, le=24)
 
 
 class PkiSpec(Model):

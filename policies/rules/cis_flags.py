@@ -10,6 +10,7 @@ written, and the sysctls ``protectKernelDefaults`` insists on are checked on eve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -135,3 +136,61 @@ def kubelet_cis_config(type_: str, inputs: Mapping[str, Any], options: Options) 
         yield "no KubeletConfiguration next to the ClusterConfiguration: every kubelet runs on defaults"
     for path, doc in docs:
         yield from _kubelet_problems(path, doc)
+
+
+@rule("kubelet-serving-verified",
+      "Kubelets serve certificates of the cluster CA (serverTLSBootstrap: true in the "
+      "KubeletConfiguration every node downloads) and the API server verifies them "
+      "(--kubelet-certificate-authority), instead of trusting self-signed ones.",
+      cis=("1.2.5", "4.2.10"))
+def kubelet_serving_verified(type_: str, inputs: Mapping[str, Any], options: Options) -> Iterator[str]:
+    view = api_server_view(type_, inputs, options)
+    if view is None or view.flags is None:  # joining replicas take the cluster's configuration
+        return
+    if not view.flags.get("kubelet-certificate-authority"):
+        yield ("--kubelet-certificate-authority is not set: the API server does not verify the kubelets it "
+               "connects to for logs, exec and port-forward (CIS 1.2.5)")
+    for path, doc in view.files.documents("KubeletConfiguration"):
+        if doc.get("serverTLSBootstrap") is not True:
+            yield (f"{path}: KubeletConfiguration.serverTLSBootstrap is not true: kubelets serve self-signed "
+                   "certificates that nothing renews or verifies (CIS 4.2.10)")
+
+
+# kubeadm's duration syntax (Go's time.ParseDuration) for a token's ttl.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)")
+_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+# A join credential lives hours, not weeks: the control plane's timer replaces it.
+MAX_TOKEN_TTL_HOURS = 168
+
+
+def duration_seconds(value: str) -> float | None:
+    """Seconds of a Go duration ("24h", "1h30m", "0s"; "0" is zero), None if malformed."""
+    if value.strip() == "0":
+        return 0.0
+    parts = _DURATION_PART.findall(value.strip())
+    if not parts or "".join(n + u for n, u in parts) != value.strip():
+        return None
+    return sum(float(n) * _SECONDS[u] for n, u in parts)
+
+
+@rule("bootstrap-token-expires",
+      "The bootstrap tokens kubeadm init creates expire (a ttl of hours, at most a week; "
+      "kubeadm's default is 24h): ttl 0s makes a permanent join credential that every "
+      "joining machine can read.")
+def bootstrap_token_expires(type_: str, inputs: Mapping[str, Any], options: Options) -> Iterator[str]:
+    view = api_server_view(type_, inputs, options)
+    if view is None:
+        return
+    for path, doc in view.files.documents("InitConfiguration"):
+        for i, token in enumerate(_list(doc.get("bootstrapTokens"))):
+            ttl = _dict(token).get("ttl")
+            if ttl is None:
+                continue  # kubeadm's default: 24h
+            seconds = duration_seconds(str(ttl))
+            if seconds is None:
+                yield f"{path}: bootstrapTokens[{i}].ttl {ttl!r} is not a duration"
+            elif seconds <= 0:
+                yield f"{path}: bootstrapTokens[{i}].ttl is {ttl}: a join credential that never expires"
+            elif seconds > MAX_TOKEN_TTL_HOURS * 3600:
+                yield (f"{path}: bootstrapTokens[{i}].ttl is {ttl}: more than {MAX_TOKEN_TTL_HOURS}h for a join "
+                       "credential")

@@ -59,7 +59,7 @@ def aws(**changes: Any) -> AddonContext:
     ctx = AddonContext(
         cluster="eu-core", key="eu-core", cloud="aws", region="eu-west-1",
         zones=("eu-west-1a", "eu-west-1b", "eu-west-1c"), kubernetes_version="1.37.1",
-        pod_cidr="10.3.128.0/17", service_cidr="10.3.64.0/18", api_host="api.eu-core.fleet.acme.example",
+        pod_cidr="10.3.128.0/17", service_cidr="10.3.64.0/18", node_cidr="10.3.0.0/18", api_host="api.eu-core.fleet.acme.example",
         api_port=6443,
         cni=CniContext("cilium", "kube-system",
                        (ChartRelease("cilium", "cilium", "1.20.2", "https://helm.cilium.io/", CILIUM_VALUES),),
@@ -78,7 +78,7 @@ def gcp(**changes: Any) -> AddonContext:
     ctx = AddonContext(
         cluster="gcp-core", key="gcp-core", cloud="gcp", region="europe-west4",
         zones=("europe-west4-a", "europe-west4-b", "europe-west4-c"), kubernetes_version="1.36.3",
-        pod_cidr="10.4.128.0/17", service_cidr="10.4.64.0/18", api_host="api.gcp-core.fleet.acme.example",
+        pod_cidr="10.4.128.0/17", service_cidr="10.4.64.0/18", node_cidr="10.4.0.0/18", api_host="api.gcp-core.fleet.acme.example",
         api_port=6443,
         cni=CniContext("calico", "tigera-operator", (
             ChartRelease("calico-crds", "crd.projectcalico.org.v1", "v3.32.2", "https://docs.tigera.io/calico/charts"),

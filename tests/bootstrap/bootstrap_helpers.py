@@ -213,6 +213,9 @@ def make_control_plane_inputs(pki: TestPKI) -> Callable[..., ControlPlaneInputs]
             ),
             "bootstrap_token_secret": "c1/bootstrap-token",
             "encryption_key_secret": "c1/secretbox-key",
+            "etcd_client_credentials_secret": "c1/apiserver-etcd-client-credentials",
+            "service_account_keys_secret": "c1/service-account-keys",
+            "replica_names": ("cp-0", "cp-1", "cp-2"),
             "secret_store": store,
             "advertise_address": f"10.0.{10 + replica}.5",
         }

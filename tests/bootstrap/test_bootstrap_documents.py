@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 import yaml
-from bootstrap_helpers import TestPKI
+from bootstrap_helpers import TestPKI, make_control_plane_inputs
 
 from fleetform.bootstrap import (
     AWS_USER_DATA_LIMIT,
+    OIDC,
     ControlPlaneInputs,
     EtcdNodeInputs,
+    ServiceAccountIssuer,
     WorkerInputs,
     gzip_user_data,
     render_control_plane,
@@ -27,6 +29,7 @@ from fleetform.bootstrap import (
     user_data_base64,
 )
 from fleetform.bootstrap.etcd import etcd_secret_files
+from fleetform.bootstrap.inputs import AddonSource
 from fleetform.bootstrap.kubernetes import control_plane_secret_files, worker_secret_files
 
 CLOUD_LIB = "/usr/local/lib/fleetform/cloud.sh"
@@ -59,7 +62,8 @@ def test_every_document_is_cloud_config_yaml(documents: dict[str, str]) -> None:
         files = files_of(text)
         unit = files["/etc/systemd/system/fleetform-bootstrap.service"]["content"].splitlines()
         assert f"ExecStart=/bin/bash {BOOTSTRAP}" in unit and "Restart=on-failure" in unit, name
-        assert files[BOOTSTRAP]["content"].splitlines()[2] == "set -euo pipefail", name
+        # (control-plane scripts are compacted: their comment lines are not on the machine)
+        assert "set -euo pipefail" in files[BOOTSTRAP]["content"].splitlines()[1:3], name
         for f in files.values():
             assert set(f) == {"path", "content", "owner", "permissions"}
             assert re.fullmatch(r"0[0-7]{3}", f["permissions"]), f["path"]
@@ -177,16 +181,40 @@ def test_worker_document_does_not_depend_on_label_order(worker_inputs: Callable[
     assert forward == backward
 
 
+# What a CA rotation's prepare phase adds to a control-plane document: a second CA in
+# each of its three inline bundles (kubernetes, front-proxy, etcd), with room to spare.
+ROTATION_HEADROOM = 2048
+
+
 def test_documents_fit_the_clouds_user_data_limits(documents: dict[str, str]) -> None:
     for name, text in documents.items():
-        # GCP metadata values: 256 KiB. EC2: 16 KiB before base64 -- the etcd and
-        # control-plane documents exceed it raw, so AWS components send them gzipped.
+        # GCP metadata values: 256 KiB. EC2: 16 KiB in raw form for an instance (etcd
+        # members, control-plane replicas: the gzip bytes, AWS components send them
+        # gzipped), and a worker's launch template is held to it after base64.
         assert len(text.encode()) < 256 * 1024, name
-        assert len(gzip_user_data(text)) < AWS_USER_DATA_LIMIT * 3 // 4, name
+        if name.endswith("worker"):
+            assert len(user_data_base64(text)) < AWS_USER_DATA_LIMIT, name
+        else:
+            assert len(gzip_user_data(text)) < AWS_USER_DATA_LIMIT - ROTATION_HEADROOM, name
         assert gzip.decompress(gzip_user_data(text)).decode() == text
     text = documents["aws/control-plane-0"]
     assert gzip_user_data(text) == gzip_user_data(text)  # reproducible: no timestamp
     assert user_data_base64(text) == user_data_base64(text)
+
+
+def test_a_first_replica_in_a_ca_rotation_still_fits_an_ec2_instance(pki: TestPKI) -> None:
+    """During `prepare` every inline bundle carries the old and the new CA."""
+    other = TestPKI()
+    build = make_control_plane_inputs(pki)
+    base = build(0, oidc=OIDC("https://login.example.com", "kubernetes"),
+                 service_account_issuer=ServiceAccountIssuer("https://oidc.fleet.example.com/c1"),
+                 addons=AddonSource("aws", "acme-c1-aws-addons", "eu-west-1", "api.c1.fleet.example.com"))
+    rotating = replace(base, pki=replace(
+        base.pki,
+        ca_cert_pem=other.cluster_ca.cert_pem + pki.cluster_ca.cert_pem,
+        front_proxy_ca_cert_pem=other.front_proxy_ca.cert_pem + pki.front_proxy_ca.cert_pem,
+        etcd_ca_cert_pem=other.etcd_ca.cert_pem + pki.etcd_ca.cert_pem))
+    assert len(gzip_user_data(render_control_plane(rotating))) < AWS_USER_DATA_LIMIT
 
 
 def _scripts(documents: dict[str, str]) -> dict[str, str]:

@@ -125,7 +125,10 @@ def test_any_valid_labels_render_sorted_into_one_flag(worker_inputs: Callable[..
         ({"control_plane_endpoint": "API.Example.com"}, "lowercase DNS name"),
         ({"etcd_endpoints": []}, "at least one etcd endpoint"),
         ({"replica": -1}, ">= 0"),
-        ({"bootstrap_token_ttl": "1d"}, "ttl"),
+        ({"bootstrap_token_ttl_hours": 0}, "permanent join credential"),
+        ({"bootstrap_token_ttl_hours": 200}, "between 1 and 168 hours"),
+        ({"kubeadm_renew_before_hours": 12}, "at least a day"),
+        ({"etcd_sha256": "abc"}, "64 lowercase hex"),
         ({"kubernetes_version": "1.37"}, "must look like"),
     ],
 )

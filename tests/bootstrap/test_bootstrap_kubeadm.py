@@ -173,6 +173,8 @@ def test_api_server_flags(control_plane_inputs: Callable[..., ControlPlaneInputs
         "authentication-config": ["/etc/kubernetes/authn/authentication-config.yaml"],
         "enable-admission-plugins": ["NodeRestriction,DenyServiceExternalIPs"],
         "encryption-provider-config": ["/etc/kubernetes/encryption/encryption-config.yaml"],
+        # Kubelets' serving certificates are the cluster CA's (serverTLSBootstrap): verified.
+        "kubelet-certificate-authority": ["/etc/kubernetes/pki/ca.crt"],
         "profiling": ["false"],
         # kubeadm's own files (its pki directory is mounted already): sa.pub holds every
         # key that verifies, so a key rotation changes files, not flags.
@@ -288,6 +290,8 @@ def test_bootstrap_token_and_discovery(
     init = init_configuration(control_plane_inputs(0))
     (token,) = init["bootstrapTokens"]
     assert token["token"] == BOOTSTRAP_TOKEN_PLACEHOLDER
+    # The join credential expires (the rotation timer replaces it after a third of its life).
+    assert token["ttl"] == "6h"
     assert token["usages"] == ["authentication", "signing"]
     assert token["groups"] == ["system:bootstrappers:kubeadm:default-node-token"]
     expected = {
@@ -378,6 +382,9 @@ def test_kubelet_configuration_rides_with_kubeadm_init(control_plane_inputs: Cal
     assert kubelet["protectKernelDefaults"] is True and kubelet["podPidsLimit"] > 0
     assert kubelet["tlsCipherSuites"] == list(TLS_CIPHER_SUITES)
     assert kubelet["cgroupDriver"] == "systemd"  # what containerd is configured with
+    # Serving certificates from the cluster CA (the approver add-on approves the CSRs),
+    # client certificates rotated: every node downloads this configuration when it joins.
+    assert kubelet["serverTLSBootstrap"] is True and kubelet["rotateCertificates"] is True
     sysctl = files["/etc/sysctl.d/91-kubelet-kernel-defaults.conf"]
     for key, value in KERNEL_DEFAULTS:
         assert f"{key} = {value}\n" in sysctl

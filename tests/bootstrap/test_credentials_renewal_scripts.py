@@ -27,9 +27,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bootstrap_helpers import Issued, TestPKI, _issue, make_etcd_inputs, require_tool
+from bootstrap_helpers import (
+    Issued,
+    TestPKI,
+    _issue,
+    make_control_plane_inputs,
+    make_etcd_inputs,
+    require_tool,
+)
 
-from fleetform.bootstrap import render_etcd_member
+from fleetform.bootstrap import render_control_plane, render_etcd_member
 from fleetform.bootstrap.inputs import SecretStore
 from fleetform.bootstrap.renewal import (
     ETCD_RELOAD_PATH,
@@ -37,7 +44,6 @@ from fleetform.bootstrap.renewal import (
     etcd_reload_files,
     etcd_reload_script,
     renew_library,
-    secret_write_library,
     trust_prefix,
 )
 from fleetform.bootstrap.renewal_control_plane import (
@@ -47,7 +53,7 @@ from fleetform.bootstrap.renewal_control_plane import (
     kubeadm_renew_script,
     token_rotate_files,
 )
-from fleetform.bootstrap.shell import common_library
+from fleetform.bootstrap.shell import cloud_library, common_library
 
 pytestmark = pytest.mark.integration
 
@@ -116,6 +122,7 @@ class Etcd:
     cert: Path
     key: Path
     proc: subprocess.Popen[bytes]
+    pki: TestPKI
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +148,7 @@ def lock_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Etcd]:
          f"--key-file={d}/server.key", f"--trusted-ca-file={d}/ca.crt", "--client-cert-auth"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
-    e = Etcd(f"https://127.0.0.1:{port}", d / "ca.crt", d / "client.crt", d / "client.key", proc)
+    e = Etcd(f"https://127.0.0.1:{port}", d / "ca.crt", d / "client.crt", d / "client.key", proc, pki)
     deadline = time.monotonic() + 30
     while subprocess.run([shutil.which("etcdctl") or "etcdctl", f"--endpoints={e.endpoint}", f"--cacert={e.ca}",
                           f"--cert={e.cert}", f"--key={e.key}", "endpoint", "health"],
@@ -185,6 +192,8 @@ def _install(node: Node, script: str, name: str, etcd: Etcd) -> Path:
     text = (script.replace("/usr/local/lib/fleetform/", f"{node.root}/lib/")
             .replace("/etc/kubernetes", f"{node.root}/k8s").replace("/run/fleetform", f"{node.root}/run")
             .replace("/usr/local/bin/etcdctl", require_tool("etcdctl"))
+            # A rendered document names all three members: here they are the one lock etcd.
+            .replace(",".join(f"https://etcd-{i}.c1.fleet.internal:2379" for i in range(3)), etcd.endpoint)
             .replace("https://etcd-0.c1.fleet.internal:2379", etcd.endpoint))
     path = node.root / name
     path.write_text(text)
@@ -231,10 +240,9 @@ ENDPOINTS = ("https://etcd-0.c1.fleet.internal:2379",)
 def test_bootstrap_token_rotation_publishes_one_fresh_token_and_deletes_expired_ones(
         lock_etcd: Etcd, shared: Path) -> None:
     rotation = TokenRotation("c1", "c1/bootstrap-token", 6, ENDPOINTS)
-    files = {f.path: f.content for f in token_rotate_files(rotation, SecretStore("aws", "eu-west-1", None))}
+    files = {f.path: f.content for f in token_rotate_files(rotation)}
     script = files["/usr/local/lib/fleetform/bootstrap-token-rotate"]
-    assert ". /usr/local/lib/fleetform/secret-write.sh" in script
-    script = script.replace(". /usr/local/lib/fleetform/secret-write.sh\n", "")  # the stand-in cloud.sh writes
+    assert "ff_secret_write c1/bootstrap-token" in script  # cloud.sh's (here: the stand-in's)
     # A token from init that has expired, and the one published then.
     (shared / "tokens").mkdir()
     (shared / "tokens" / "abcdef").write_text("abcdef.0123456789abcdef 2020-01-01T00:00:00Z\n")
@@ -397,10 +405,10 @@ def test_every_renewal_script_and_library_passes_shellcheck(tmp_path: Path) -> N
                         ("https://etcd-1.c1.fleet.internal:2379", "https://etcd-2.c1.fleet.internal:2379"))
     renewal = KubeadmRenewal("c1", "cp-0", 90 * 24, ENDPOINTS, "c1/control-plane/etcd-client")
     files = [*etcd_reload_files(reload), *kubeadm_renew_files(renewal),
-             *token_rotate_files(TokenRotation("c1", "c1/bootstrap-token", 6, ENDPOINTS),
-                                 SecretStore("gcp", "europe-west1", "fleet-prod-1"))]
+             *token_rotate_files(TokenRotation("c1", "c1/bootstrap-token", 6, ENDPOINTS))]
     texts = [f.content for f in files if not f.path.endswith((".service", ".timer"))]
-    texts += [etcd_reload_script(reload), secret_write_library(SecretStore("aws", "eu-west-1", None))]
+    texts += [etcd_reload_script(reload), *(cloud_library(s) for s in (
+        SecretStore("aws", "eu-west-1", None), SecretStore("gcp", "europe-west1", "fleet-prod-1")))]
     paths = []
     for i, text in enumerate(dict.fromkeys(texts)):
         p = tmp_path / f"s{i}.sh"
@@ -446,3 +454,106 @@ def test_an_etcd_member_document_ships_its_reload_timer(tmp_path: Path) -> None:
         r = subprocess.run([shellcheck, "--severity=info", "--exclude=SC1091", *paths], capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 0, r.stdout
+
+
+# ------------------------------------------------------------ as a control-plane document installs them
+
+
+SCRIPTS = ("/usr/local/lib/fleetform/kubeadm-certs-renew", "/usr/local/lib/fleetform/bootstrap-token-rotate")
+
+
+def _document_files(replica: int, cloud: str = "aws") -> dict[str, str]:
+    text = render_control_plane(make_control_plane_inputs(TestPKI())(replica, cloud=cloud))
+    return {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_a_control_plane_document_installs_and_starts_both_timers(tmp_path: Path, cloud: str) -> None:
+    """Every replica's document writes both scripts, their library (the secret writer is
+    cloud.sh's),
+    the units, etcdctl of the members' release (checksum-verified), and starts the timers
+    once the replica has joined; every script in it, as installed, passes shellcheck."""
+    for replica in (0, 2):
+        files = _document_files(replica, cloud)
+        for path in (*SCRIPTS, "/usr/local/lib/fleetform/renew.sh",
+                     *(f"/etc/systemd/system/{u}.{k}" for u in ("kubeadm-certs-renew", "bootstrap-token-rotate")
+                       for k in ("service", "timer"))):
+            assert path in files, (replica, path)
+        boot = files["/usr/local/lib/fleetform/bootstrap.sh"].splitlines()
+        enable = [boot.index(f"systemctl enable --now {u}.timer") for u in ("kubeadm-certs-renew", "bootstrap-token-rotate")]
+        join = max(i for i, line in enumerate(boot) if "kubeadm init --config" in line or "kubeadm join --config" in line)
+        assert min(enable) > join, "the timers start once the replica runs"
+        assert any('ff_check_sha256 "$dl/etcd-v3.6.5-linux-amd64.tar.gz"' in line for line in boot)
+        assert any(line.strip().startswith("install -m 0755") and '"$dl/etcdctl"' in line and '"$dl/etcd"' not in line
+                   for line in boot), "only etcdctl on a control-plane replica"
+        rotate = files["/usr/local/lib/fleetform/bootstrap-token-rotate"]
+        assert "--ttl 6h" in rotate and "c1/bootstrap-token" in rotate
+        renew = files["/usr/local/lib/fleetform/kubeadm-certs-renew"]
+        assert f"fleetform/c1/etcd-client-trust/cp-{replica}" in renew
+        assert "c1/apiserver-etcd-client-credentials" in renew and "c1/service-account-keys" in renew
+        assert "REPLICAS=(cp-0 cp-1 cp-2)" in renew
+        assert "https://etcd-0.c1.fleet.internal:2379,https://etcd-1.c1.fleet.internal:2379" in renew
+        writer = files["/usr/local/lib/fleetform/cloud.sh"]
+        assert ("put-secret-value" if cloud == "aws" else ":addVersion") in writer
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    paths = []
+    for i, (path, text) in enumerate(sorted(_document_files(0, cloud).items())):
+        if path.startswith("/usr/local/") and not path.endswith((".service", ".timer")):
+            p = tmp_path / f"s{i}.sh"
+            p.write_text(text if text.startswith("#!") else "#!/bin/bash\n" + text)
+            paths.append(str(p))
+    r = subprocess.run([shellcheck, "--severity=info", "--exclude=SC1091", *paths], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout
+
+
+def test_the_installed_token_rotation_runs(lock_etcd: Etcd, shared: Path) -> None:
+    """The document's own script (compacted, as on the machine) rotates the token once
+    across replicas and leaves a 6h token in the secret store."""
+    script = _document_files(1)["/usr/local/lib/fleetform/bootstrap-token-rotate"]
+    (shared / "secrets" / "c1").mkdir()
+    nodes = [_node(shared, f"cp-{i}", lock_etcd, shared) for i in range(2)]
+    results = _run_all([(_install(n, script, "rotate", lock_etcd), n.env) for n in nodes])
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    published = (shared / "secrets" / "c1" / "bootstrap-token").read_text()
+    assert [p.name for p in (shared / "tokens").iterdir()] == [published.split(".")[0]]
+    assert len([e for e in _events(shared) if "kubeadm token create" in e[2]]) == 1
+
+
+def test_the_installed_renewal_takes_new_etcd_client_credentials(lock_etcd: Etcd, shared: Path) -> None:
+    """`pulumi up` re-issued the API server's etcd client certificate into the secret
+    store: the installed timer checks etcd accepts it, installs it and restarts the
+    static pods (here nothing of kubeadm's is due)."""
+    new = lock_etcd.pki.client("kube-apiserver-etcd-client")
+    secret = shared / "secrets" / "c1" / "apiserver-etcd-client-credentials"
+    secret.parent.mkdir(parents=True)
+    secret.write_text(json.dumps({"ca": lock_etcd.ca.read_text(), "cert": new.cert_pem, "key": new.key_pem}))
+    pki = TestPKI()
+    ready = ReadyServer(_leaf("kube-apiserver", pki.cluster_ca), shared)
+    try:
+        node = _node(shared, "cp-1", lock_etcd, shared)
+        (node.root / "k8s" / "pki" / "ca.crt").write_text(pki.cluster_ca.cert_pem)
+        # The service-account keys the replica runs are the secret store's: nothing due there.
+        sa_key = _issue("sa", pki.cluster_ca, ca=False).key_pem
+        sa_pub = subprocess.run(["openssl", "pkey", "-pubout"], input=sa_key, capture_output=True, text=True,
+                                check=True, timeout=10).stdout
+        (node.root / "k8s" / "pki" / "sa.key").write_text(sa_key)
+        (node.root / "k8s" / "pki" / "sa.pub").write_text(sa_pub)
+        (secret.parent / "service-account-keys").write_text(json.dumps({"key": sa_key, "pub": sa_pub}))
+        for pod in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            (node.root / "k8s" / "manifests" / f"{pod}.yaml").write_text(f"kind: Pod # {pod}\n")
+        node.env["FF_API_PORT"] = str(ready.port)
+        path = _install(node, _document_files(1)["/usr/local/lib/fleetform/kubeadm-certs-renew"], "renew", lock_etcd)
+        r = subprocess.run(["/bin/bash", str(path)], env=node.env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert (node.root / "k8s" / "pki" / "apiserver-etcd-client.crt").read_text() == new.cert_pem
+        assert (node.root / "k8s" / "pki" / "apiserver-etcd-client.key").stat().st_mode & 0o777 == 0o600
+        events = [m for _, who, m in _events(shared) if who == "cp-1"]
+        assert "API server etcd client credentials updated from the secret store" in events
+        assert [m for m in events if m.startswith("restarted static pod")] == [
+            f"restarted static pod {p}" for p in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")]
+        assert not [m for m in events if m.startswith("kubeadm certs renew")]
+    finally:
+        ready.close()

@@ -105,7 +105,7 @@ def test_phases_against_the_applied_stack_and_what_each_keeps(tmp_path: Path) ->
     no_traceback(out)
 
 
-def test_plan_lists_every_credential_and_warns(tmp_path: Path) -> None:
+def test_plan_lists_every_credential_with_its_renewal(tmp_path: Path) -> None:
     path = copy_dev_stack(tmp_path / "dev", rotating({"generation": 1, "phase": "prepare"}))
     out = fleetform("plan", "--file", str(path), "--no-resources", "--json")
     assert out.returncode == 0, out.stderr
@@ -113,10 +113,14 @@ def test_plan_lists_every_credential_and_warns(tmp_path: Path) -> None:
     names = {(c["scope"], c["name"]) for c in creds["credentials"]}
     assert ("dev-aws", "kubernetes CA [generation 1, phase prepare]") in names
     assert ("dev-gcp", "kubernetes CA") in names
-    assert any(w.startswith("dev-aws: kubeadm certificates") for w in creds["warnings"])
+    # The documents install every renewal: nothing expires unrenewed, nothing to warn about.
+    assert creds["warnings"] == []
+    assert all(c["renewal"] for c in creds["credentials"])
+    token = next(c for c in creds["credentials"] if c["scope"] == "dev-gcp" and c["name"].startswith("bootstrap token"))
+    assert token["lifetime_hours"] == 6 and "timer" in token["renewal"]
     text = fleetform("plan", "--file", str(path), "--no-resources")
     assert "credentials (lifetime, how they are renewed):" in text.stdout
-    assert "warning: dev-gcp: bootstrap token" in text.stdout
+    assert "NOT RENEWED" not in text.stdout and "warning: dev-gcp: bootstrap token" not in text.stdout
 
 
 def rotating_root(value: Any) -> Any:

@@ -44,6 +44,7 @@ def _ctx(cloud: str) -> AddonContext:
     return AddonContext(
         cluster="eu-core", key=f"eu-core-{cloud}-r", cloud=cloud, region="eu-west-1" if cloud == "aws" else "europe-west1",  # type: ignore[arg-type]
         zones=("a",), kubernetes_version="1.37.1", pod_cidr="10.1.0.0/17", service_cidr="10.1.128.0/20",
+        node_cidr="10.1.192.0/18",
         api_host="api.eu-core.fleet.acme.example", api_port=6443,
         cni=CniContext(plugin="cilium", namespace="kube-system", releases=()), node_groups=(),
         project="acme-fleet" if cloud == "gcp" else None)

@@ -58,9 +58,15 @@ def test_aws_each_member_attaches_its_own_role_and_alone_reads_its_secrets(twin_
     secrets = {run.outputs(s)["arn"]: s.inputs["tags"]["key"] for s in run.of_type(AWS_SECRET)}
     readers: dict[str, set[str]] = {}
     for policy in run.of_type(AWS_SECRET_POLICY):
-        [statement] = json.loads(policy.inputs["policy"])["Statement"]
+        # Readers; a writer statement only on the bootstrap token (the control plane's).
+        statements = {st["Sid"]: st for st in json.loads(policy.inputs["policy"])["Statement"]}
+        statement = statements.pop("ReadersOnly")
+        assert statement["Action"] == "secretsmanager:GetSecretValue"
         assert statement["Resource"] == policy.inputs["secretArn"]
         readers[secrets[policy.inputs["secretArn"]]] = set(statement["Principal"]["AWS"])
+        if statements:
+            assert secrets[policy.inputs["secretArn"]] == "bootstrap-token"
+            assert statements["Writers"]["Action"] == "secretsmanager:PutSecretValue"
     etcd_principals = set(own_arn.values())
     for member in members:
         keys = _member_secrets(run, AWS_SECRET, member)
@@ -92,6 +98,9 @@ def test_gcp_each_member_attaches_its_own_account_and_alone_reads_its_secrets(tw
     secrets = {s.inputs["secretId"]: s.inputs["labels"]["key"] for s in run.of_type(GCP_SECRET)}
     readers: dict[str, set[str]] = {}
     for grant in run.of_type(GCP_SECRET_READER):
+        if grant.inputs["role"] == "roles/secretmanager.secretVersionAdder":  # the control plane's token writer
+            assert secrets[grant.inputs["secretId"]] == "bootstrap-token"
+            continue
         assert grant.inputs["role"] == "roles/secretmanager.secretAccessor"
         readers.setdefault(secrets[grant.inputs["secretId"]], set()).add(grant.inputs["member"])
     for member in members:

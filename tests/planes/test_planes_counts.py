@@ -23,7 +23,9 @@ from fleetform.plan.model import ClusterPlan
 
 # Secrets each plane stores (etcd: per member; control plane: per cluster).
 ETCD_SECRETS_PER_MEMBER = 3  # server key, peer key, credentials (what its reload timer reads)
-CONTROL_PLANE_SECRETS = 6  # CA keys, SA key, etcd client key, encryption key, bootstrap token
+# CA keys, SA key, etcd client key, encryption key, bootstrap token, and the etcd client
+# credentials and service-account keys the replicas' renewal timer reads.
+CONTROL_PLANE_SECRETS = 8
 
 
 def _firewall_permissions(plan: ClusterPlan) -> int:
@@ -143,8 +145,9 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
             "gcp:dns/recordSet:RecordSet": 2 + (lbs - 1),  # as on AWS: api.<cluster> public is the name's
             "gcp:secretmanager/secret:Secret": CONTROL_PLANE_SECRETS,
             "gcp:secretmanager/secretVersion:SecretVersion": CONTROL_PLANE_SECRETS,
-            # The bootstrap token is read by control plane and workers.
-            "gcp:secretmanager/secretIamMember:SecretIamMember": CONTROL_PLANE_SECRETS + 1,
+            # The bootstrap token is read by control plane and workers, and written (new
+            # versions only) by the control plane.
+            "gcp:secretmanager/secretIamMember:SecretIamMember": CONTROL_PLANE_SECRETS + 2,
         }),
     }
     for pool in plan.workers:

@@ -211,10 +211,18 @@ def test_gcp_machines_run_as_their_planes_service_account(stack: StackRun) -> No
             (email,) = (own[m.inputs["labels"]["etcd-member"]],) if role == "etcd" else sa[role]
             assert m.inputs["serviceAccount"] == {
                 "email": email, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}, m.name
-        # Secret readers are the cluster's own accounts only.
+        # Secret readers are the cluster's own accounts only; the one writer is the
+        # control plane, on the bootstrap token alone (it rotates it), adding versions only.
+        writers = []
         for member in stack.of_type("gcp:secretmanager/secretIamMember:SecretIamMember", inside):
-            assert member.inputs["role"] == "roles/secretmanager.secretAccessor"
             assert member.inputs["member"] in {f"serviceAccount:{e}" for es in sa.values() for e in es}
+            if member.inputs["role"] == "roles/secretmanager.secretVersionAdder":
+                writers.append(member)
+            else:
+                assert member.inputs["role"] == "roles/secretmanager.secretAccessor"
+        (cp_email,) = sa["control_plane"]
+        assert [(w.inputs["member"], w.inputs["secretId"].endswith("bootstrap-token")) for w in writers] == [
+            (f"serviceAccount:{cp_email}", True)]
 
 
 def test_no_default_compute_service_account_anywhere(stack: StackRun) -> None:

@@ -34,7 +34,8 @@ CP0 = "control-plane-cp-0"
 KUBEADM = "/etc/kubernetes/fleetform/kubeadm.yaml.tmpl"
 NEW_RULES = ("control-plane-cis-flags", "kubelet-cis-config", "gcp-metadata-concealed", "gcp-node-scopes",
              "flow-logs", "default-security-group-restricted", "egress-per-role", "workloads-least-privilege",
-             "buckets-versioned-no-force-destroy", "production-lb-deletion-protection", "customer-managed-keys")
+             "buckets-versioned-no-force-destroy", "production-lb-deletion-protection", "customer-managed-keys",
+             "kubelet-serving-verified", "bootstrap-token-expires")
 
 
 def mine(found: set[tuple[str, str]], record: Record) -> list[str]:
@@ -93,6 +94,44 @@ def test_kubelet_configuration_is_caught(prod: list[Record], edit: Any, words: s
     edit_yaml(cp, KUBEADM, edit)
     found = both([cp], KUBELET)
     assert any(words in m for m in mine(found, cp)), found
+
+
+SERVING = "kubelet-serving-verified"
+TOKEN_TTL = "bootstrap-token-expires"
+
+
+def _init(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(d for d in docs if d.get("kind") == "InitConfiguration")
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda d: set_flag(d, "kubelet-certificate-authority", None), "--kubelet-certificate-authority is not set"),
+    (lambda d: _kubelet(d).pop("serverTLSBootstrap"), "serverTLSBootstrap is not true"),
+])
+def test_unverified_kubelet_serving_certificates_are_caught(prod: list[Record], edit: Any, words: str) -> None:
+    for vm, key in ((AWS_VM, AWS), (GCP_VM, GCP)):
+        cp = find(prod, vm, name=f"{key}-{CP0}")
+        edit_yaml(cp, KUBEADM, edit)
+        found = both([cp], SERVING)
+        assert any(words in m for m in mine(found, cp)), found
+
+
+@pytest.mark.parametrize(("ttl", "words"), [
+    ("0s", "never expires"), ("0", "never expires"), ("720h", "more than 168h"), ("a day", "not a duration"),
+])
+def test_a_permanent_or_long_bootstrap_token_is_caught(prod: list[Record], ttl: str, words: str) -> None:
+    cp = find(prod, AWS_VM, name=f"{AWS}-{CP0}")
+    edit_yaml(cp, KUBEADM, lambda d: _init(d)["bootstrapTokens"][0].update(ttl=ttl))
+    found = both([cp], TOKEN_TTL)
+    assert any(words in m for m in mine(found, cp)), found
+
+
+def test_token_ttls_read_as_kubeadm_reads_them() -> None:
+    from policies.rules.cis_flags import duration_seconds
+
+    assert duration_seconds("6h") == 6 * 3600 and duration_seconds("1h30m") == 5400
+    assert duration_seconds("0s") == 0 and duration_seconds("0") == 0
+    assert duration_seconds("6") is None and duration_seconds("h") is None
 
 
 def test_a_node_without_the_kernel_defaults_is_caught(prod: list[Record]) -> None:

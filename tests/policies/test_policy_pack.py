@@ -88,7 +88,8 @@ def test_an_unknown_value_during_preview_is_advisory(pack: analyzer_pb2_grpc.Ana
     by_policy = {d.policyName: d for d in response.diagnostics}
     assert set(by_policy) == {"apiserver-anonymous-auth", "apiserver-audit-logging",
                               "apiserver-secrets-encryption", "etcd-cert-auth", "no-secret-material",
-                              "control-plane-cis-flags", "kubelet-cis-config"}
+                              "control-plane-cis-flags", "kubelet-cis-config", "kubelet-serving-verified",
+                              "bootstrap-token-expires"}
     for d in by_policy.values():
         assert d.enforcementLevel == analyzer_pb2.ADVISORY
         assert "during preview" in d.message and "userDataBase64" in d.message

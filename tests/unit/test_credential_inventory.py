@@ -59,18 +59,19 @@ def test_renewing_no_earlier_than_the_lifetime_is_a_warning() -> None:
     assert inventory(CLUSTERS, CredentialSettings()).to_json()["credentials"][0]["kind"] == "ca"
 
 
-def test_plan_reports_what_the_documents_install_today() -> None:
-    """Until the boot documents ship the renewal timers, `plan` warns about what would
-    expire instead of promising renewals."""
+def test_plan_reports_every_credential_renewed() -> None:
+    """The boot documents install every renewal (tests/bootstrap/test_credentials_renewal_scripts.py):
+    `plan` promises them and warns about nothing."""
     stack = load_stack("dev", None)
     inv = fleet_inventory(stack.spec.identity.pki, stack.plan)
     scopes = {c.scope for c in inv.credentials}
     assert scopes == {"fleet", *(c.name for c in stack.plan.clusters)}
-    assert any("kubeadm certificates" in w and "nothing renews them" in w for w in inv.warnings)
-    # etcd members ship their reload timer: their certificates are renewed.
-    assert not any("etcd member" in w for w in inv.warnings)
-    installed = fleet_inventory(stack.spec.identity.pki, stack.plan, installed=True)
-    assert installed.warnings == ()
+    assert inv.warnings == ()
+    by_name = {c.name: c for c in inv.credentials if c.scope != "fleet"}
+    token = by_name["bootstrap token (joining machines)"]
+    assert token.lifetime_hours == stack.spec.identity.pki.renewal.bootstrap_token_ttl_hours
+    assert "timer" in token.renewal
+    assert "approver" in by_name["kubelet serving certificates"].renewal
     # The fleet root's rotation state is listed with the root.
     pki = stack.spec.identity.pki.model_copy(update={"rotate_root": RotationSpec(generation=1, phase="prepare")})
     root = fleet_inventory(pki, stack.plan).credentials[0]
