@@ -12,7 +12,7 @@ import pulumi
 
 from components.addons import AddonPublication
 from components.clouds import adapter_for
-from components.clouds.base import BucketHandle, ClusterContext, LoadBalancerHandle
+from components.clouds.base import BucketHandle, ClusterContext
 from components.cni import Cni, CniArgs, cni_secret_values
 from components.control_plane import ControlPlane
 from components.etcd import EtcdDataPlane, PlaneArgs
@@ -76,8 +76,8 @@ class Cluster(pulumi.ComponentResource):
             for pool in plan.workers
         }
         # ClusterMesh members: the mesh API's load balancer in front of the workers and its
-        # private DNS name (components/mesh.py). The network plugin's values come with
-        # install_addons, once every member's endpoint exists (they name the peers').
+        # private DNS name (components/mesh.py). Its peers' values name its planned
+        # addresses, not this resource.
         self.mesh_endpoint = MeshEndpoint(
             names.child(name, "clustermesh"),
             MeshEndpointArgs(plan, self.adapter, self.network, [w.group for w in self.workers.values()]),
@@ -89,17 +89,16 @@ class Cluster(pulumi.ComponentResource):
             "region": plan.region,
         })
 
-    def install_addons(self, mesh_endpoints: Mapping[str, LoadBalancerHandle], federation: FederationReads,
+    def install_addons(self, federation: FederationReads,
                        snapshot: SnapshotFacts | None = None) -> Cni:
         """The bundle (fleetform/addons), published to this incarnation's bucket; the
-        cluster's own Flux applies it. What only the clouds know goes in as Outputs: the
-        ClusterMesh peers' load balancers (``mesh_endpoints``, by cluster), each
+        cluster's own Flux applies it. What only the clouds know goes in as Outputs: each
         controller's federated identity, the GCP network's names, and for a migration
         source the target's snapshot bucket and writer (``snapshot``)."""
         if self.cni is not None:
             return self.cni
         plan, fleet, ident = self.plan, self.fleet_plan, self.identity_plan
-        self.cni = Cni(names.child(self.pulumi_resource_name, "cni"), CniArgs(plan, mesh_endpoints=dict(mesh_endpoints)),
+        self.cni = Cni(names.child(self.pulumi_resource_name, "cni"), CniArgs(plan),
                        opts=pulumi.ResourceOptions(parent=self))
         refs: dict[str, pulumi.Output[str]] = {}
         shippers = (LOG_SHIPPER,) if plan.cloud == "aws" and fleet.logging.on("aws") is not None else ()

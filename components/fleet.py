@@ -105,13 +105,11 @@ class Fleet(pulumi.ComponentResource):
             self.clusters[c.key] = Cluster(
                 c.key, ClusterArgs(plan, c, identities[c.name], self._snapshot_source(plan, c),
                                    cloud_requires=gcp_requires if c.cloud == "gcp" else ()), child)
-        # Add-on bundles last: a ClusterMesh member's values name its peers' ClusterMesh
-        # API load balancers, which exist once every cluster does (components/mesh.py).
-        mesh_endpoints = {cl.plan.name: cl.mesh_endpoint.handle for cl in self.clusters.values()
-                          if cl.mesh_endpoint is not None}
+        # Add-on bundles last: a migration source's bundle names its target's snapshot
+        # bucket and writer.
         snapshot = {t.source_key: f for t, f in self._snapshot_facts(plan)}
         for key, cl in self.clusters.items():
-            cl.install_addons(mesh_endpoints, federation, snapshot.get(key))
+            cl.install_addons(federation, snapshot.get(key))
         # What belongs to a cluster's name, not to one incarnation (migration.py).
 
         self.names = {

@@ -7,16 +7,16 @@ fixed port (``fleetform.plan.cni.clustermesh_node_port``) and this component put
 load balancer in front of the cluster's workers on that port, through the cluster's own
 adapter and provider:
 
-- the load balancer (``adapter.load_balancer(..., peers=True)``): internal; every
-  worker pool's machine group is a target, so nodes the autoscaler adds serve too;
+- the load balancer (``adapter.load_balancer(..., peers=True)``): internal, on the
+  member's planned addresses (``MeshPlan.lb_ips``: AWS one per zone subnet, GCP one);
+  every worker pool's machine group is a target, so nodes the autoscaler adds serve too;
   clients (the peers' nodes) keep their source addresses up to the workers, whose
   firewall admits exactly the peers' node CIDRs on that port (plan data,
   ``fleetform/plan/mesh.py``);
 - ``clustermesh.<cluster>.<domain>`` in the cluster's private zone, pointing at it.
 
-Its ``handle`` is what peers put in their Cilium values (``components/cni.py``): the
-load balancer's own address, which other networks can use (a peer in another VPC or
-cloud cannot resolve this cluster's private zone).
+Peers name it by those planned addresses (``fleetform/plan/cni.py``), never by a cloud
+output: a member's values are complete in its own stack, whichever stack holds the peer.
 """
 
 from __future__ import annotations
@@ -54,6 +54,6 @@ class MeshEndpoint(pulumi.ComponentResource):
         net = args.network
         self.handle = args.adapter.load_balancer(
             names.child(name, "lb"), mesh.port, list(args.workers), net.handle, net.firewall,
-            False, self, plane="clustermesh", peers=True, internal_ip=args.plan.api.mesh_internal_ip)
+            False, self, plane="clustermesh", peers=True, zone_ips=dict(mesh.lb_ips))
         self.record = args.adapter.dns_record(names.child(name, "dns"), net.zone, mesh.address, self.handle, self)
         self.register_outputs({"address": self.handle.address, "port": mesh.port, "dns": mesh.address})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -73,12 +73,14 @@ class AwsEdge(AwsBase):
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
                       parent: pulumi.Resource, *, plane: str = "control_plane",
-                      peers: bool = False, internal_ip: str | None = None) -> LoadBalancerHandle:
+                      peers: bool = False, internal_ip: str | None = None,
+                      zone_ips: Mapping[str, str] | None = None) -> LoadBalancerHandle:
         # The cluster always talks to an internal NLB. Nodes reaching an internet-facing
         # NLB would leave through NAT and arrive from the NAT's public address, which no
         # security-group reference matches; so a public API gets a second, internet-facing
         # NLB that only the public DNS record points at (see public_dns_record).
-        resources, internal = self._nlb(name, port, targets, network, firewall, False, parent, plane, peers)
+        resources, internal = self._nlb(name, port, targets, network, firewall, False, parent, plane, peers,
+                                        zone_ips)
         outside: aws.lb.LoadBalancer | None = None
         if public:
             extra, outside = self._nlb(names.child(name, "public"), port, targets, network, firewall, True,
@@ -92,15 +94,29 @@ class AwsEdge(AwsBase):
 
     def _nlb(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
              network: NetworkHandle, firewall: FirewallHandle, public: bool, parent: pulumi.Resource,
-             plane: str = "control_plane", peers: bool = False) -> tuple[list[pulumi.Resource], aws.lb.LoadBalancer]:
+             plane: str = "control_plane", peers: bool = False,
+             zone_ips: Mapping[str, str] | None = None) -> tuple[list[pulumi.Resource], aws.lb.LoadBalancer]:
         subnets = network.public_subnets if public else network.private_subnets
+        zones = [s.zone for s in self.ctx.plan.network.subnets]
+        subnet_ids: list[pulumi.Input[str]] | None = [subnets[z] for z in zones]
+        mappings: list[aws.lb.LoadBalancerSubnetMappingArgs] | None = None
+        if zone_ips and not public:
+            if missing := [z for z in zones if z not in zone_ips]:
+                raise ValueError(f"{name}: no planned address in zone(s) {', '.join(missing)}")
+            # Planned addresses, one per zone subnet (the network reserved them): known
+            # before the NLB exists, so peers name them without reading this stack.
+            # The API refuses subnet mappings together with subnets.
+            subnet_ids, mappings = None, [
+                aws.lb.LoadBalancerSubnetMappingArgs(subnet_id=subnets[z], private_ipv4_address=zone_ips[z])
+                for z in zones]
         lb = aws.lb.LoadBalancer(
             name,
             # Explicit: ELBv2 allows 32 characters, which Pulumi's auto-name would exceed.
             name=names.elbv2(self.ctx.fleet.fleet, name),
             load_balancer_type="network",
             internal=not public,
-            subnets=[subnets[s.zone] for s in self.ctx.plan.network.subnets],
+            subnets=subnet_ids,
+            subnet_mappings=mappings,
             # Peers' load balancer: no group of its own, so the clients' addresses reach
             # the targets and the targets' rules (from the peers' CIDRs) decide.
             security_groups=None if peers else [firewall.by_role["api_lb"]],

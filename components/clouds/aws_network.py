@@ -284,13 +284,16 @@ class AwsNetworking(AwsBase):
     def _reserve_fixed_addresses(self, name: str, zone: str, subnet: aws.ec2.Subnet,
                                  parent: pulumi.Resource) -> list[pulumi.Resource]:
         """An explicit /32 reservation per planned fixed address in ``zone`` (etcd members,
-        control-plane replicas): AWS then never hands one to another interface -- a
+        control-plane replicas, a ClusterMesh member's API load balancer): AWS then never hands one to another interface -- a
         worker, a load balancer node -- before (or while) its machine does not hold it,
         e.g. during a delete-first replacement. GCP reserves the same addresses as
         `compute.Address` resources."""
         plan = self.ctx.plan
         fixed = [*((m.name, m.ip) for m in plan.etcd.members if m.zone == zone),
                  *((r.name, r.ip) for r in plan.control_plane.replicas if r.zone == zone)]
+        if plan.cni.mesh is not None:
+            # Its NLB takes it through a subnet mapping, after the workers started.
+            fixed += [(names.child("clustermesh-lb", z), ip) for z, ip in plan.cni.mesh.lb_ips if z == zone]
         return [
             aws.ec2.SubnetCidrReservation(
                 names.child(name, "ip", member),

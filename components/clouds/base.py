@@ -284,7 +284,8 @@ class CloudAdapter(abc.ABC):
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
                       parent: pulumi.Resource, *, plane: str = "control_plane",
-                      peers: bool = False, internal_ip: str | None = None) -> LoadBalancerHandle:
+                      peers: bool = False, internal_ip: str | None = None,
+                      zone_ips: Mapping[str, str] | None = None) -> LoadBalancerHandle:
         """A TCP load balancer on ``port`` in front of ``targets`` with health checks
         (internal unless ``public``; who may connect is the firewall's job).
 
@@ -301,7 +302,11 @@ class CloudAdapter(abc.ABC):
 
         ``internal_ip``: the planned address of the internal load balancer (GCP reserves
         it; AWS's NLB takes one address per subnet and keeps them off the planned
-        fixed addresses by reserving those first)."""
+        fixed addresses by reserving those first).
+
+        ``zone_ips``: the internal load balancer's planned addresses by zone, one for
+        every zone of the cluster (AWS: the NLB's ``subnet_mappings``, each address
+        reserved in its subnet by the network; GCP: the first zone's is ``internal_ip``)."""
 
     @abc.abstractmethod
     def bucket(self, name: str, writers: Sequence[MachineIdentity], readers: Sequence[MachineIdentity],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pulumi
@@ -153,8 +153,11 @@ class GcpEdge(GcpBase):
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,
                       parent: pulumi.Resource, *, plane: str = "control_plane",
-                      peers: bool = False, internal_ip: str | None = None) -> LoadBalancerHandle:
+                      peers: bool = False, internal_ip: str | None = None,
+                      zone_ips: Mapping[str, str] | None = None) -> LoadBalancerHandle:
         plan = self.ctx.plan
+        # One regional subnetwork: the first zone's planned address is the LB's own.
+        internal_ip = internal_ip or (zone_ips or {}).get(plan.zones[0])
         # Who may connect is the firewall's job: passthrough LBs have no firewall of their
         # own, the rules targeting the LB's role target its backends' service account.
         health = gcp.compute.RegionHealthCheck(

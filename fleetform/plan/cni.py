@@ -91,11 +91,13 @@ class MeshPeer:
     cluster: str  # the peer's cluster name in the stack file
     name: str  # its Cilium cluster.name (what ClusterMesh calls it)
     # Private DNS name of its ClusterMesh API load balancer (clustermesh.<peer>.<domain>,
-    # in the peer's own private zone). The component replaces it with the load
-    # balancer's own address, which resolves/routes from other networks too.
+    # in the peer's own private zone, which other networks cannot resolve).
     address: str
     port: int  # the peer's ClusterMesh API port (its NodePort = its load balancer's port)
     node_cidr: str  # where its nodes (and so its mesh traffic) come from
+    # Its load balancer's planned private addresses (MeshPlan.lb_ips): what this member
+    # dials, so its values need nothing the peer's cloud decides.
+    ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,13 @@ class MeshPlan:
     port: int  # its NodePort and load-balancer port (clustermesh_node_port)
     peers: tuple[MeshPeer, ...]
     path_mtu: int
+    # Its load balancer's planned private addresses, (zone, address): AWS one per zone
+    # subnet the NLB spans (subnet_mappings), GCP one in the regional subnet.
+    lb_ips: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return tuple(ip for _, ip in self.lb_ips)
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,7 @@ class CniPlan:
                 "address": self.mesh.address,
                 "port": self.mesh.port,
                 "peers": [p.cluster for p in self.mesh.peers],
+                "ips": list(self.mesh.ips),
                 "path_mtu": self.mesh.path_mtu,
             },
             "ports": [{"protocol": p, "port": n, "why": w} for p, n, w in self.ports],
@@ -302,8 +312,12 @@ def _cilium_values(cni: CniPlan) -> dict[str, Any]:
             "useAPIServer": True,
             "config": {
                 "enabled": True,
+                # By planned address: Cilium dials <name>.mesh.cilium.io, which the chart
+                # maps to `ips` in its pods' hosts files, and every member's server
+                # certificate carries *.mesh.cilium.io. No peer's cloud output is needed,
+                # so a member's values are complete in its own stack.
                 "clusters": [
-                    {"name": p.name, "address": p.address, "port": p.port} for p in cni.mesh.peers
+                    {"name": p.name, "ips": list(p.ips), "port": p.port} for p in cni.mesh.peers
                 ],
             },
             "apiserver": {
@@ -318,7 +332,10 @@ def _cilium_values(cni: CniPlan) -> dict[str, Any]:
                 },
                 # Per-cluster users on the remote etcd; requires the CA shared by every
                 # member (the fleet's ClusterMesh CA, added by the Cni component).
-                "tls": {"authMode": "cluster", "server": {"extraDnsNames": [cni.mesh.address]}},
+                # Its private name and its load balancer's addresses in the server
+                # certificate too, for clients that dial those (operators, shared zones).
+                "tls": {"authMode": "cluster", "server": {"extraDnsNames": [cni.mesh.address],
+                                                           "extraIpAddresses": list(cni.mesh.ips)}},
             },
         }
     return values

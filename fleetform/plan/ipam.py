@@ -19,13 +19,20 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from ipaddress import IPv4Network
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fleetform.spec.errors import Loc, Problem
 from fleetform.spec.load import origins
 from fleetform.spec.models import ClusterSpec, FleetSpec
 
+if TYPE_CHECKING:
+    from fleetform.plan.model import ClusterPlan
+
 MAX_ZONES = 4
+# Addresses every subnet keeps for the cloud, (first, last): AWS the network address,
+# router, DNS, future use and broadcast; GCP the network address and gateway, and the
+# second-to-last and broadcast.
+CLOUD_RESERVED = {"aws": (4, 1), "gcp": (2, 2)}
 
 
 @dataclass(frozen=True)
@@ -210,3 +217,40 @@ def allocate(
         problems.append(where.cluster_loc(kb.split("@")[0], "network", fb).problem(
             f"{IPv4Network(nb)} overlaps the {fa.replace('_', ' ')} {IPv4Network(na)} of cluster {ka!r}"))
     return result, problems
+
+
+def fixed_addresses(c: ClusterPlan) -> list[tuple[str, str, str]]:
+    """Every address the plan fixes in a cluster's subnets, as (what, subnet as the cloud
+    sees it, address): etcd members, control-plane replicas, the API's internal load
+    balancer (GCP reserves it; an AWS NLB's API addresses are the cloud's choice among
+    the rest) and a ClusterMesh member's API load balancer (one per zone subnet on AWS).
+    On GCP the subnetwork is the whole node CIDR (regional); on AWS each zone's private
+    subnet."""
+
+    def subnet(zone: str) -> str:
+        return c.network.node_cidr if c.cloud == "gcp" else c.network.subnet(zone).private_cidr
+
+    out = [(m.name, subnet(m.zone), m.ip) for m in c.etcd.members]
+    out += [(r.name, subnet(r.zone), r.ip) for r in c.control_plane.replicas]
+    if c.cloud == "gcp" and c.api.internal_ip:
+        out.append(("api load balancer", subnet(c.zones[0]), c.api.internal_ip))
+    if c.cni.mesh is not None:
+        out += [(f"clustermesh load balancer ({zone})", subnet(zone), ip) for zone, ip in c.cni.mesh.lb_ips]
+    return out
+
+
+def address_problems(c: ClusterPlan) -> list[str]:
+    """Planned addresses that the cloud would refuse or that collide: outside their
+    subnet, among the cloud's reserved addresses, or planned twice."""
+    head, tail = CLOUD_RESERVED[c.cloud]
+    problems, seen = [], dict[str, str]()
+    for what, cidr, ip in fixed_addresses(c):
+        net, addr = IPv4Network(cidr), ipaddress.IPv4Address(ip)
+        if addr not in net:
+            problems.append(f"{c.key}: {what} {ip} is outside its subnet {cidr}")
+        elif not int(net.network_address) + head <= int(addr) <= int(net.broadcast_address) - tail:
+            problems.append(f"{c.key}: {what} {ip} is reserved by {c.cloud} in {cidr}")
+        if ip in seen:
+            problems.append(f"{c.key}: {what} {ip} is also {seen[ip]}'s")
+        seen.setdefault(ip, what)
+    return problems

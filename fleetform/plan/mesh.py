@@ -3,7 +3,9 @@
 Runs after every cluster is planned (it needs the other members' names and node CIDRs)
 and changes only the members' plans:
 
-- each member learns its peers: name, ClusterMesh API address, node CIDR;
+- each member's ClusterMesh API load balancer gets planned private addresses
+  (``mesh_lb_ips``), and each member learns its peers: name, port, those addresses, node
+  CIDR -- so a member's values need nothing from a peer's cloud resources (or stack);
 - its MTU follows the inter-cluster path (``mesh.path_mtu``), since encapsulated pod
   traffic now crosses networks between clusters;
 - its firewall lets the peers' nodes reach its nodes' VXLAN and health ports (pod to pod
@@ -22,6 +24,7 @@ a valid fleet. Pure and deterministic: peers are sorted by name.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from typing import TYPE_CHECKING
 
 from fleetform.plan import names
@@ -38,6 +41,7 @@ from fleetform.plan.cni import (
     node_capacity,
 )
 from fleetform.plan.firewall import LB_HEALTH_CHECKS, NODE_ROLES, FirewallRule
+from fleetform.plan.model import MESH_LB_IP_OFFSET, NetworkPlan
 from fleetform.plan.pki import CA_USES, INTERMEDIATE_VALIDITY_HOURS, CertSpec
 from fleetform.spec.models import FleetSpec
 
@@ -51,6 +55,22 @@ MESH_CA_KEY = "clustermesh-ca"
 def mesh_address(cluster: str, fleet_domain: str) -> str:
     """The DNS name peers use for a member's ClusterMesh API load balancer."""
     return f"clustermesh.{names.cluster_domain(cluster, fleet_domain)}"
+
+
+def mesh_lb_ips(cloud: str, network: NetworkPlan, zones: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """A member's ClusterMesh API load balancer addresses, (zone, address), at
+    ``MESH_LB_IP_OFFSET`` of each zone's private subnet: a function of the member's own
+    node CIDR only, clear of the clouds' reserved addresses and of every other planned
+    address (``fleetform.plan.ipam.fixed_addresses``).
+
+    AWS: one per zone subnet the internal NLB spans (``subnet_mappings``); GCP: one, in
+    the first zone's part of the regional subnetwork (a reserved internal ``Address``).
+    Known before any cloud resource exists, so peers' values name them in any stack.
+    """
+    subnets = [network.subnet(z) for z in (zones if cloud == "aws" else zones[:1])]
+    return tuple(
+        (s.zone, str(ipaddress.IPv4Network(s.private_cidr).network_address + MESH_LB_IP_OFFSET)) for s in subnets
+    )
 
 
 def clustermesh_ca(fleet: str) -> CertSpec:
@@ -144,6 +164,7 @@ def plan_mesh(spec: FleetSpec, clusters: list[ClusterPlan]) -> tuple[list[Cluste
     if len(members) < 2 or any(c.cni.plugin != "cilium" or c.cni.cluster_id is None for c in members):
         return clusters, warnings  # validation reports why; nothing to mesh
     ports = {c.name: clustermesh_node_port(c.cni.cluster_id or 0) for c in members}
+    lb_ips = {c.key: mesh_lb_ips(c.cloud, c.network, c.zones) for c in members}
     peers_all = tuple(
         MeshPeer(
             c.name,
@@ -151,6 +172,7 @@ def plan_mesh(spec: FleetSpec, clusters: list[ClusterPlan]) -> tuple[list[Cluste
             mesh_address(c.name, spec.domain),
             ports[c.name],
             c.network.node_cidr,
+            tuple(ip for _, ip in lb_ips[c.key]),
         )
         for c in members
     )
@@ -164,7 +186,7 @@ def plan_mesh(spec: FleetSpec, clusters: list[ClusterPlan]) -> tuple[list[Cluste
             c.cni,
             underlay_mtu=min(NODE_MTU[c.cloud], spec.mesh.path_mtu),
             mesh=MeshPlan(
-                mesh_address(c.name, spec.domain), ports[c.name], peers, spec.mesh.path_mtu
+                mesh_address(c.name, spec.domain), ports[c.name], peers, spec.mesh.path_mtu, lb_ips[c.key]
             ),
         )
         firewall = tuple(sorted(set(c.firewall) | set(peer_rules(peers, ports[c.name]))))

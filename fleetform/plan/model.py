@@ -27,6 +27,8 @@ CONTROL_PLANE_IP_OFFSET = 20
 # etcd's: planned (not left to the cloud, which could hand out an address a member or
 # replica is planned to take before that one is reserved).
 API_LB_IP_OFFSET = 5
+# A ClusterMesh member's API load balancer, in each zone's private subnet on AWS (one
+# per subnet the NLB spans), in the first zone's on GCP (fleetform/plan/mesh.py).
 MESH_LB_IP_OFFSET = 6
 
 
@@ -121,8 +123,6 @@ class ApiPlan:
     allowed_cidrs: tuple[str, ...]
     # The internal load balancer's planned address (GCP reserves it as the LB's own).
     internal_ip: str = ""
-    # The ClusterMesh API load balancer's (members only).
-    mesh_internal_ip: str = ""
 
 
 @dataclass(frozen=True)

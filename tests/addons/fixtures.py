@@ -27,10 +27,11 @@ CILIUM_VALUES: dict[str, Any] = {
     "routingMode": "tunnel", "tunnelProtocol": "vxlan", "tunnelPort": 8472, "MTU": 9001,
     "kubeProxyReplacement": False, "hubble": {"enabled": False, "relay": {"enabled": False}},
     "clustermesh": {"useAPIServer": True, "config": {"enabled": True, "clusters": [
-        {"name": "us-core", "address": "clustermesh.us-core.fleet.acme.example", "port": 32004}]},
+        {"name": "us-core", "ips": ["10.4.0.6", "10.4.8.6", "10.4.16.6"], "port": 32004}]},
         "apiserver": {"service": {"type": "NodePort", "nodePort": 32003, "externalTrafficPolicy": "Cluster"},
                       "tls": {"authMode": "cluster",
-                              "server": {"extraDnsNames": ["clustermesh.eu-core.fleet.acme.example"]}}}},
+                              "server": {"extraDnsNames": ["clustermesh.eu-core.fleet.acme.example"],
+                                         "extraIpAddresses": ["10.3.0.6", "10.3.8.6", "10.3.16.6"]}}}},
 }
 CALICO_VALUES: dict[str, Any] = {
     "installation": {"enabled": True, "kubernetesProvider": "", "cni": {"type": "Calico", "ipam": {"type": "Calico"}},

@@ -167,8 +167,9 @@ def test_release_values_are_exactly_the_planned_ones(graph: Graph, cluster: str)
         values = dict(r["spec"].get("values") or {})
         expected = dict(_plain_values(planned[r["spec"]["releaseName"]]))
         if plan.cni.mesh is not None:
-            # The peers are named by their load balancers (tests/components/test_mesh_endpoint.py).
-            values.pop("clustermesh"), expected.pop("clustermesh")
+            # The peers too: by their load balancers' planned addresses.
+            assert values["clustermesh"]["config"]["clusters"] == [
+                {"name": p.name, "ips": list(p.ips), "port": p.port} for p in plan.cni.mesh.peers]
             # The CA comes from a Secret the boot installer writes: never in the bundle.
             assert r["spec"]["valuesFrom"] == [{"kind": "Secret", "name": "fleetform-cni-secret-values",
                                                 "valuesKey": "values.yaml"}]

@@ -10,8 +10,10 @@ The real ``__main__.py`` runs the prod stack with ``mesh: {clusters: [eu-core, u
   provider, and ``clustermesh.<cluster>.<domain>`` in the cluster's private zone;
 - the workers' firewall opens that port to exactly the peers' node CIDRs (plus the load
   balancer's health checks), on both clouds;
-- its Cilium values name each peer by the peer's load balancer address (an AWS NLB's
-  DNS name; a GCP internal load balancer's IP, as ``ips``).
+- its load balancer sits on planned private addresses (AWS: one per zone subnet, through
+  ``subnet_mappings``, reserved in the subnets; GCP: a reserved internal address), and
+  its peers' Cilium values name it by those addresses (``ips``), so no member's values
+  depend on a peer's cloud resources.
 
 Clusters outside the mesh get none of it.
 """
@@ -125,27 +127,42 @@ def test_the_clustermesh_api_is_a_node_port_of_its_own(run: StackRun, name: str)
     assert len({port(run, m) for m in MEMBERS}) == len(MEMBERS)  # no two members share one
 
 
-def test_peers_are_named_by_their_load_balancers_addresses(run: StackRun) -> None:
+def test_peers_are_named_by_their_load_balancers_planned_addresses(run: StackRun) -> None:
+    eu_plan, us_plan = plan_of(run, "eu-core"), plan_of(run, "us-gcp")
+    assert eu_plan.cni.mesh is not None and us_plan.cni.mesh is not None
+    eu_ips, us_ips = list(eu_plan.cni.mesh.ips), list(us_plan.cni.mesh.ips)
+    assert len(eu_ips) == len(eu_plan.zones) and len(us_ips) == 1
+    eu, us = cilium_values(run, "eu-core")["clustermesh"], cilium_values(run, "us-gcp")["clustermesh"]
+    # Each dials <peer>.mesh.cilium.io, mapped to the peer's planned addresses.
+    assert eu["config"] == {"enabled": True, "clusters": [
+        {"name": "us-gcp", "ips": us_ips, "port": port(run, "us-gcp")}]}
+    assert us["config"] == {"enabled": True, "clusters": [
+        {"name": "eu-core", "ips": eu_ips, "port": port(run, "eu-core")}]}
+    # Its own name and addresses in its server certificate (the chart adds *.mesh.cilium.io).
+    assert eu["apiserver"]["tls"]["server"] == {
+        "extraDnsNames": ["clustermesh.eu-core.fleet.acme.example"], "extraIpAddresses": eu_ips}
+    assert us["apiserver"]["tls"]["server"] == {
+        "extraDnsNames": ["clustermesh.us-gcp.fleet.acme.example"], "extraIpAddresses": us_ips}
+    # The load balancers really sit there.
     (nlb,) = owned(run, "eu-core", NLB)
     (rule,) = owned(run, "us-gcp", FORWARDING_RULE)
-    nlb_dns, ilb_ip = run.outputs(nlb)["dnsName"], run.outputs(rule)["ipAddress"]
-    eu, us = cilium_values(run, "eu-core")["clustermesh"], cilium_values(run, "us-gcp")["clustermesh"]
-    # eu-core (AWS) dials us-gcp's internal LB by IP (as <name>.mesh.cilium.io: ips).
-    assert eu["config"] == {"enabled": True, "clusters": [
-        {"name": "us-gcp", "port": port(run, "us-gcp"), "ips": [ilb_ip]}]}
-    # us-gcp (GCP) dials eu-core's NLB by its DNS name, which eu-core's certificate carries.
-    assert us["config"] == {"enabled": True, "clusters": [
-        {"name": "eu-core", "address": nlb_dns, "port": port(run, "eu-core")}]}
-    assert eu["apiserver"]["tls"]["server"]["extraDnsNames"] == [
-        "clustermesh.eu-core.fleet.acme.example", nlb_dns]
-    assert us["apiserver"]["tls"]["server"]["extraDnsNames"] == ["clustermesh.us-gcp.fleet.acme.example"]
-    # The peers' load balancers are dependencies of the bundle file that names them.
-    for me, peer_lb in (("eu-core", rule), ("us-gcp", nlb)):
-        assert peer_lb.urn in cni_file(run, me).dependencies
+    assert [m["privateIpv4Address"] for m in nlb.inputs["subnetMappings"]] == eu_ips
+    assert [run.outputs(rule)["ipAddress"]] == us_ips
+    for me, peer in (("eu-core", "us-gcp"), ("us-gcp", "eu-core")):
+        # Nothing of the peer's is a dependency of the bundle file that names it.
+        peer_urns = {r.urn for r in run.in_cluster(plan_of(run, peer))}
+        assert not peer_urns & set(cni_file(run, me).dependencies)
         # The fleet's mesh CA reaches the release from a Secret, never from the bundle.
         assert cilium_release(run, me)["spec"]["valuesFrom"] == [
             {"kind": "Secret", "name": "fleetform-cni-secret-values", "valuesKey": "values.yaml"}]
         assert "tls" not in cilium_values(run, me)
+
+
+def test_the_values_are_the_plans(run: StackRun) -> None:
+    """`fleetform plan --json` shows the exact values the member's release gets."""
+    for name in MEMBERS:
+        planned = run.plan.cluster(name).cni.to_json()["values"]["cilium"]
+        assert cilium_values(run, name)["clustermesh"] == planned["clustermesh"]
 
 
 # ---------------------------------------------------------------- the load balancers
@@ -160,6 +177,19 @@ def test_aws_member_gets_an_internal_nlb_on_its_port_in_front_of_every_worker_po
     (group,) = owned(run, "eu-core", TARGET_GROUP)
     (listener,) = owned(run, "eu-core", LISTENER)
     assert nlb.inputs["loadBalancerType"] == "network" and nlb.inputs["internal"] is True
+    # One planned address per zone subnet, each reserved in its subnet first (workers and
+    # the API's NLB never take it); subnet mappings exclude `subnets`.
+    assert "subnets" not in nlb.inputs
+    assert plan.cni.mesh is not None
+    by_id = {run.id_of(s): s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet",
+                                                                            run.in_cluster(plan))}
+    assert [(by_id[m["subnetId"]], m["privateIpv4Address"]) for m in nlb.inputs["subnetMappings"]] == list(
+        plan.cni.mesh.lb_ips)
+    reservations = {r.inputs["cidrBlock"]: r for r in run.of_type(
+        "aws:ec2/subnetCidrReservation:SubnetCidrReservation", run.in_cluster(plan)) if "clustermesh" in r.name}
+    assert set(reservations) == {f"{ip}/32" for ip in plan.cni.mesh.ips}
+    assert all(r.inputs["reservationType"] == "explicit" for r in reservations.values())
+    assert {r.urn for r in reservations.values()} <= set(nlb.dependencies)
     # No security group on it: the peers' addresses reach the workers, whose rules decide.
     assert "securityGroups" not in nlb.inputs
     assert (group.inputs["port"], group.inputs["protocol"], group.inputs["preserveClientIp"]) == (p, "TCP", "true")
@@ -204,6 +234,10 @@ def test_gcp_member_gets_an_internal_passthrough_lb_on_its_port_with_global_acce
     for r in run.owned(endpoint(run, "us-gcp")):
         if r.custom:
             assert provider_name(run, r) == f"{plan.key}-gcp", r.name
+    # Its reserved internal address is the planned one, in the regional subnetwork.
+    (address,) = owned(run, "us-gcp", "gcp:compute/address:Address")
+    assert plan.cni.mesh is not None
+    assert (address.inputs["addressType"], address.inputs["address"]) == ("INTERNAL", plan.cni.mesh.ips[0])
 
 
 # ---------------------------------------------------------------- DNS

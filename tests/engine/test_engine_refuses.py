@@ -110,3 +110,59 @@ def test_a_zonal_group_without_a_zone_or_with_a_bad_name_is_refused(tmp_path: Pa
         "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)', invalid",
         f"googleapi: Error 400: Invalid value for field 'resource.baseInstanceName': '{'w' * 59}'. "
         "Must be a match of regex '[a-z][-a-z0-9]{0,57}', invalid"]
+
+
+def _nlb_program(directory: Path, ip: str, *, internal: bool = True) -> Path:
+    return program(directory, f"""
+        vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+        subnet = aws.ec2.Subnet("s", vpc_id=vpc.id, cidr_block="10.0.1.0/27", availability_zone="eu-west-1a")
+        aws.lb.LoadBalancer("lb", name="acme-mesh", load_balancer_type="network", internal={internal},
+                            subnet_mappings=[aws.lb.LoadBalancerSubnetMappingArgs(
+                                subnet_id=subnet.id, private_ipv4_address="{ip}")])
+    """)
+
+
+@pytest.mark.parametrize("ip", ["10.0.2.6", "10.0.1.3", "10.0.1.31"])
+def test_an_nlb_address_outside_its_subnet_or_reserved_is_refused(tmp_path: Path, ip: str) -> None:
+    with pytest.raises(ProviderCheckError) as exc:
+        run(_nlb_program(tmp_path / "nlb", ip))
+    (problem,) = exc.value.problems
+    assert problem.startswith(f"InvalidConfigurationRequest: the private IPv4 address '{ip}' is not a valid "
+                              "address of subnet 'subnet-")
+    assert problem.endswith("(10.0.1.0/27)")
+
+
+def test_an_nlb_address_inside_its_subnet_is_taken(tmp_path: Path) -> None:
+    assert "aws:lb/loadBalancer:LoadBalancer" in run(_nlb_program(tmp_path / "nlb", "10.0.1.6"))
+
+
+def test_a_private_address_on_an_internet_facing_nlb_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProviderCheckError, match="for an internal load balancer only"):
+        run(_nlb_program(tmp_path / "nlb", "10.0.1.6", internal=False))
+
+
+def test_a_subnet_reservation_outside_its_subnet_is_refused(tmp_path: Path) -> None:
+    prog = program(tmp_path / "scr", """
+        subnet = aws.ec2.Subnet("s", vpc_id="vpc-1", cidr_block="10.0.1.0/27")
+        aws.ec2.SubnetCidrReservation("r", subnet_id=subnet.id, cidr_block="10.0.2.6/32",
+                                      reservation_type="explicit")
+    """)
+    with pytest.raises(ProviderCheckError, match=r"'10.0.2.6/32' is not within the subnet's CIDR '10.0.1.0/27'"):
+        run(prog)
+
+
+@pytest.mark.parametrize(("ip", "refused"), [("10.1.0.6", False), ("10.1.1.6", True), ("10.1.0.1", True),
+                                             ("10.1.0.254", True)])
+def test_a_gcp_internal_address_must_be_a_usable_address_of_its_subnetwork(
+        tmp_path: Path, ip: str, refused: bool) -> None:
+    prog = program(tmp_path / "addr", f"""
+        subnet = gcp.compute.Subnetwork("s", name="nodes", network="net", region="europe-west1",
+                                        ip_cidr_range="10.1.0.0/24")
+        gcp.compute.Address("a", name="mesh", region="europe-west1", address_type="INTERNAL",
+                            subnetwork=subnet.id, purpose="GCE_ENDPOINT", address="{ip}")
+    """)
+    if not refused:
+        assert "gcp:compute/address:Address" in run(prog)
+        return
+    with pytest.raises(ProviderCheckError, match=rf"'resource.address': '{ip}'. Requested internal IP is outside"):
+        run(prog)

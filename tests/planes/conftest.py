@@ -4,6 +4,8 @@ A full prod run takes tens of seconds, so every stack is a session fixture and t
 only read the recorded graph. Stacks used:
 
 - ``dev`` and ``prod``: the real ``stacks/Pulumi.<stack>.yaml``;
+- ``prod_mesh``: prod with a ClusterMesh across clouds (``eu-core`` on AWS, ``us-gcp``
+  on GCP);
 - ``prod_reordered``: prod with its clusters (and each cluster's worker pools) in reverse
   order, in a temporary stacks directory with its own ``fleet.yaml``;
 - ``twin_aws`` / ``twin_gcp``: stack ``twin`` with one cluster ``twin`` of identical
@@ -43,6 +45,13 @@ def stack(request: pytest.FixtureRequest) -> StackRun:
     """Each real stack in turn (tests that hold for every stack)."""
     run: StackRun = request.getfixturevalue(request.param)
     return run
+
+
+@pytest.fixture(scope="session")
+def prod_mesh(tmp_path_factory: pytest.TempPathFactory) -> StackRun:
+    config = copy.deepcopy(stack_config(STACKS / "Pulumi.prod.yaml"))
+    config["fleetform:fleet"]["mesh"] = {"clusters": ["eu-core", "us-gcp"]}
+    return run_stack(write_stack(tmp_path_factory.mktemp("mesh"), "prod", {"config": config}))
 
 
 @pytest.fixture(scope="session")

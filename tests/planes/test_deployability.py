@@ -80,7 +80,7 @@ def test_gcp_internal_load_balancers_take_their_planned_address(stack: StackRun)
         lbs = {n: a for n, a in addresses.items() if n.endswith("-internal-ip")}
         assert lbs, c.key
         fixed = {m.ip for m in c.etcd.members} | {r.ip for r in c.control_plane.replicas}
-        planned = {c.api.internal_ip, c.api.mesh_internal_ip}
+        planned = {c.api.internal_ip, *(c.cni.mesh.ips if c.cni.mesh is not None else ())}
         for name, inputs in lbs.items():
             assert inputs.get("address") in planned, name
             assert inputs["address"] not in fixed, name

@@ -62,8 +62,10 @@ def expected_aws(plan: ClusterPlan) -> dict[str, Counter[str]]:
             "aws:ec2/routeTableAssociation:RouteTableAssociation": 2 * zones,
             "aws:ec2/eip:Eip": nats,
             "aws:ec2/natGateway:NatGateway": nats,
-            # an explicit reservation per fixed address (etcd members, control-plane replicas)
-            "aws:ec2/subnetCidrReservation:SubnetCidrReservation": members + replicas,
+            # an explicit reservation per fixed address (etcd members, control-plane
+            # replicas, a ClusterMesh member's NLB address in each zone)
+            "aws:ec2/subnetCidrReservation:SubnetCidrReservation": members + replicas + (
+                zones if plan.cni.mesh is not None else 0),
             "aws:route53/zone:Zone": 1,
             # control plane, worker, one per etcd member; flow-log delivery
             "aws:iam/role:Role": 2 + members + 1,
@@ -161,7 +163,7 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
 
 
 PLANE_TYPES = {"network": "Network", "etcd": "EtcdDataPlane", "control-plane": "ControlPlane",
-               "snapshots": "SnapshotStore", "addons": "AddonPublication"}
+               "snapshots": "SnapshotStore", "addons": "AddonPublication", "clustermesh": "ClusterMeshEndpoint"}
 
 
 def bundle_file_count(stack: StackRun, plan: ClusterPlan) -> int:
@@ -222,9 +224,39 @@ def with_snapshot_store(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> d
     return {**planes, "snapshots": store}
 
 
-def test_every_plane_owns_exactly_its_cloud_resources(stack: StackRun) -> None:
+def with_mesh_endpoint(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    """A ClusterMesh member's API load balancer in front of its worker pools, and its
+    private DNS name (components/mesh.py)."""
+    if plan.cni.mesh is None:
+        return planes
+    if plan.cloud == "aws":
+        endpoint = Counter({"aws:lb/loadBalancer:LoadBalancer": 1, "aws:lb/targetGroup:TargetGroup": 1,
+                            "aws:lb/listener:Listener": 1, "aws:route53/record:Record": 1,
+                            "aws:autoscaling/attachment:Attachment": len(plan.workers)})
+    else:
+        # one zonal group per pool and zone is a backend; the planned address reserved
+        endpoint = Counter({"gcp:compute/regionHealthCheck:RegionHealthCheck": 1,
+                            "gcp:compute/regionBackendService:RegionBackendService": 1,
+                            "gcp:compute/address:Address": 1, "gcp:compute/forwardingRule:ForwardingRule": 1,
+                            "gcp:dns/recordSet:RecordSet": 1})
+    return {**planes, "clustermesh": endpoint}
+
+
+def _planes(plan: ClusterPlan) -> dict[str, Counter[str]]:
+    return with_mesh_endpoint(plan, with_snapshot_store(
+        plan, expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)))
+
+
+@pytest.fixture(params=["dev", "prod", "prod_mesh"])
+def any_stack(request: pytest.FixtureRequest) -> StackRun:
+    run: StackRun = request.getfixturevalue(request.param)
+    return run
+
+
+def test_every_plane_owns_exactly_its_cloud_resources(any_stack: StackRun) -> None:
+    stack = any_stack
     for plan in stack.plan.clusters:
-        expected = with_snapshot_store(plan, expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan))
+        expected = _planes(plan)
         expected["addons"] = expected_addons(stack, plan)
         for plane, counts in expected.items():
             component = stack.component(PLANE_TYPES.get(plane, "WorkerPlane"), f"{plan.key}-{plane}")
@@ -232,15 +264,15 @@ def test_every_plane_owns_exactly_its_cloud_resources(stack: StackRun) -> None:
             assert actual == counts, f"{component.name}: got {dict(actual)}, expected {dict(counts)}"
 
 
-def test_cloud_resources_live_only_in_planes_or_the_fleet(stack: StackRun) -> None:
+def test_cloud_resources_live_only_in_planes_or_the_fleet(any_stack: StackRun) -> None:
     """A cluster's cloud resources are all in its planes (the Cluster itself only holds
     the provider); the rest are fleet-level (shared identity, federation)."""
+    stack = any_stack
     for plan in stack.plan.clusters:
         cluster = stack.cluster(plan)
         direct = cloud_counts(stack.owned(cluster))
         assert direct == Counter(), f"{plan.key}: cloud resources directly on the Cluster: {dict(direct)}"
-        planned = sum(sum(c.values()) for c in with_snapshot_store(
-            plan, expected_aws(plan) if plan.cloud == "aws" else expected_gcp(plan)).values())
+        planned = sum(sum(c.values()) for c in _planes(plan).values())
         planned += sum(expected_addons(stack, plan).values())
         in_cluster = cloud_counts(stack.in_cluster(plan))
         assert sum(in_cluster.values()) == planned, f"{plan.key}: cloud resources outside the planes"

@@ -401,17 +401,23 @@ def test_mesh_members_learn_their_peers_and_expose_the_mesh_api(tmp_path: Path) 
     mesh = helm_values(a.cni)["cilium"]["clustermesh"]
     assert mesh == {
         "useAPIServer": True,
-        "config": {"enabled": True, "clusters": [
-            {"name": "b", "address": "clustermesh.b.fleet.acme.example", "port": 32003}]},
+        # Peers by their load balancers' planned addresses (GCP: one in its regional
+        # subnetwork), dialled as b.mesh.cilium.io.
+        "config": {"enabled": True, "clusters": [{"name": "b", "ips": ["10.2.128.6"], "port": 32003}]},
         "apiserver": {
             # No cloud-controller-manager: a NodePort of its own (32000 + cluster id),
             # behind fleetform's load balancer (components/mesh.py).
             "service": {"type": "NodePort", "nodePort": 32002, "externalTrafficPolicy": "Cluster"},
-            "tls": {"authMode": "cluster", "server": {"extraDnsNames": ["clustermesh.a.fleet.acme.example"]}},
+            "tls": {"authMode": "cluster", "server": {
+                "extraDnsNames": ["clustermesh.a.fleet.acme.example"],
+                "extraIpAddresses": ["10.1.128.6", "10.1.136.6", "10.1.144.6"]}},
         },
     }
+    # AWS: one per zone subnet the NLB spans, at the same offset of each.
+    assert a.cni.mesh is not None and a.cni.mesh.lb_ips == tuple(
+        (s.zone, s.private_cidr.replace(".0/21", ".6")) for s in a.network.subnets)
     b_mesh = helm_values(b.cni)["cilium"]["clustermesh"]
-    assert b_mesh["config"]["clusters"] == [{"name": "a", "address": "clustermesh.a.fleet.acme.example",
+    assert b_mesh["config"]["clusters"] == [{"name": "a", "ips": ["10.1.128.6", "10.1.136.6", "10.1.144.6"],
                                              "port": 32002}]
     assert b_mesh["apiserver"]["service"] == {"type": "NodePort", "nodePort": 32003,
                                               "externalTrafficPolicy": "Cluster"}

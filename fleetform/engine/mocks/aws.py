@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import string
 from typing import Any
 
+from fleetform.engine.checks import ProviderCheckError
 from fleetform.engine.mocks.base import (
     ACCOUNT_ID,
     EPOCH,
@@ -273,13 +275,55 @@ def _lb_kind(c: ResourceCall) -> str:
     )
 
 
+def _subnet_mapping_problems(c: ResourceCall, mappings: list[dict[str, Any]]) -> list[str]:
+    """What CreateLoadBalancer refuses in ``SubnetMappings``: a private IPv4 address on an
+    internet-facing load balancer, or one that is not an address of its subnet that
+    instances could hold (inside the subnet's CIDR, past AWS's four reserved addresses,
+    before its broadcast address); two mappings in one subnet."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for m in mappings:
+        subnet, ip = m.get("subnetId"), m.get("privateIpv4Address")
+        if isinstance(subnet, str) and subnet in seen:
+            problems.append(f"InvalidConfigurationRequest: subnet '{subnet}' is mapped more than once")
+        seen.add(str(subnet))
+        if not ip:
+            continue
+        if not c.get("internal"):
+            problems.append("InvalidConfigurationRequest: a private IPv4 address can be set for an internal "
+                            f"load balancer only (got '{ip}' for an internet-facing one)")
+            continue
+        cidr = _subnet_cidr(c, subnet)
+        if cidr is None:
+            continue
+        net, addr = ipaddress.IPv4Network(cidr), ipaddress.IPv4Address(str(ip))
+        if addr not in net or not net.network_address + 4 <= addr < net.broadcast_address:
+            problems.append(f"InvalidConfigurationRequest: the private IPv4 address '{ip}' is not a valid "
+                            f"address of subnet '{subnet}' ({cidr})")
+    return problems
+
+
+@resource_mock("aws:ec2/subnetCidrReservation:SubnetCidrReservation")
+def _aws_subnet_cidr_reservation(c: ResourceCall) -> tuple[str, dict[str, Any]]:
+    """CreateSubnetCidrReservation refuses a CIDR outside its subnet."""
+    cidr, reserved = _subnet_cidr(c, c.get("subnetId")), c.get("cidrBlock")
+    if cidr is not None and isinstance(reserved, str) and not ipaddress.IPv4Network(reserved).subnet_of(
+            ipaddress.IPv4Network(cidr)):
+        raise ProviderCheckError([f"InvalidParameterValue: the CIDR '{reserved}' is not within the subnet's "
+                                  f"CIDR '{cidr}'"])
+    return aws_generic(c)
+
+
 @resource_mock("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 def _aws_lb(c: ResourceCall) -> tuple[str, dict[str, Any]]:
     name = c.autoname()
     suffix = f"{_lb_kind(c)}/{name}/{c.hex(16)}"
     arn = c.arn("elasticloadbalancing", f"loadbalancer/{suffix}")
     internal = "internal-" if c.get("internal") else ""
-    subnets = c.get("subnets") or []
+    mappings = [m for m in c.get("subnetMappings") or [] if isinstance(m, dict)]
+    if problems := _subnet_mapping_problems(c, mappings):
+        raise ProviderCheckError(problems)
+    subnets = c.get("subnets") or [m.get("subnetId") for m in mappings]
     vpc = (
         (c.mocks.lookup(subnets[0], "aws:ec2/subnet:Subnet") or {}).get("vpcId")
         if subnets

@@ -264,17 +264,39 @@ def _gcp_ip(c: ResourceCall, requested_key: str) -> str:
     return str(requested or public_ip(c.seed))
 
 
-resource_mock("gcp:compute/address:Address", "gcp:compute/globalAddress:GlobalAddress")(
-    _gcp_compute(
-        lambda c, _o: {
-            "address": _gcp_ip(c, "address"),
-            "addressId": int(c.number(18, "id")),
-            "users": [],
-            "labelFingerprint": c.hex(16, "lfp"),
-            **_gcp_labels(c),
-        }
-    )
+def _internal_address_problems(c: ResourceCall) -> list[str]:
+    """An internal address the Compute API refuses: one outside its subnetwork's primary
+    range, or among the four the subnetwork keeps (its first two and last two)."""
+    requested = c.get("address")
+    if c.get("addressType") != "INTERNAL" or not isinstance(requested, str) or not requested:
+        return []
+    subnet = c.mocks.lookup(c.get("subnetwork"), "gcp:compute/subnetwork:Subnetwork") or {}
+    cidr = subnet.get("ipCidrRange")
+    if not isinstance(cidr, str):
+        return []
+    net, addr = ipaddress.IPv4Network(cidr), ipaddress.IPv4Address(requested)
+    if addr in net and net.network_address + 2 <= addr <= net.broadcast_address - 2:
+        return []
+    return [f"googleapi: Error 400: Invalid value for field 'resource.address': '{requested}'. "
+            f"Requested internal IP is outside the subnetwork CIDR range {cidr} or is reserved, invalid"]
+
+
+def _gcp_address(c: ResourceCall) -> tuple[str, dict[str, Any]]:
+    if problems := _internal_address_problems(c):
+        raise ProviderCheckError(problems)
+    return _gcp_address_outputs(c)
+
+
+_gcp_address_outputs = _gcp_compute(
+    lambda c, _o: {
+        "address": _gcp_ip(c, "address"),
+        "addressId": int(c.number(18, "id")),
+        "users": [],
+        "labelFingerprint": c.hex(16, "lfp"),
+        **_gcp_labels(c),
+    }
 )
+resource_mock("gcp:compute/address:Address", "gcp:compute/globalAddress:GlobalAddress")(_gcp_address)
 
 
 def _forwarding_rule_extra(c: ResourceCall, _out: dict[str, Any]) -> dict[str, Any]:
