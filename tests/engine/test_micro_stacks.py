@@ -44,6 +44,10 @@ GATE_TYPE = "pulumi-python:dynamic:Resource"
 # registrations live in that cluster's stack) and a CA rotation in `prepare` (two
 # generations of CAs cross the stack boundary).
 HUB = "prod-hub"
+# prod with a ClusterMesh across clouds: eu-core (AWS) and us-gcp (GCP), each in its own
+# cluster stack, naming the other by planned addresses.
+MESH = "prod-mesh"
+MESH_MEMBERS = ("eu-core", "us-gcp")
 
 
 def _hub(fleet: dict[str, Any]) -> None:
@@ -58,17 +62,19 @@ def _hub(fleet: dict[str, Any]) -> None:
 
 
 def _config(env: str, stacks: str | None = None) -> dict[str, Any]:
-    name = "prod" if env == HUB else env
+    name = _env(env)
     config = copy.deepcopy(dict(yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text())["config"]))
     if env == HUB:
         _hub(config["fleetform:fleet"])
+    if env == MESH:
+        config["fleetform:fleet"]["mesh"] = {"clusters": list(MESH_MEMBERS)}
     if stacks is not None:
         config["fleetform:fleet"]["stacks"] = stacks
     return config
 
 
 def _env(env: str) -> str:
-    return "prod" if env == HUB else env
+    return "prod" if env in (HUB, MESH) else env
 
 
 def _plan(env: str, config: dict[str, Any]) -> FleetPlan:
@@ -89,12 +95,38 @@ def _micro(env: str) -> tuple[FleetPlan, dict[str, ProgramResult]]:
     return plan, run_fleet_stacks(ROOT, project=PROJECT, plan=plan, config=config)
 
 
-@pytest.mark.parametrize("env", ["dev", "staging", "prod", HUB])
+@pytest.mark.parametrize("env", ["dev", "staging", "prod", HUB, MESH])
 def test_micro_stacks_are_the_single_stack(env: str) -> None:
     plan, stacks = _micro(env)
     logical = list(dict.fromkeys(c.name for c in plan.clusters))
     assert list(stacks) == [plan.stack, *(cluster_stack(plan.stack, c) for c in logical)]
     assert compare(plan.stack, _single(env), stacks, names.upgrade_gate(plan.fleet)) == []
+
+
+def test_mesh_members_need_no_peer_stack() -> None:
+    """Each member's stack declares its own ClusterMesh load balancer on its planned
+    addresses, and its Cilium values (in its bundle, compared input for input with the
+    single stack above) name the peer by the peer's planned addresses: the only stack a
+    member's stack reads is the fleet stack, and nothing of a peer is a dependency."""
+    plan, stacks = _micro(MESH)
+    for name in MESH_MEMBERS:
+        stack_name = cluster_stack("prod", name)
+        stack = stacks[stack_name]
+        own = plan.cluster(name)
+        assert own.cni.mesh is not None and own.cni.mesh.peers
+        endpoints = [r for r in stack.resources if r.type == "fleetform:index:ClusterMeshEndpoint"]
+        assert [e.name for e in endpoints] == [f"{own.key}-clustermesh"]
+        for peer in own.cni.mesh.peers:
+            peer_mesh = plan.cluster(peer.cluster).cni.mesh
+            assert peer_mesh is not None and peer.ips == peer_mesh.ips
+            assert not [r for r in stack.resources if owner(plan, r.name) == peer.cluster]
+        # Outside its own resources it depends on the fleet stack's reference only.
+        local = {r.urn for r in stack.resources}
+        outside = {d for r in stack.resources for d in r.dependencies if d not in local}
+        assert outside == {f"urn:pulumi:{stack_name}::{PROJECT}::fleetform:index:Fleet$pulumi:pulumi:StackReference::"
+                           f"{plan.fleet}-fleet-stack"}
+    # The fleet stack exports nothing of a member's load balancer: there is nothing to read.
+    assert not [k for k in stacks["prod"].outputs if "mesh" in k and "ca" not in k]
 
 
 def test_registrations_live_with_the_management_cluster() -> None:

@@ -342,12 +342,10 @@ def test_mesh_member_must_use_cilium(tmp_path: Path) -> None:
         "(its cni.plugin must be cilium)"]
 
 
-def test_mesh_needs_a_single_stack(tmp_path: Path) -> None:
-    """A member's values name its peers' load balancers: they cannot live in other stacks."""
+def test_mesh_with_per_cluster_stacks_is_valid(tmp_path: Path) -> None:
+    """Members name each other by planned addresses: nothing crosses between their stacks."""
     body = fleet(cluster("a"), cluster("b", index=2), head=MESH + "stacks: per-cluster\n")
-    assert problems(tmp_path, body) == [
-        f"{STACK}: fleet.stacks: a ClusterMesh (mesh.clusters) needs `stacks: single`: each member's values name "
-        "its peers' ClusterMesh API load balancers, which would live in the peers' stacks (docs/stacks.md)"]
+    assert problems(tmp_path, body) == []
 
 
 def test_mesh_member_must_exist(tmp_path: Path) -> None:

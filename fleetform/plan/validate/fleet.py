@@ -60,12 +60,6 @@ def check_fleet(spec: FleetSpec, *, complete: bool = True) -> list[Problem]:
         # Waves and holds need every cluster's version.
         problems += upgrade_problems(spec)
     problems += check_cni(spec, complete=complete)
-    if spec.stacks == "per-cluster" and spec.mesh.clusters:
-        # A member's Cilium values name its peers' ClusterMesh load balancers, which live
-        # in the peers' stacks (an AWS NLB's DNS name is known only once it exists).
-        problems.append(where.fleet_loc("stacks").problem(
-            "a ClusterMesh (mesh.clusters) needs `stacks: single`: each member's values name its peers' "
-            "ClusterMesh API load balancers, which would live in the peers' stacks (docs/stacks.md)"))
     problems += check_identity(spec)
     problems += check_management(spec)
     problems += check_logging(spec)
