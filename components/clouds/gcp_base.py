@@ -130,6 +130,8 @@ class GcpBase(CloudAdapter):
         # Cloud NAT: a machine's first boot installs packages, so it waits for egress
         # (NetworkHandle carries ids only, not the resources behind them).
         self._egress: list[pulumi.Resource] = []
+        # Planned internal load-balancer addresses the network reserved, by address.
+        self._reserved_lb: dict[str, gcp.compute.Address] = {}
         self._secret_ids: set[str] = set()
 
     # ------------------------------------------------------------------ facts

@@ -116,7 +116,9 @@ class GcpEdge(GcpBase):
             opts=self.opts(parent),
         )
         internal = scheme == "INTERNAL"
-        address = gcp.compute.Address(
+        # A planned address the network reserved already (a ClusterMesh endpoint's).
+        reserved = self._reserved_lb.get(internal_ip) if internal and internal_ip else None
+        address = reserved or gcp.compute.Address(
             names.child(name, "ip"),
             name=self._physical(name, "ip"),
             region=plan.region,
@@ -148,7 +150,7 @@ class GcpEdge(GcpBase):
             # rules have no deletion-protection setting of their own).
             opts=self.opts(parent, protect=is_production_stack(self.ctx.fleet.stack)),
         )
-        return rule.ip_address, [backend, address, rule]
+        return rule.ip_address, [backend, *(() if reserved else (address,)), rule]
 
     def load_balancer(self, name: str, port: int, targets: Sequence[MachineHandle | MachineGroupHandle],
                       network: NetworkHandle, firewall: FirewallHandle, public: bool,

@@ -63,6 +63,9 @@ class GcpNetworking(GcpBase):
             opts=self.opts(parent),
         )
         self._flow_log_destination(name, parent)
+        if plan.cni.mesh is not None:
+            for _, ip in plan.cni.mesh.lb_ips:
+                self._reserve_mesh_address(ip, subnet, parent)
         router = gcp.compute.Router(
             names.child(name, "router"),
             name=self._physical(name, "router"),
@@ -88,6 +91,30 @@ class GcpNetworking(GcpBase):
         self._egress.append(nat)
         by_zone = {zone: subnet.self_link for zone in plan.zones}
         return NetworkHandle(id=vpc.self_link, private_subnets=by_zone, public_subnets=dict(by_zone))
+
+    def _reserve_mesh_address(self, ip: str, subnet: gcp.compute.Subnetwork, parent: pulumi.Resource) -> None:
+        """The ClusterMesh API load balancer's planned address, reserved with the network:
+        GCP hands any free address to an instance, and the workers start before their
+        load balancer exists. Every machine waits for it; the endpoint's forwarding rule
+        takes it (gcp_edge). Named as when the endpoint made it, so an existing address
+        only changes parent (the alias), never its name or value."""
+        plan = self.ctx.plan
+        endpoint = names.child(plan.key, "clustermesh")
+        forwarding = names.child(names.child(endpoint, "lb"), "internal")
+        was = pulumi.create_urn(endpoint, "fleetform:index:ClusterMeshEndpoint", parent=self.ctx.owner)
+        address = gcp.compute.Address(
+            names.child(forwarding, "ip"),
+            name=self._physical(forwarding, "ip"),
+            region=plan.region,
+            address_type="INTERNAL",
+            subnetwork=subnet.id,
+            purpose="GCE_ENDPOINT",
+            address=ip,
+            labels=self._labels("clustermesh"),
+            opts=self.opts(parent, aliases=[pulumi.Alias(parent=was)]),
+        )
+        self._reserved_lb[ip] = address
+        self._egress.append(address)
 
     def _flow_log_destination(self, name: str, parent: pulumi.Resource) -> None:
         """A log bucket with retention and a sink routing the subnetwork's flow logs to it

@@ -234,10 +234,17 @@ def test_gcp_member_gets_an_internal_passthrough_lb_on_its_port_with_global_acce
     for r in run.owned(endpoint(run, "us-gcp")):
         if r.custom:
             assert provider_name(run, r) == f"{plan.key}-gcp", r.name
-    # Its reserved internal address is the planned one, in the regional subnetwork.
-    (address,) = owned(run, "us-gcp", "gcp:compute/address:Address")
+    # Its planned address, reserved with the network (before any machine starts, and
+    # every machine waits for it), is the forwarding rule's.
     assert plan.cni.mesh is not None
+    assert not owned(run, "us-gcp", "gcp:compute/address:Address")
+    network = run.component("Network", f"{plan.key}-network")
+    (address,) = [a for a in run.of_type("gcp:compute/address:Address", run.owned(network))]
     assert (address.inputs["addressType"], address.inputs["address"]) == ("INTERNAL", plan.cni.mesh.ips[0])
+    assert address.name == f"{plan.key}-clustermesh-lb-internal-ip"
+    assert rule.inputs["ipAddress"] == plan.cni.mesh.ips[0] and address.urn in rule.dependencies
+    for mig in migs:
+        assert address.urn in mig.dependencies
 
 
 # ---------------------------------------------------------------- DNS

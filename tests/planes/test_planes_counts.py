@@ -126,6 +126,8 @@ def expected_gcp(plan: ClusterPlan) -> dict[str, Counter[str]]:
             # The Kubernetes nodes' identities (control plane, workers) write logs: every
             # example stack ships them (logging.enabled defaults to true).
             "gcp:projects/iAMMember:IAMMember": 2,
+            # a ClusterMesh member's load-balancer address, reserved before any machine
+            "gcp:compute/address:Address": 1 if plan.cni.mesh is not None else 0,
         }),
         "etcd": Counter({
             "gcp:compute/instance:Instance": members,
@@ -234,10 +236,10 @@ def with_mesh_endpoint(plan: ClusterPlan, planes: dict[str, Counter[str]]) -> di
                             "aws:lb/listener:Listener": 1, "aws:route53/record:Record": 1,
                             "aws:autoscaling/attachment:Attachment": len(plan.workers)})
     else:
-        # one zonal group per pool and zone is a backend; the planned address reserved
+        # one zonal group per pool and zone is a backend; its planned address is the network's
         endpoint = Counter({"gcp:compute/regionHealthCheck:RegionHealthCheck": 1,
                             "gcp:compute/regionBackendService:RegionBackendService": 1,
-                            "gcp:compute/address:Address": 1, "gcp:compute/forwardingRule:ForwardingRule": 1,
+                            "gcp:compute/forwardingRule:ForwardingRule": 1,
                             "gcp:dns/recordSet:RecordSet": 1})
     return {**planes, "clustermesh": endpoint}
 
