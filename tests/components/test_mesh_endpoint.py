@@ -34,6 +34,7 @@ from planes_support import STACKS, StackRun, run_stack, stack_config, write_stac
 
 from fleetform.plan.firewall import LB_HEALTH_CHECKS
 from fleetform.plan.model import ClusterPlan
+from tests.addons.schemas import check_values, need_ref
 
 MEMBERS = ("eu-core", "us-gcp")
 ENDPOINT = "fleetform:index:ClusterMeshEndpoint"
@@ -156,6 +157,12 @@ def test_peers_are_named_by_their_load_balancers_planned_addresses(run: StackRun
         assert cilium_release(run, me)["spec"]["valuesFrom"] == [
             {"kind": "Secret", "name": "fleetform-cni-secret-values", "valuesKey": "values.yaml"}]
         assert "tls" not in cilium_values(run, me)
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_member_values_fit_the_cilium_chart_schema(run: StackRun, name: str) -> None:
+    need_ref()
+    check_values("cilium", cilium_values(run, name))
 
 
 def test_the_values_are_the_plans(run: StackRun) -> None:
