@@ -90,14 +90,12 @@ def clustermesh_node_port(cluster_id: int) -> int:
 class MeshPeer:
     cluster: str  # the peer's cluster name in the stack file
     name: str  # its Cilium cluster.name (what ClusterMesh calls it)
-    # Private DNS name of its ClusterMesh API load balancer (clustermesh.<peer>.<domain>,
-    # in the peer's own private zone, which other networks cannot resolve).
-    address: str
     port: int  # the peer's ClusterMesh API port (its NodePort = its load balancer's port)
     node_cidr: str  # where its nodes (and so its mesh traffic) come from
     # Its load balancer's planned private addresses (MeshPlan.lb_ips): what this member
-    # dials, so its values need nothing the peer's cloud decides.
-    ips: tuple[str, ...] = ()
+    # dials (as <name>.mesh.cilium.io), so its values need nothing the peer's cloud
+    # decides. Its private DNS name is only in its own zone, which peers cannot resolve.
+    ips: tuple[str, ...]
 
 
 @dataclass(frozen=True)

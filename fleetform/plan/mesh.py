@@ -169,7 +169,6 @@ def plan_mesh(spec: FleetSpec, clusters: list[ClusterPlan]) -> tuple[list[Cluste
         MeshPeer(
             c.name,
             c.cni.cluster_name,
-            mesh_address(c.name, spec.domain),
             ports[c.name],
             c.network.node_cidr,
             tuple(ip for _, ip in lb_ips[c.key]),
