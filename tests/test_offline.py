@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -19,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from fleetform.engine.checks import ProviderCheckError
 from fleetform.engine.mocks.base import INVOKE_MOCKS, InvokeCall
 from fleetform.engine.mocks.fleet import FleetMocks
 from fleetform.engine.records import (
@@ -785,3 +787,16 @@ def test_tls_mocks_issue_a_real_deterministic_chain() -> None:
         )
         == ca_key
     )
+
+
+def test_ec2_refuses_user_data_over_16_kib_at_create() -> None:
+    mocks = FleetMocks()
+    small = base64.b64encode(b"x" * 16384).decode()
+    _new(mocks, "aws:ec2/instance:Instance", "fits", userDataBase64=small, subnetId="subnet-1")
+    big = base64.b64encode(b"x" * 16385).decode()
+    with pytest.raises(ProviderCheckError, match="User data is limited to 16384 bytes \\(this one is 16385 bytes\\)"):
+        _new(mocks, "aws:ec2/instance:Instance", "too-big", userDataBase64=big, subnetId="subnet-1")
+    with pytest.raises(ProviderCheckError, match="User data is limited to 16384 bytes"):
+        _new(mocks, "aws:ec2/instance:Instance", "too-big-text", userData="x" * 16385, subnetId="subnet-1")
+    with pytest.raises(ProviderCheckError, match="launch template"):
+        _new(mocks, "aws:ec2/launchTemplate:LaunchTemplate", "lt", userData=big)

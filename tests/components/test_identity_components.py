@@ -168,7 +168,7 @@ clusters:
 
 GCP_HOSTED = """\
 identity:
-  pki: {algorithm: RSA, rsa_bits: 2048, leaf_validity_days: 90, rotate: {eu-core: 1}}
+  pki: {algorithm: ECDSA, ecdsa_curve: P384, leaf_validity_days: 90, rotate: {eu-core: 1}}
   federation: {host: gcp, clouds: [aws, gcp]}
 """ + CLUSTERS
 
@@ -223,6 +223,20 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Run:
 @pytest.fixture(scope="module")
 def gcp_hosted(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run(tmp_path_factory.mktemp("gcp"), GCP_HOSTED)
+
+
+# RSA fleets run on GCP only (validate refuses RSA with AWS clusters: user-data size).
+GCP_RSA = """\
+identity:
+  pki: {algorithm: RSA, rsa_bits: 2048}
+clusters:
+  - {name: eu-gke, cloud: gcp, region: europe-west1, network: {index: 5}}
+"""
+
+
+@pytest.fixture(scope="module")
+def gcp_rsa(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run(tmp_path_factory.mktemp("rsa"), GCP_RSA)
 
 
 @pytest.fixture(scope="module")
@@ -313,13 +327,15 @@ def test_no_key_material_unmasked_anywhere(prod: Run, gcp_hosted: Run) -> None:
         "client-key-data" in prod.result.secret_outputs["admin_kubeconfig"]
 
 
-def test_pki_settings_reach_every_key_and_certificate(prod: Run, gcp_hosted: Run) -> None:
+def test_pki_settings_reach_every_key_and_certificate(prod: Run, gcp_hosted: Run, gcp_rsa: Run) -> None:
     keys = prod.of("tls:index/privateKey:PrivateKey")
     sa_keys = [k for k in keys if k.name.endswith("service-account-key")]
     assert len(sa_keys) == 6 and all(k.inputs == {"algorithm": "RSA", "rsaBits": 2048} for k in sa_keys)
     assert all(k.inputs == {"algorithm": "ECDSA", "ecdsaCurve": "P256"} for k in keys if k not in sa_keys)
-    rsa_keys = [k for k in gcp_hosted.of("tls:index/privateKey:PrivateKey")
-                if not k.name.endswith("service-account-key")]
+    # Service-account signing keys (any generation) stay RSA-2048 whatever the PKI's algorithm.
+    p384 = [k for k in gcp_hosted.of("tls:index/privateKey:PrivateKey") if "-service-account-" not in k.name]
+    assert p384 and all(k.inputs == {"algorithm": "ECDSA", "ecdsaCurve": "P384"} for k in p384)
+    rsa_keys = list(gcp_rsa.of("tls:index/privateKey:PrivateKey"))
     assert rsa_keys and all(k.inputs == {"algorithm": "RSA", "rsaBits": 2048} for k in rsa_keys)
     certs = gcp_hosted.of("tls:index/locallySignedCert:LocallySignedCert")
     leaves = [c for c in certs if not c.inputs["isCaCertificate"]]

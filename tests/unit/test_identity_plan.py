@@ -50,6 +50,12 @@ clusters:
   - {name: eu-gke, cloud: gcp, region: europe-west1, network: {index: 3}}
   - {name: edge-iad, cloud: gcp, region: us-east4, labels: {tier: edge}, network: {index: 4}}
 """
+# RSA fleets run on GCP only (an AWS replica's user data cannot carry RSA certificates).
+GCP_CLUSTERS = """\
+clusters:
+  - {name: eu-gke, cloud: gcp, region: europe-west1, network: {index: 3}}
+  - {name: edge-iad, cloud: gcp, region: us-east4, labels: {tier: edge}, network: {index: 4}}
+"""
 IDENTITY = """\
 identity:
   oidc: {issuer_url: "https://login.acme.example", client_id: fleetform}
@@ -279,20 +285,20 @@ def test_pki_settings_from_the_spec(tmp_path: Path) -> None:
     spec = spec_of(tmp_path, textwrap.dedent("""\
         identity:
           pki: {algorithm: RSA, rsa_bits: 4096, root_validity_days: 7300, intermediate_validity_days: 730,
-                leaf_validity_days: 30, rotate: {eu-core: 2}}
-        """) + CLUSTERS)
+                leaf_validity_days: 30, rotate: {eu-gke: 2}}
+        """) + GCP_CLUSTERS)
     s = PkiSettings.from_spec(spec.identity.pki)
-    assert (s.algorithm, s.rsa_bits, s.generation("eu-core"), s.generation("us-core")) == ("RSA", 4096, 2, 0)
+    assert (s.algorithm, s.rsa_bits, s.generation("eu-gke"), s.generation("edge-iad")) == ("RSA", 4096, 2, 0)
     assert root_ca("acme", s).validity_hours == 7300 * 24
-    assert {c.validity_hours for c in cluster_cas("acme", "eu-core", s)} == {730 * 24}
-    leaves = incarnation_leaves("acme", plan_fleet(spec).cluster("eu-core"), s)
+    assert {c.validity_hours for c in cluster_cas("acme", "eu-gke", s)} == {730 * 24}
+    leaves = incarnation_leaves("acme", plan_fleet(spec).cluster("eu-gke"), s)
     assert {c.validity_hours for c in leaves} == {30 * 24} and {c.early_renewal_hours for c in leaves} == {240}
-    assert admin_client("acme", "eu-core", s).validity_hours == 30 * 24
+    assert admin_client("acme", "eu-gke", s).validity_hours == 30 * 24
     # A rotated cluster's CAs get new names (hence new resources) and say which generation.
-    cas = cluster_cas("acme", "eu-core", s)
+    cas = cluster_cas("acme", "eu-gke", s)
     assert [resource_key(c, 2) for c in cas] == ["kubernetes-ca-g2", "etcd-ca-g2", "front-proxy-ca-g2"]
     assert all("(generation 2)" in c.common_name for c in cas)
-    assert [resource_key(c, 0) for c in cluster_cas("acme", "us-core", s)] == [
+    assert [resource_key(c, 0) for c in cluster_cas("acme", "edge-iad", s)] == [
         "kubernetes-ca", "etcd-ca", "front-proxy-ca"]
 
 

@@ -29,7 +29,7 @@ def test_a_complete_identity_section_is_valid(tmp_path: Path) -> None:
           oidc: {issuer_url: "https://login.acme.example", client_id: fleetform, extra_scopes: [email]}
           admins_group: admins
           viewers_group: viewers
-          pki: {algorithm: RSA, rsa_bits: 2048, leaf_validity_days: 90, rotate: {eu-core: 1}}
+          pki: {algorithm: ECDSA, ecdsa_curve: P384, leaf_validity_days: 90, rotate: {eu-core: 1}}
           federation: {host: gcp, subdomain: oidc, gcp_pool: acme-fleet}
         tenants:
           - {name: payments, group: team-payments, selector: {regions: ["eu-*"]}, quota: {cpu: "8", memory: 16Gi}}
@@ -41,6 +41,16 @@ def test_a_complete_identity_section_is_valid(tmp_path: Path) -> None:
             aws: {policy_arns: ["arn:aws:iam::123456789012:policy/exporter"]}
             gcp: {service_account: exporter@acme-fleet.iam.gserviceaccount.com}
         """.replace("        ", "") + CLUSTERS) == []
+
+
+def test_rsa_is_refused_with_aws_clusters_and_accepted_on_gcp(tmp_path: Path) -> None:
+    rsa = "identity: {pki: {algorithm: RSA, rsa_bits: 2048}}\n"
+    assert problems(tmp_path, rsa + CLUSTERS) == [
+        f"{STACK}: fleet.identity.pki.algorithm: RSA is not supported with AWS clusters (eu-core): an AWS "
+        "control-plane replica's user data carries its CA certificates, and with RSA keys it exceeds EC2's 16 KB "
+        "limit (a CA rotation doubles them); use ECDSA (the default) or run RSA fleets on GCP only"]
+    assert problems(tmp_path, rsa + "clusters:\n  - {name: eu-gke, cloud: gcp, region: europe-west1, "
+                    "network: {index: 2}}\n") == []
 
 
 def test_groups_need_sso(tmp_path: Path) -> None:

@@ -134,8 +134,33 @@ def _private_dns(region: str, ip: str) -> str:
 
 
 
+# EC2 refuses user data over 16 KB in raw form (after base64 decoding), when the
+# instance is created or launched from a template: `pulumi up`, never preview.
+EC2_USER_DATA_LIMIT = 16384
+
+
+def _user_data_problems(c: ResourceCall, prop: str, action: str, *, encoded: bool) -> list[str]:
+    """``encoded``: the property holds base64 (an instance's ``userDataBase64``, a launch
+    template's ``userData``), else the text itself (an instance's ``userData``)."""
+    value = c.inputs.get(prop)
+    if not isinstance(value, str) or not value:
+        return []
+    try:
+        raw = base64.b64decode(value, validate=True) if encoded else value.encode()
+    except ValueError:  # binascii.Error: the provider's base64 check reports it
+        return []
+    if len(raw) <= EC2_USER_DATA_LIMIT:
+        return []
+    return [f"{action}: api error InvalidParameterValue: User data is limited to {EC2_USER_DATA_LIMIT} bytes "
+            f"(this one is {len(raw)} bytes)"]
+
+
 @resource_mock("aws:ec2/instance:Instance")
 def _aws_instance(c: ResourceCall) -> tuple[str, dict[str, Any]]:
+    problems = (_user_data_problems(c, "userDataBase64", "creating EC2 Instance", encoded=True)
+                + _user_data_problems(c, "userData", "creating EC2 Instance", encoded=False))
+    if problems:
+        raise ProviderCheckError(problems)
     rid = f"i-{c.hex(17)}"
     subnet = c.mocks.lookup(c.get("subnetId"), "aws:ec2/subnet:Subnet")
     ip = c.mocks.allocate_ip(_subnet_cidr(c, c.get("subnetId")), c.seed, c.get("privateIp"))
@@ -235,6 +260,9 @@ def _aws_volume_attachment(c: ResourceCall) -> tuple[str, dict[str, Any]]:
 
 @resource_mock("aws:ec2/launchTemplate:LaunchTemplate")
 def _aws_launch_template(c: ResourceCall) -> tuple[str, dict[str, Any]]:
+    if problems := _user_data_problems(c, "userData", "launching an EC2 instance from this launch template",
+                                       encoded=True):
+        raise ProviderCheckError(problems)
     rid = f"lt-{c.hex(17)}"
     return rid, {
         "arn": c.arn("ec2", f"launch-template/{rid}"),

@@ -65,6 +65,16 @@ def check_identity(spec: FleetSpec) -> list[Problem]:
                     )
                 )
 
+    # ---- key algorithm: an AWS control-plane replica carries its CA certificates (two
+    # of each during a rotation) in user data, which EC2 holds to 16 KB; RSA certificates
+    # do not fit there (the engine refuses such an instance as EC2 would).
+    aws = sorted(c.name for c in spec.clusters if c.cloud == "aws")
+    if ident.pki.algorithm == "RSA" and aws:
+        problems.append(at("identity", "pki", "algorithm").problem(
+            f"RSA is not supported with AWS clusters ({', '.join(aws)}): an AWS control-plane replica's user "
+            "data carries its CA certificates, and with RSA keys it exceeds EC2's 16 KB limit (a CA rotation "
+            "doubles them); use ECDSA (the default) or run RSA fleets on GCP only"))
+
     # ---- SSO and groups
     if ident.oidc is None:
         for key in ("admins_group", "viewers_group"):
