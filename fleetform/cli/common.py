@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 from fleetform.cli.render import engine_progress
 from fleetform.engine import policy
+from fleetform.engine import reuse as reuse_engine
 from fleetform.engine.stacks import evaluate_stacks, merged
 from fleetform.engine.synth import Stack, evaluate
 from fleetform.plan.load import load_stack_file
@@ -72,15 +73,32 @@ def focus(plan: FleetPlan, cluster: str | None) -> dict[str, Any]:
     return data
 
 
-def run_engine(stack: Stack) -> Any:
+def add_reuse(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reuse", metavar="DIR", help="a previous `fleetform synth --out DIR` of this fleet: micro-stacks "
+                   "whose inputs are unchanged are read from it instead of run (stacks: per-cluster only)")
+
+
+def run_stacks(stack: Stack, reuse: str | None = None) -> reuse_engine.Outcome:
+    """Every micro-stack of a ``stacks: per-cluster`` fleet, with a progress bar; with
+    ``reuse``, those whose inputs did not change since that synth are read from it."""
+    with engine_progress(f"evaluating {stack.label}") as tick:
+        return reuse_engine.evaluate(stack, reuse=Path(reuse) if reuse is not None else None,
+                                     on_resource=lambda _stack, r: tick(r))
+
+
+def run_engine(stack: Stack, reuse: str | None = None) -> Any:
     """Run the program for a loaded stack, with a progress bar on an interactive stderr.
     A ``stacks: per-cluster`` fleet runs as its micro-stacks (the fleet stack, then the
-    cluster stacks on every core), merged into one result (``stacks.merged``)."""
-    with engine_progress(f"evaluating {stack.label}") as tick:
-        if stack.plan.stacks == "per-cluster":
-            result = merged(evaluate_stacks(stack, on_resource=lambda _stack, r: tick(r)))
-        else:
-            result = evaluate(stack, on_resource=tick)
+    cluster stacks on every core), merged into one result (``stacks.merged``); with
+    ``reuse`` (a previous synth), only those whose inputs changed run."""
+    if reuse is not None and stack.plan.stacks == "per-cluster":
+        result = merged(run_stacks(stack, reuse).results)
+    else:
+        with engine_progress(f"evaluating {stack.label}") as tick:
+            if stack.plan.stacks == "per-cluster":
+                result = merged(evaluate_stacks(stack, on_resource=lambda _stack, r: tick(r)))
+            else:
+                result = evaluate(stack, on_resource=tick)
     for token in result.unknown_invokes:
         print(f"warning: offline engine: no mock answer for data source {token!r}", file=sys.stderr)
     return result

@@ -14,6 +14,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("fleetform plan --stack prod --cluster eu-core", "one cluster"),
         ("fleetform plan --stack prod --no-resources", "the plan only (no program run, fast)"),
         ("fleetform plan --stack prod --json > plan.json", "for tools (docs/cli.md)"),
+        ("fleetform plan --stack prod --reuse build/prod", "per-cluster stacks: run only those whose inputs changed"),
     ],
     "stacks": [
         ("fleetform stacks --stack prod", "the fleet's Pulumi stacks and their order"),
@@ -21,6 +22,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "synth": [
         ("fleetform synth --stack prod --out build/prod", "a directory to review or to diff later"),
+        ("fleetform synth --stack prod --reuse build/prod --out build/prod", "re-plan only the changed stacks"),
     ],
     "diff": [
         ("fleetform diff --against build/prod --stack prod", "what the edited stack would change"),

@@ -14,6 +14,7 @@ from fleetform.cli.common import (
     EXIT_CHECK,
     EXIT_OK,
     Subparsers,
+    add_reuse,
     add_source,
     focus,
     gate_inputs,
@@ -50,6 +51,7 @@ def add_parser(sub: Subparsers) -> None:
                                    "verdict; --tree adds every resource (fleet > cluster > plane > "
                                    "counts by type) and every credential with its lifetime and renewal.")
     add_source(p)
+    add_reuse(p)
     p.add_argument("--json", action="store_true", help="machine-readable JSON (docs/cli.md)")
     p.add_argument("--cluster", metavar="NAME", help="only this cluster")
     p.add_argument("--tree", action="store_true",
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print_plan(stack.plan, data)
         print_credentials(credentials, detail=True)
         return EXIT_OK
-    result = run_engine(stack)
+    result = run_engine(stack, args.reuse)
     micro = None
     if stack.plan.stacks == "per-cluster":
         micro = [m for m in stack_summary(stack.plan, result.resources)

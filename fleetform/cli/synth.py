@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fleetform.cli.common import EXIT_OK, Subparsers, add_source, run_engine
+from fleetform.cli.common import EXIT_OK, Subparsers, add_reuse, add_source, run_engine, run_stacks
+from fleetform.engine import reuse
+from fleetform.engine.stacks import merged
 from fleetform.engine.synth import artifacts, load_stack, write_synth
 from fleetform.spec.errors import FleetError, Problem
 
@@ -16,6 +18,7 @@ def add_parser(sub: Subparsers) -> None:
                                    "bootstrap/<cluster>/<role>.yaml, kubeconfig.yaml and inventory.json to DIR. "
                                    "Deterministic: the same stack file gives the same bytes.")
     add_source(p)
+    add_reuse(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (synth's own files are replaced)")
     p.set_defaults(run=run)
 
@@ -25,8 +28,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FleetError([Problem("--out", args.out, "exists and is not a directory")])
-    result = run_engine(stack)
-    files = artifacts(stack, result)
+    if stack.plan.stacks == "per-cluster":  # also what a later --reuse reads (engine/reuse.py)
+        outcome = run_stacks(stack, args.reuse)
+        result = merged(outcome.results)
+        files = {**artifacts(stack, result), **reuse.write(outcome)}
+    else:
+        result = run_engine(stack)
+        files = artifacts(stack, result)
     write_synth(out, files)
     docs = sum(1 for k in files if k.startswith("bootstrap/"))
     resources = len(result.resources)

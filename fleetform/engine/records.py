@@ -67,6 +67,27 @@ class Resource:
             "aliases": list(self.aliases),
         }
 
+    def to_full_json(self) -> dict[str, Any]:
+        """Every field, for a run reused as it was (``from_full_json`` reads it back equal)."""
+        return {
+            **self.to_json(),
+            "custom": self.custom,
+            "delete_before_replace": self.delete_before_replace,
+            "replace_on_changes": list(self.replace_on_changes),
+            "property_dependencies": {k: list(v) for k, v in self.property_dependencies.items()},
+        }
+
+    @classmethod
+    def from_full_json(cls, data: Mapping[str, Any]) -> Resource:
+        return cls(
+            urn=data["urn"], type=data["type"], name=data["name"], parent=data["parent"],
+            provider=data["provider"], dependencies=tuple(data["dependencies"]), inputs=data["inputs"],
+            custom=data["custom"], protect=data["protect"], ignore_changes=tuple(data["ignore_changes"]),
+            aliases=tuple(data["aliases"]), delete_before_replace=data["delete_before_replace"],
+            replace_on_changes=tuple(data["replace_on_changes"]),
+            property_dependencies={k: tuple(v) for k, v in data["property_dependencies"].items()},
+        )
+
 
 @dataclass(frozen=True)
 class StackOutput:

@@ -54,6 +54,7 @@ def run_fleet_stacks(program: Path, *, project: str, plan: FleetPlan, config: Ma
                      clusters: Iterable[str] | None = None,
                      on_resource: Callable[[MicroStack, Resource], None] | None = None,
                      workers: int | None = None,
+                     fleet: ProgramResult | None = None,
                      ) -> dict[str, ProgramResult]:
     """Every micro-stack of the fleet, in ``stack_layout`` order (the fleet stack first);
     ``clusters``: only the stacks of these logical clusters (and the fleet stack, whose
@@ -64,12 +65,18 @@ def run_fleet_stacks(program: Path, *, project: str, plan: FleetPlan, config: Ma
     after the other, here). The results are the same whatever the count; if stacks fail,
     the failure of the first in layout order is raised, as it would be one by one.
     ``on_resource`` sees the fleet stack's registrations as they happen and a cluster
-    stack's when its run is back (in ``canonical_order``)."""
+    stack's when its run is back (in ``canonical_order``). ``fleet``: the fleet stack's
+    result from an earlier run (``reuse.py``): it is not run again, its outputs (the
+    secret ones the cluster stacks read revealed) feed the cluster stacks, and it is not
+    in the returned results."""
     wanted = set(clusters) if clusters is not None else None
     layout = [m for m in stack_layout(plan)
               if not (m.scope == "cluster" and wanted is not None and m.cluster not in wanted)]
     results: dict[str, ProgramResult] = {}
     fleet_outputs: dict[str, Any] | None = None
+    if fleet is not None:
+        layout = [m for m in layout if m.scope != "fleet"]
+        fleet_outputs = dict(fleet.stack_outputs())
     for micro in [m for m in layout if m.scope != "cluster"]:
         tick = (lambda r, m=micro: on_resource(m, r)) if on_resource is not None else None
         result = run_micro_stack(program, project=project, plan=plan, stack=micro.name, config=config,

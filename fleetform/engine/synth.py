@@ -68,8 +68,9 @@ PLANE_ORDER = ("identity", "network", "etcd", "control-plane", "workers", "cni",
                "migration", "cluster", "federation", "fleet")
 
 # Files and folders `synth` owns inside its output directory (nothing else is touched).
-SYNTH_FILES = ("plan.json", "resources.json", "outputs.json", "inventory.json", "kubeconfig.yaml")
-SYNTH_DIRS = ("bootstrap", "addons")
+SYNTH_FILES = ("plan.json", "resources.json", "outputs.json", "inventory.json", "kubeconfig.yaml",
+               "stacks.json", "stack-inputs.json")
+SYNTH_DIRS = ("bootstrap", "addons", "reuse")
 
 
 # --------------------------------------------------------------------------------------
