@@ -192,6 +192,46 @@ def measure_plan(workdir: Path, clusters: int) -> dict[str, Any]:
     return run
 
 
+# The re-plan alone in a cold process: load the stack file, digest, load or run each micro-stack.
+REPLAN = ("import sys, pathlib; from fleetform.engine import reuse; from fleetform.engine.synth import load_stack; "
+          "o = reuse.evaluate(load_stack(None, sys.argv[1]), reuse=pathlib.Path(sys.argv[2])); print(' '.join(o.ran))")
+
+
+def measure_incremental(workdir: Path, clusters: int, repeat: int) -> list[dict[str, Any]]:
+    """A synth of the fleet (timed), then, after one edit each, a cold `plan --json --reuse`
+    and a cold process doing the re-plan alone (`reuse.evaluate`: no policy pass, no
+    output): a worker pool's size in one cluster (only its stack runs) and one cluster's
+    Kubernetes version (the fleet stack runs too, then only that cluster's stack)."""
+    base = stack_file(workdir, clusters)
+    previous = workdir / f"synth-{clusters}"
+    runs = [run_measured([*FLEETFORM, "synth", "--file", str(base), "--out", str(previous)])]
+    runs[-1].update(kind="synth", clusters=clusters)
+    print(json.dumps(runs[-1]), flush=True)
+    edits = {"pool": {"workers": [{"name": "general", "size": "large", "min": 2, "max": 5}]},
+             "version": {"kubernetes_version": "1.36"}}
+    for edit, change in edits.items():
+        doc = yaml.safe_load(base.read_text(encoding="utf-8"))
+        doc["config"]["fleetform:fleet"]["clusters"][clusters // 2].update(change)
+        edited = workdir / edit / base.name  # the same name: the same stacks
+        edited.parent.mkdir(exist_ok=True)
+        edited.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        for _ in range(max(1, repeat)):
+            out = workdir / f"plan-{clusters}-{edit}.json"
+            with out.open("w", encoding="utf-8") as f:
+                run = run_measured([*FLEETFORM, "plan", "--file", str(edited), "--json", "--reuse", str(previous)],
+                                   stdout=f)
+            run.update(kind=f"plan-reuse-{edit}", clusters=clusters)
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+            ran = workdir / f"ran-{clusters}-{edit}.txt"
+            with ran.open("w", encoding="utf-8") as f:
+                run = run_measured([sys.executable, "-c", REPLAN, str(edited), str(previous)], stdout=f)
+            run.update(kind=f"replan-{edit}", clusters=clusters, ran=ran.read_text(encoding="utf-8").split())
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+    return runs
+
+
 def measure_floor(workdir: Path, clusters: int) -> dict[str, Any]:
     program = workdir / "floor"
     program.mkdir(exist_ok=True)
@@ -290,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the generated fleets' `stacks` key (default per-cluster: the micro-stack plan)")
     ap.add_argument("--pool", action="store_true",
                     help="also plan every cluster as a one-cluster stack of its own in the worker pool")
+    ap.add_argument("--incremental", action="store_true",
+                    help="synth each size, then time `plan --json --reuse` after one-cluster edits (prints only)")
     ap.add_argument("--from-log", metavar="FILE",
                     help="no runs: report the JSON lines an earlier run printed, measured at --when with --load")
     ap.add_argument("--when", help=argparse.SUPPRESS)
@@ -317,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="stacks-scale-") as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        if args.incremental:
+            for n in sizes:
+                measure_incremental(workdir, n, args.repeat)
+            return 0
         measured: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         pools = []
         for n in sizes:

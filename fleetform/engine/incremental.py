@@ -8,7 +8,8 @@ through its StackReference. `stack_digest` hashes exactly those, canonically (so
 keys, no whitespace), so a previous synth whose recorded digest for a stack is equal
 holds that stack's result, and only the stacks whose digest changed are run again.
 
-The digests are written next to a synth's output (`INPUTS_FILE`) and read back from it.
+The digests are written next to a synth's output (`INPUTS_FILE`) and read back from it;
+`reuse.py` decides with them which micro-stacks `plan|synth --reuse DIR` runs.
 """
 
 from __future__ import annotations
@@ -87,9 +88,14 @@ def stack_digest(*, stack: str, program: str, settings: Mapping[str, Any], clust
     })).hexdigest()
 
 
+def digests_text(digests: Mapping[str, str]) -> str:
+    """``INPUTS_FILE``'s text: stack name -> digest, sorted."""
+    return json.dumps({"schema": SCHEMA, "stacks": dict(sorted(digests.items()))}, indent=2) + "\n"
+
+
 def write_digests(out: Path, digests: Mapping[str, str]) -> str:
-    """The file's text (written to ``out/INPUTS_FILE``): stack name -> digest, sorted."""
-    text = json.dumps({"schema": SCHEMA, "stacks": dict(sorted(digests.items()))}, indent=2) + "\n"
+    """Write ``out/INPUTS_FILE``; its text."""
+    text = digests_text(digests)
     (out / INPUTS_FILE).write_text(text, encoding="utf-8", newline="\n")
     return text
 

@@ -217,7 +217,7 @@ def readable(name: str) -> bool:
     return name.startswith((IDENTITY, KEYS, FEDERATION)) or name in SHARED_READS
 
 
-def reads(micro: MicroStack, plan: FleetPlan, everything: bool) -> list[str] | None:
+def reads(micro: MicroStack, everything: bool) -> list[str] | None:
     """The fleet outputs a cluster stack reads (None: every readable one)."""
     if everything:
         return None
@@ -240,7 +240,7 @@ def cluster_digest(micro: MicroStack, plan: FleetPlan, fleet: Mapping[str, Any],
     for n in names:
         cluster.append(entries.get(n, {"name": n}))
         cluster += [c.to_json() for c in plan.clusters if c.name == n]
-    wanted = reads(micro, plan, everything)
+    wanted = reads(micro, everything)
     outputs = ({k: v for k, v in fleet_view.items() if readable(k)} if wanted is None
                else {k: fleet_view.get(k) for k in wanted})
     return incremental.stack_digest(stack=micro.name, program=program, settings=incremental.fleet_settings(fleet),
@@ -315,7 +315,7 @@ def plan_stacks(program_root: Path, *, project: str, plan: FleetPlan, spec: Any,
         if fleet_micro.name in ran:
             fleet_result = stored_fleet.result  # this run's, secrets revealed
         else:
-            needed = {n for m in stale for n in (reads(m, plan, m.cluster == mgmt) or stored_fleet.recipes)}
+            needed = {n for m in stale for n in (reads(m, m.cluster == mgmt) or stored_fleet.recipes)}
             fleet_result = revealed(stored_fleet, needed, seed_stack=plan.stack)
         fresh_runs = run_fleet_stacks(program_root, project=project, plan=plan, config=config,
                                       clusters=[str(m.cluster) for m in stale], on_resource=on_resource,
@@ -330,8 +330,7 @@ def plan_stacks(program_root: Path, *, project: str, plan: FleetPlan, spec: Any,
 def write(outcome: Outcome) -> dict[str, str]:
     """The files of ``outcome`` a synth directory holds for a later ``--reuse``: relative path -> text."""
     files = {f"{REUSE_DIR}/{name}.json": dumps(s) for name, s in outcome.stored.items()}
-    files[incremental.INPUTS_FILE] = json.dumps({"schema": incremental.SCHEMA,
-                                                 "stacks": dict(sorted(outcome.digests.items()))}, indent=2) + "\n"
+    files[incremental.INPUTS_FILE] = incremental.digests_text(outcome.digests)
     return files
 
 
