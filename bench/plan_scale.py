@@ -79,7 +79,8 @@ def fleet_config(clusters: int, *, prefix: str = "c") -> dict[str, Any]:
         "name": "bench",
         "domain": "fleet.bench.example",
         "clouds": {"aws": {"default_tags": {"owner": "bench"}}, "gcp": {"project": "bench-fleet"}},
-        "network": {"supernet": "10.0.0.0/8", "cluster_prefix": 16},
+        # /16 slots hold 255 clusters in 10/8; larger fleets take /20 slots (4095).
+        "network": {"supernet": "10.0.0.0/8", "cluster_prefix": 16 if clusters < 256 else 20},
         "defaults": {
             "kubernetes_version": "1.37",
             "etcd": {"members": 3, "size": "medium", "disk_gb": 50},
