@@ -26,6 +26,7 @@ from components.workers import WorkerPlane
 from fleetform.addons.build import CloudFacts, addon_context
 from fleetform.addons.bundle import render_bundle
 from fleetform.addons.context import CONTROLLERS, LOG_SHIPPER
+from fleetform.addons.model import Bundle
 from fleetform.plan import names
 from fleetform.plan.model import ClusterPlan, FleetPlan
 
@@ -83,6 +84,7 @@ class Cluster(pulumi.ComponentResource):
             MeshEndpointArgs(plan, self.adapter, self.network, [w.group for w in self.workers.values()]),
             child) if plan.cni.mesh is not None else None
         self.cni: Cni | None = None
+        self.addons_version: pulumi.Output[str] | None = None
         self.register_outputs({
             "endpoint": f"https://{plan.api.dns}:6443",
             "cloud": plan.cloud,
@@ -115,8 +117,11 @@ class Cluster(pulumi.ComponentResource):
             facts["snapshot_bucket"], facts["snapshot_writer"] = snapshot.bucket, snapshot.writer
             if snapshot.credentials is not None:
                 facts["snapshot_credentials"] = snapshot.credentials
-        files = pulumi.Output.all(**facts).apply(
-            lambda f: render_bundle(addon_context(fleet, plan, ident, CloudFacts(**f))).files())
+        bundle = pulumi.Output.all(**facts).apply(
+            lambda f: render_bundle(addon_context(fleet, plan, ident, CloudFacts(**f))))
+        files = bundle.apply(Bundle.files)
+        # The content hash of what this `pulumi up` published (status shows it).
+        self.addons_version = bundle.apply(_version)
         # The files' paths depend on the plan only, never on the facts' values.
         stand_in = CloudFacts(identities={c: "-" for c in refs},
                               network="-" if "network" in facts else None,
@@ -140,6 +145,10 @@ class Cluster(pulumi.ComponentResource):
         # The source's snapshot Job comes with the source's bundle (install_addons); each
         # member's first boot waits for the snapshot it writes.
         return Restore(bucket.name, t.key, list(bucket.resources))
+
+
+def _version(bundle: Bundle) -> str:
+    return bundle.version
 
 
 def _file(path: str, files: Mapping[str, str]) -> str:

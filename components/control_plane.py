@@ -41,6 +41,7 @@ class ControlPlane(pulumi.ComponentResource):
         me, workers = net.identities["control_plane"], net.identities["worker"]
         etcd_client_spec = next(s for s in incarnation_leaves(args.fleet.fleet, plan) if s.key == "apiserver-etcd-client")
         etcd_client = issue(names.child(name, etcd_client_spec.key), etcd_client_spec, ident.cas["etcd-ca"], self)
+        self.etcd_client = etcd_client
 
         # Bootstrap token "[a-z0-9]{6}.[a-z0-9]{16}" (kubeadm's format) and a 32-byte
         # secretbox key for encrypting Secrets at rest.

@@ -45,6 +45,8 @@ class EtcdDataPlane(pulumi.ComponentResource):
             for spec in incarnation_leaves(args.fleet.fleet, plan)
             if spec.key.startswith("etcd-")
         }
+        # The members' server and peer certificates (status reports the earliest expiry).
+        self.certificates = certs
         self.members = {}
         for m in plan.etcd.members:
             # The member's own identity: the only reader of its keys and credentials.

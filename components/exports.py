@@ -6,8 +6,10 @@ from typing import Any
 
 import pulumi
 
+from components.cluster import Cluster
 from components.fleet import Fleet
 from components.fleet_reference import fleet_stack_outputs, mesh_outputs
+from fleetform.plan.credentials import earliest_expiry
 from fleetform.plan.kubeconfig import fleet_admin_kubeconfig, layout, people_kubeconfig
 from fleetform.plan.model import FleetPlan
 
@@ -60,6 +62,12 @@ def export_clusters(plan: FleetPlan, fleet: Fleet) -> None:
             "control_plane": {r.name: {"zone": r.zone,
                                        "private_ip": cluster.control_plane.replicas[r.name].private_ip}
                               for r in c.control_plane.replicas},
+            # What status reads: the published bundle's version, and the earliest expiry
+            # of the certificates Pulumi issues for this incarnation (its CAs, the etcd
+            # members', the API server's etcd client); what kubeadm issues on the nodes
+            # renews there (docs/credentials.md).
+            **({"addons": {"version": cluster.addons_version}} if cluster.addons_version is not None else {}),
+            "certificates": {"earliest_expiry": pulumi.Output.all(*_pems(cluster)).apply(earliest_expiry)},
             # A pool's groups by scope (AWS: one over the region's zones; GCP: one per zone).
             "workers": {p.name: {"groups": dict(cluster.workers[p.name].group.groups), "min": p.min,
                                  "max": p.max, "zones": list(p.zones)} for p in c.workers},
@@ -72,6 +80,12 @@ def export_clusters(plan: FleetPlan, fleet: Fleet) -> None:
     pulumi.export("migrations", {
         c.name: c.migration.to_json() | {"serving": c.key if c.serving else c.migration.source_key}
         for c in plan.clusters if c.migration is not None and c.migration.role == "target" and c.key in incarnations})
+
+
+def _pems(cluster: Cluster) -> list[pulumi.Output[str]]:
+    return [*(ca.cert_pem for ca in cluster.identity.cas.values()),
+            *(c.cert_pem for c in cluster.etcd.certificates.values()),
+            cluster.control_plane.etcd_client.cert_pem]
 
 
 def export_identity(plan: FleetPlan, fleet: Fleet) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cryptography import x509
+
 from fleetform.spec.identity import BOOTSTRAP_TOKEN_TTL_HOURS, KUBEADM_RENEW_BEFORE_DAYS, PkiSpec
 
 from .model import FleetPlan
@@ -248,3 +250,12 @@ def fleet_inventory(pki: PkiSpec, plan: FleetPlan) -> Inventory:
         clusters.append(ClusterCredentials(name, len(c.etcd.members), len(c.control_plane.replicas),
                                            states.get(name, NO_ROTATION)))
     return inventory(clusters, settings_of(pki), root_rotation_state(pki))
+
+
+def earliest_expiry(pems: Sequence[str]) -> str | None:
+    """The earliest ``notAfter`` (UTC, ``YYYY-MM-DDTHH:MM:SSZ``) of the certificates in
+    ``pems`` (each a PEM holding one or more certificates: a bundle counts every one);
+    None when there is none."""
+    ends = [cert.not_valid_after_utc for pem in pems if pem
+            for cert in x509.load_pem_x509_certificates(pem.encode())]
+    return min(ends).strftime("%Y-%m-%dT%H:%M:%SZ") if ends else None
