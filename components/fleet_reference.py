@@ -24,13 +24,7 @@ import pulumi
 
 from components.clouds.base import MachineIdentity
 from components.federation import writer_identity
-from components.identity import (
-    ClusterCredentials,
-    IssuedCert,
-    ca_bundle,
-    cas_trust_bundle,
-    sa_public_bundle,
-)
+from components.identity import ClusterCredentials, CredentialBundles, IssuedCert
 from fleetform.plan import names
 from fleetform.plan.identity import IdentityPlan, WorkloadGrant, controller_grant_name
 from fleetform.plan.mesh import clustermesh_ca
@@ -169,7 +163,7 @@ class FleetReference:
         return self.output(name).apply(functools.partial(_at, path))
 
 
-class RemoteClusterIdentity:
+class RemoteClusterIdentity(CredentialBundles):
     """``ClusterCredentials`` of one logical cluster from the fleet stack. Which CAs exist
     (the rotation's generations) comes from the plan's PKI settings, as in the fleet stack."""
 
@@ -198,15 +192,6 @@ class RemoteClusterIdentity:
         ref = self._ref
         return IssuedCert(key, ref.value(pub, *path, "cert"), ref.value(keys, *path),
                           ref.value(pub, *path, "public"), (ref.ref,), self._settings)
-
-    def bundle(self, ca: str) -> pulumi.Output[str]:
-        return ca_bundle(self.cas, self.retiring, ca)
-
-    def sa_public_bundle(self) -> pulumi.Output[str]:
-        return sa_public_bundle(self.sa_public_pems)
-
-    def trust_bundle(self) -> pulumi.Output[str]:
-        return cas_trust_bundle(self.cas, self.retiring)
 
     def mesh_ca(self) -> IssuedCert:
         ref = self._ref

@@ -204,7 +204,26 @@ def sa_public_bundle(pems: Sequence[pulumi.Output[str]]) -> pulumi.Output[str]:
     return _concat(list(pems))
 
 
-class ClusterIdentity(pulumi.ComponentResource):
+class CredentialBundles:
+    """What a cluster's credentials give as bundles, the same whether its CAs and keys
+    were made in this stack (``ClusterIdentity``) or read from the fleet stack
+    (``components.fleet_reference.RemoteClusterIdentity``)."""
+
+    cas: Mapping[str, IssuedCert]
+    retiring: Mapping[str, IssuedCert]
+    sa_public_pems: tuple[pulumi.Output[str], ...]
+
+    def bundle(self, ca: str) -> pulumi.Output[str]:
+        return ca_bundle(self.cas, self.retiring, ca)
+
+    def sa_public_bundle(self) -> pulumi.Output[str]:
+        return sa_public_bundle(self.sa_public_pems)
+
+    def trust_bundle(self) -> pulumi.Output[str]:
+        return cas_trust_bundle(self.cas, self.retiring)
+
+
+class ClusterIdentity(CredentialBundles, pulumi.ComponentResource):
     """One logical cluster's CAs (kubernetes, etcd, front-proxy), its service-account
     signing keys and the admin client certificate.
 
@@ -263,15 +282,6 @@ class ClusterIdentity(pulumi.ComponentResource):
             "service_account_public_key": self.sa_public_pem,
             "service_account_public_keys": self.sa_public_bundle(),
         })
-
-    def bundle(self, ca: str) -> pulumi.Output[str]:
-        return ca_bundle(self.cas, self.retiring, ca)
-
-    def sa_public_bundle(self) -> pulumi.Output[str]:
-        return sa_public_bundle(self.sa_public_pems)
-
-    def trust_bundle(self) -> pulumi.Output[str]:
-        return cas_trust_bundle(self.cas, self.retiring)
 
     def mesh_ca(self) -> IssuedCert:
         """The fleet's ClusterMesh CA (created by the first member that asks)."""
