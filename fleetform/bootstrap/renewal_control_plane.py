@@ -300,29 +300,9 @@ ENDPOINTS={q(",".join(t.etcd_endpoints))}
 LOCK={q(f"fleetform/{t.cluster}/bootstrap-token")}
 export KUBECONFIG=${{KUBECONFIG:-/etc/kubernetes/admin.conf}}
 
-# Seconds the token published in the secret store has left (0: unknown to the cluster).
-published_left() {{
-  local current
-  current=$(ff_secret_read {q(t.secret_id)} 2>/dev/null) || {{ echo 0; return; }}
-  kubeadm token list -o json | python3 -c '
-import datetime as dt, json, sys
-want = sys.argv[1].split(".")[0]
-text, left, idx = sys.stdin.read(), 0, 0
-dec = json.JSONDecoder()
-while idx < len(text):
-    while idx < len(text) and text[idx].isspace():
-        idx += 1
-    if idx >= len(text):
-        break
-    tok, idx = dec.raw_decode(text, idx)
-    if tok.get("token", "").split(".")[0] == want and tok.get("expires"):
-        exp = dt.datetime.fromisoformat(tok["expires"].replace("Z", "+00:00"))
-        left = max(0, int((exp - dt.datetime.now(dt.timezone.utc)).total_seconds()))
-print(left)' "$current"
-}}
-
-# Tokens that expired (the token cleaner deletes them too; this does not wait for it).
-delete_expired() {{
+# One line per token with an expiry: its id, the seconds it has left (0 when none) and
+# whether it has expired (1/0). `kubeadm token list -o json` prints one object per token.
+token_lifetimes() {{
   kubeadm token list -o json | python3 -c '
 import datetime as dt, json, sys
 text, idx, now = sys.stdin.read(), 0, dt.datetime.now(dt.timezone.utc)
@@ -333,9 +313,21 @@ while idx < len(text):
     if idx >= len(text):
         break
     tok, idx = dec.raw_decode(text, idx)
-    exp = tok.get("expires")
-    if exp and dt.datetime.fromisoformat(exp.replace("Z", "+00:00")) <= now:
-        print(tok["token"].split(".")[0])' | while read -r id; do
+    if tok.get("expires"):
+        exp = dt.datetime.fromisoformat(tok["expires"].replace("Z", "+00:00"))
+        print(tok.get("token", "").split(".")[0], max(0, int((exp - now).total_seconds())), int(exp <= now))'
+}}
+
+# Seconds the token published in the secret store has left (0: unknown to the cluster).
+published_left() {{
+  local current
+  current=$(ff_secret_read {q(t.secret_id)} 2>/dev/null) || {{ echo 0; return; }}
+  token_lifetimes | awk -v want="${{current%%.*}}" '$1 == want {{ left = $2 }} END {{ print left + 0 }}'
+}}
+
+# Tokens that expired (the token cleaner deletes them too; this does not wait for it).
+delete_expired() {{
+  token_lifetimes | awk '$3 == 1 {{ print $1 }}' | while read -r id; do
     kubeadm token delete "$id" >/dev/null
     ff_log "deleted expired bootstrap token $id"
   done
