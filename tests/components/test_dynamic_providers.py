@@ -33,6 +33,7 @@ from components.dynamic import (
     RotationGateProvider,
     UpgradeGateProvider,
 )
+from fleetform.plan.rotation import ROOT
 from fleetform.plan.upgrade_gate import GateState
 
 # What `serialize_provider` produced when these providers were introduced, i.e. what
@@ -342,3 +343,28 @@ def test_dynamic_providers_live_in_the_one_stable_module() -> None:
     found = sorted(str(p.relative_to(root)) for d in ("components", "fleetform") for p in (root / d).rglob("*.py")
                    if "(ResourceProvider)" in p.read_text() and str(p.relative_to(root)) not in allowed)
     assert found == []
+
+
+def test_root_rotation_gate_lifecycle(host: provider_pb2_grpc.ResourceProviderStub) -> None:
+    """The fleet root's gate is the same provider with ``cluster: root``: it refuses a root
+    rotation while any cluster migrates, and `complete` before `prepare` was applied."""
+    p = RECORDED["RotationGateProvider"]
+    none = {"cluster": ROOT, "generation": 0, "phase": "none", "migrating": False}
+    prepare, complete = {**none, "generation": 1, "phase": "prepare"}, {**none, "generation": 1, "phase": "complete"}
+
+    def check(olds: dict[str, Any], news: dict[str, Any]) -> list[Any]:
+        return list(host.Check(provider_pb2.CheckRequest(urn=ROTATION_URN, olds=_struct(olds),
+                                                         news=_struct(_with(p, news))), timeout=CALL_TIMEOUT_S).failures)
+
+    created = host.Create(provider_pb2.CreateRequest(urn=ROTATION_URN, properties=_struct(_with(p, none))),
+                          timeout=CALL_TIMEOUT_S)
+    assert created.id == f"{ROOT}/ca-rotation" and _plain(created.properties) == none
+    state = _with(p, none)
+    assert [f.property for f in check(state, complete)] == ["phase"]
+    assert "migrat" in check(state, {**prepare, "migrating": True})[0].reason
+    updated = host.Update(provider_pb2.UpdateRequest(id=created.id, urn=ROTATION_URN, olds=_struct(state),
+                                                     news=_struct(_with(p, prepare))), timeout=CALL_TIMEOUT_S)
+    state = _with(p, _plain(updated.properties))
+    assert _plain(updated.properties) == prepare and check(state, complete) == []
+    host.Delete(provider_pb2.DeleteRequest(id=created.id, urn=ROTATION_URN, properties=_struct(state)),
+                timeout=CALL_TIMEOUT_S)
