@@ -8,6 +8,7 @@ import json
 import string
 from typing import Any
 
+from fleetform.bootstrap.document import AWS_USER_DATA_LIMIT
 from fleetform.engine.checks import ProviderCheckError
 from fleetform.engine.mocks.base import (
     ACCOUNT_ID,
@@ -134,14 +135,11 @@ def _private_dns(region: str, ip: str) -> str:
 
 
 
-# EC2 refuses user data over 16 KB in raw form (after base64 decoding), when the
-# instance is created or launched from a template: `pulumi up`, never preview.
-EC2_USER_DATA_LIMIT = 16384
-
-
 def _user_data_problems(c: ResourceCall, prop: str, action: str, *, encoded: bool) -> list[str]:
-    """``encoded``: the property holds base64 (an instance's ``userDataBase64``, a launch
-    template's ``userData``), else the text itself (an instance's ``userData``)."""
+    """EC2 refuses user data over 16 KB in raw form when an instance is created or
+    launched from a template (`pulumi up`, never preview). ``encoded``: the property
+    holds base64 (an instance's ``userDataBase64``, a launch template's ``userData``),
+    else the text itself (an instance's ``userData``)."""
     value = c.inputs.get(prop)
     if not isinstance(value, str) or not value:
         return []
@@ -149,9 +147,9 @@ def _user_data_problems(c: ResourceCall, prop: str, action: str, *, encoded: boo
         raw = base64.b64decode(value, validate=True) if encoded else value.encode()
     except ValueError:  # binascii.Error: the provider's base64 check reports it
         return []
-    if len(raw) <= EC2_USER_DATA_LIMIT:
+    if len(raw) <= AWS_USER_DATA_LIMIT:
         return []
-    return [f"{action}: api error InvalidParameterValue: User data is limited to {EC2_USER_DATA_LIMIT} bytes "
+    return [f"{action}: api error InvalidParameterValue: User data is limited to {AWS_USER_DATA_LIMIT} bytes "
             f"(this one is {len(raw)} bytes)"]
 
 
